@@ -1,0 +1,26 @@
+"""symexpr: array math written as a program, compiled once, run as one fused kernel.
+
+    >>> import numpy as np, symexpr as sx
+    >>> prog = sx.compile("d = a * b; c = where(d > 0, d, 0)")
+    >>> prog(a=np.arange(3.0), b=-1.0)
+    array([0., 0., 0.])
+"""
+from .errors import (BackendError, CallError, DTypeError, EvaluationError, ParseError, ShapeError,
+                     SymExprError)
+from .graph import Graph, Node
+from .passes import Rewrite
+from .program import Program, Results, compile
+
+__all__ = ["compile", "Program", "Results", "Graph", "Node", "Rewrite", "devices",
+           "SymExprError", "ParseError", "CallError", "ShapeError", "DTypeError", "BackendError",
+           "EvaluationError"]
+__version__ = "0.1.0"
+
+
+def devices():
+    """The OpenCL devices available, as pyopencl Device objects (empty without OpenCL)."""
+    try:
+        from .backends.opencl import devices as _devices
+    except ImportError:
+        return []
+    return _devices()

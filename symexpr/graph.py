@@ -1,0 +1,206 @@
+"""The dataflow graph: immutable nodes, a graph in topological order, and its printing.
+
+A `Node` is one operation applied to other nodes. Leaves are `input` (attrs holds
+the input's name) and `constant` (attrs holds the value: a Python int, float or
+bool is *weak*, as literals are in NumPy 2; a NumPy scalar is strong). Nodes
+compare by identity; `Node.key` gives a structural key for one level (op, attrs
+and the identities of the inputs), which is all common-subexpression
+elimination needs and never recurses, so graphs of any depth are fine. The
+source span and the variable name are carried for messages and readable
+kernels, and are never part of the key.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from .errors import Span, source_line
+from .ops import OPS
+
+
+def constant_key(value) -> tuple:
+    """A key that tells 1, 1.0, True, np.float32(1), 0.0, -0.0 and every NaN apart."""
+    return (type(value).__name__, repr(value))
+
+
+@dataclass(frozen=True, eq=False)
+class Node:
+    """One value of the program.
+
+    op:        an op name from `ops.OPS`, or "input" / "constant".
+    inputs:    the nodes this one reads, in operand order.
+    attrs:     op parameters: the input's name, the constant's value; later an axis.
+    name:      the variable the source assigned this value to, if any (SSA-free name).
+    span:      the expression's place in the source.
+    statement: the whole statement's place in the source.
+    """
+
+    op: str
+    inputs: tuple["Node", ...] = ()
+    attrs: tuple = ()
+    name: str | None = field(default=None, compare=False)
+    span: Span | None = field(default=None, compare=False, repr=False)
+    statement: Span | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def key(self) -> tuple:
+        attrs = tuple(constant_key(a) if self.op == "constant" else a for a in self.attrs)
+        return (self.op, attrs, tuple(id(i) for i in self.inputs))
+
+    @property
+    def value(self):
+        """A constant's value."""
+        assert self.op == "constant"
+        return self.attrs[0]
+
+    @property
+    def input_name(self) -> str:
+        assert self.op == "input"
+        return self.attrs[0]
+
+    @property
+    def is_weak(self) -> bool:
+        """A weak constant: a Python scalar, which takes the other operand's dtype."""
+        return self.op == "constant" and type(self.attrs[0]) in (int, float, bool)
+
+    def with_inputs(self, inputs: Iterable["Node"]) -> "Node":
+        """This node reading other inputs; itself when they are the same objects."""
+        inputs = tuple(inputs)
+        if len(inputs) == len(self.inputs) and all(a is b for a, b in zip(inputs, self.inputs)):
+            return self
+        return replace(self, inputs=inputs)
+
+    def __repr__(self) -> str:
+        return f"Node({self.op}, {len(self.inputs)} inputs{', ' + self.name if self.name else ''})"
+
+
+def constant(value, *, span=None, statement=None) -> Node:
+    return Node("constant", (), (value,), None, span, statement)
+
+
+@dataclass(frozen=True, eq=False)
+class Graph:
+    """A program as a dataflow graph.
+
+    nodes:   every node, in topological order (a node after all of its inputs).
+    inputs:  the input nodes, in order of first appearance in the source.
+    outputs: (name, node) pairs, in the order results are returned.
+    source:  the program text, for messages.
+    """
+
+    nodes: tuple[Node, ...]
+    inputs: tuple[Node, ...]
+    outputs: tuple[tuple[str, Node], ...]
+    source: str = ""
+
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        return tuple(n.input_name for n in self.inputs)
+
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.outputs)
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def __iter__(self) -> Iterator[Node]:
+        return iter(self.nodes)
+
+    def users(self) -> dict[Node, list[Node]]:
+        """For each node, the nodes that read it (in topological order)."""
+        users: dict[Node, list[Node]] = {n: [] for n in self.nodes}
+        for n in self.nodes:
+            for i in n.inputs:
+                users[i].append(n)
+        return users
+
+    def labels(self) -> dict[Node, str]:
+        """A short, unique, readable label for every node: its variable name, else %k."""
+        labels: dict[Node, str] = {}
+        taken: set[str] = set()
+        for k, n in enumerate(self.nodes):
+            base = n.input_name if n.op == "input" else n.name
+            label = base if base and base not in taken else (f"{base}.{k}" if base else f"%{k}")
+            taken.add(label)
+            labels[n] = label
+        return labels
+
+    def __str__(self) -> str:
+        return render_graph(self)
+
+
+def render_operand(node: Node, labels: dict[Node, str]) -> str:
+    if node.op == "constant":
+        return repr(node.value) if node.is_weak else f"{node.value!r}"
+    return labels[node]
+
+
+def render_graph(graph: Graph, removed: Iterable[Node] = ()) -> str:
+    """One node a line, `label = op operands`, with the source line it came from."""
+    labels = graph.labels()
+    rows = []
+    for n in graph.nodes:
+        if n.op == "constant":
+            continue  # constants are shown inline where they are used
+        if n.op == "input":
+            rhs = "input"
+        else:
+            rhs = f"{n.op}({', '.join(render_operand(i, labels) for i in n.inputs)})"
+        where = ""
+        if n.statement is not None and graph.source and n.op != "input":
+            where = f"line {n.statement.line}: {' '.join(n.statement.text(graph.source).split())}"
+        rows.append((labels[n], rhs, where))
+    width_l = max((len(r[0]) for r in rows), default=0)
+    width_r = max((len(r[1]) for r in rows), default=0)
+    lines = [f"{l:<{width_l}} = {r:<{width_r}}   # {w}".rstrip(" #") if w else f"{l:<{width_l}} = {r}"
+             for l, r, w in rows]
+    outs = ", ".join(name if labels[n] == name else f"{name} = {render_operand(n, labels)}"
+                     for name, n in graph.outputs)
+    lines.append(f"outputs: {outs}")
+    return "\n".join(lines)
+
+
+def topological(roots: Iterable[Node]) -> tuple[Node, ...]:
+    """Every node reachable from `roots`, inputs before users, in a stable order.
+
+    Iterative, so a chain of any length is fine.
+    """
+    order: list[Node] = []
+    seen: set[int] = set()
+    for root in roots:
+        if id(root) in seen:
+            continue
+        stack = [(root, 0)]
+        while stack:
+            node, k = stack.pop()
+            if k == 0 and id(node) in seen:
+                continue
+            if k < len(node.inputs):
+                stack.append((node, k + 1))
+                child = node.inputs[k]
+                if id(child) not in seen:
+                    stack.append((child, 0))
+            else:
+                seen.add(id(node))
+                order.append(node)
+    return tuple(order)
+
+
+def rebuild(graph: Graph, nodes: tuple[Node, ...] | None = None, outputs=None) -> Graph:
+    """A graph with the given outputs whose inputs keep the original input order."""
+    outputs = graph.outputs if outputs is None else tuple(outputs)
+    nodes = nodes if nodes is not None else topological(n for _, n in outputs)
+    present = {id(n) for n in nodes}
+    inputs = tuple(n for n in graph.inputs if id(n) in present)
+    return Graph(nodes, inputs, outputs, graph.source)
+
+
+def statement_text(graph_source: str, node: Node) -> str:
+    """`line 2, `c = a + b`` for messages about a node."""
+    if node.statement is None:
+        return ""
+    text = " ".join(node.statement.text(graph_source).split()) or source_line(graph_source, node.statement.line).strip()
+    return f"line {node.statement.line}, `{text}`"

@@ -1,0 +1,132 @@
+"""Dtype and shape inference for one call signature: NumPy's own rules, asked of NumPy.
+
+A `Kind` is what a backend must know of a value to specialize: its dtype, and
+whether it is *weak* (a Python scalar or literal, which takes the other
+operand's dtype, as in NumPy 2). The result dtype of every op is found by
+calling the op's NumPy implementation on empty arrays of the operand dtypes
+(weak operands as Python scalars), so it is NumPy's rule by construction,
+including NumPy's refusals (`1.5 & 2`, a literal out of an int8's range).
+"""
+from __future__ import annotations
+
+import functools
+import warnings
+from typing import NamedTuple
+
+import numpy as np
+
+from .errors import DTypeError, ShapeError
+from .graph import Graph, Node, statement_text
+from .ops import OPS, SUPPORTED_DTYPES
+
+_PY_TYPES = {bool: np.dtype(bool), int: np.dtype(np.int64), float: np.dtype(np.float64)}
+_WEAK_SAMPLE = {"b": False, "i": 0, "u": 0, "f": 0.0}
+_WEAK_DTYPE = {"b": np.dtype(bool), "i": np.dtype(np.int64), "u": np.dtype(np.int64), "f": np.dtype(np.float64)}
+
+
+class Kind(NamedTuple):
+    """A value's dtype, and whether it is a weak Python scalar (dtype is then bool, int64 or float64)."""
+
+    dtype: np.dtype
+    weak: bool = False
+
+    def __str__(self) -> str:
+        return f"weak {_PYNAME[self.dtype.kind]}" if self.weak else self.dtype.name
+
+
+_PYNAME = {"b": "bool", "i": "int", "u": "int", "f": "float", "c": "complex"}
+
+
+def is_weak_value(value) -> bool:
+    """Python scalars (not NumPy's) are weak, as NumPy 2 treats them."""
+    return type(value) in (int, float, bool)
+
+
+def kind_of_value(value) -> Kind:
+    if is_weak_value(value):
+        return Kind(_PY_TYPES[type(value)], True)
+    return Kind(np.dtype(value.dtype))
+
+
+def check_dtype(name: str, dtype: np.dtype) -> None:
+    if dtype not in SUPPORTED_DTYPES:
+        raise DTypeError(f"input `{name}` has dtype {dtype}, which symexpr does not support "
+                         f"(supported: {', '.join(d.name for d in SUPPORTED_DTYPES)})")
+
+
+def _sample(kind: Kind, literal=None):
+    if kind.weak:
+        return literal if literal is not None else _WEAK_SAMPLE[kind.dtype.kind]
+    return np.empty(0, kind.dtype)
+
+
+@functools.lru_cache(maxsize=4096)
+def _result_kind(opname: str, kinds: tuple[Kind, ...], literals: tuple) -> Kind | str:
+    """The op's result kind for these operand kinds, or NumPy's refusal as a string."""
+    op = OPS[opname]
+    args = [_sample(k, lit) for k, lit in zip(kinds, literals)]
+    try:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            out = op.numpy(*args)
+    except (TypeError, ValueError, OverflowError) as err:
+        return str(err)
+    dtype = np.asarray(out).dtype
+    weak = all(k.weak for k in kinds)
+    if weak and dtype.kind in _WEAK_DTYPE:
+        dtype = _WEAK_DTYPE[dtype.kind]  # NumPy computed at the default dtype; the result stays weak
+    return Kind(np.dtype(dtype), weak)
+
+
+def describe(node: Node, graph: Graph) -> str:
+    """How to name a node in a message: its variable, its source text, or its op."""
+    if node.op == "input":
+        return f"`{node.input_name}`"
+    if node.name:
+        return f"`{node.name}`"
+    if node.span is not None and graph.source:
+        return f"`{' '.join(node.span.text(graph.source).split())}`"
+    return node.op
+
+
+def infer_kinds(graph: Graph, inputs: dict[str, Kind]) -> dict[Node, Kind]:
+    """Every node's Kind, given the inputs' kinds; DTypeError where NumPy refuses."""
+    kinds: dict[Node, Kind] = {}
+    for node in graph.nodes:
+        if node.op == "input":
+            kinds[node] = inputs[node.input_name]
+            continue
+        if node.op == "constant":
+            kinds[node] = kind_of_value(node.value)
+            continue
+        operand_kinds = tuple(kinds[i] for i in node.inputs)
+        literals = tuple(i.value if (i.op == "constant" and i.is_weak) else None for i in node.inputs)
+        result = _result_kind(node.op, operand_kinds, literals)
+        if isinstance(result, str):
+            operands = " and ".join(f"{describe(i, graph)} ({kinds[i]})" for i in node.inputs)
+            raise DTypeError(f"{statement_text(graph.source, node)}: NumPy refuses {node.op} of {operands}: {result}")
+        if result.dtype not in SUPPORTED_DTYPES:
+            operands = ", ".join(str(k) for k in operand_kinds)
+            raise DTypeError(f"{statement_text(graph.source, node)}: {node.op} of {operands} gives {result.dtype} "
+                             f"in NumPy, which symexpr does not support; cast the operand first, "
+                             f"as in {node.op}(float32(x))")
+        kinds[node] = result
+    return kinds
+
+
+def infer_shapes(graph: Graph, inputs: dict[str, tuple]) -> dict[Node, tuple]:
+    """Every node's shape by NumPy broadcasting; ShapeError naming the operands where it fails."""
+    shapes: dict[Node, tuple] = {}
+    for node in graph.nodes:
+        if node.op == "input":
+            shapes[node] = tuple(inputs[node.input_name])
+        elif node.op == "constant":
+            shapes[node] = ()
+        else:
+            operand = [shapes[i] for i in node.inputs]
+            try:
+                shapes[node] = np.broadcast_shapes(*operand)
+            except ValueError:
+                what = " with ".join(f"{describe(i, graph).strip('`')} {shapes[i]}" for i in node.inputs)
+                raise ShapeError(f"{statement_text(graph.source, node)}: cannot broadcast {what}") from None
+    return shapes

@@ -1,0 +1,161 @@
+"""The op table: every operation symexpr knows, declared once.
+
+An `Op` record holds everything about an operation that does not depend on a
+backend's runtime: its name (NumPy's ufunc name where one exists), its arity,
+the names it is called by in the language, its NumPy implementation (the
+reference semantics, also used to infer dtypes and to fold constants, so none
+of them can disagree with NumPy), its OpenCL C rendering, and its algebra.
+
+Adding an operation means one `_op(...)` line here and, if it has new syntax,
+one grammar alternative; `tests/test_ops_table.py` checks that every op is
+complete and that every grammar alias resolves to an op.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Op:
+    """One operation.
+
+    name:        the graph's `node.op`; NumPy's ufunc name where there is one.
+    arity:       number of operands.
+    numpy:       the reference implementation, called with NumPy arrays or weak
+                 Python scalars; it must follow NumPy's dtype rules.
+    functions:   the names that call it as a function in the language (`sin(x)`).
+    symbol:      the operator that spells it in the language, for printing.
+    commutative: f(a, b) == f(b, a) bit for bit, for every input (so CSE may match
+                 either order). maximum/minimum are not: they differ on -0.0/+0.0.
+    kind:        "elementwise" for now; reductions and matmul will add their own
+                 shape rules under other kinds.
+    cl:          the OpenCL C rendering, filled in by backends/opencl_ops.py.
+    """
+
+    name: str
+    arity: int
+    numpy: Callable
+    functions: tuple[str, ...] = ()
+    symbol: str | None = None
+    commutative: bool = False
+    kind: str = "elementwise"
+    doc: str = ""
+    extra: dict = field(default_factory=dict, compare=False, hash=False)
+
+
+def _sigmoid(x):
+    # Two branches so that neither overflows: exp(-|x|) is at most 1.
+    x = np.asarray(x) if not isinstance(x, (int, float, bool)) else x
+    e = np.exp(-np.abs(x))
+    return np.where(np.greater_equal(x, 0), 1 / (1 + e), e / (1 + e))
+
+
+def _relu(x):
+    return np.maximum(x, 0)
+
+
+def _cast(dtype):
+    def cast(x):
+        return np.asarray(x).astype(dtype)
+    cast.__name__ = np.dtype(dtype).name
+    return cast
+
+
+def _where(c, x, y):
+    return np.where(c, x, y)
+
+
+OPS: dict[str, Op] = {}
+
+
+def _op(name, arity, numpy, functions=(), symbol=None, commutative=False, doc=""):
+    OPS[name] = Op(name, arity, numpy, tuple(functions), symbol, commutative, doc=doc)
+
+
+# Binary operators (Python's precedence is in the grammar).
+_op("add", 2, np.add, symbol="+", commutative=True)
+_op("subtract", 2, np.subtract, symbol="-")
+_op("multiply", 2, np.multiply, symbol="*", commutative=True)
+_op("divide", 2, np.divide, symbol="/", doc="true division; int / int is float64")
+_op("floor_divide", 2, np.floor_divide, symbol="//", doc="Python's floor division; int // 0 is 0")
+_op("remainder", 2, np.remainder, symbol="%", doc="sign of the divisor, as Python's %")
+_op("power", 2, np.power, ("pow",), symbol="**", doc="int ** negative int is an error")
+_op("bitwise_and", 2, np.bitwise_and, symbol="&", commutative=True, doc="logical and on bool")
+_op("bitwise_or", 2, np.bitwise_or, symbol="|", commutative=True, doc="logical or on bool")
+_op("bitwise_xor", 2, np.bitwise_xor, symbol="^", commutative=True)
+_op("less", 2, np.less, symbol="<")
+_op("less_equal", 2, np.less_equal, symbol="<=")
+_op("greater", 2, np.greater, symbol=">")
+_op("greater_equal", 2, np.greater_equal, symbol=">=")
+_op("equal", 2, np.equal, symbol="==", commutative=True)
+_op("not_equal", 2, np.not_equal, symbol="!=", commutative=True)
+_op("logical_and", 2, np.logical_and, symbol="and", commutative=True)
+_op("logical_or", 2, np.logical_or, symbol="or", commutative=True)
+
+# Unary operators.
+_op("negative", 1, np.negative, symbol="-")
+_op("positive", 1, np.positive, symbol="+")
+_op("invert", 1, np.invert, symbol="~", doc="bitwise not; logical not on bool")
+_op("logical_not", 1, np.logical_not, symbol="not")
+
+# Functions, with NumPy's names and semantics.
+_op("absolute", 1, np.absolute, ("abs", "absolute"))
+_op("sqrt", 1, np.sqrt, ("sqrt",))
+_op("cbrt", 1, np.cbrt, ("cbrt",))
+_op("square", 1, np.square, ("square",))
+_op("exp", 1, np.exp, ("exp",))
+_op("exp2", 1, np.exp2, ("exp2",))
+_op("expm1", 1, np.expm1, ("expm1",))
+_op("log", 1, np.log, ("log",))
+_op("log2", 1, np.log2, ("log2",))
+_op("log10", 1, np.log10, ("log10",))
+_op("log1p", 1, np.log1p, ("log1p",))
+_op("sin", 1, np.sin, ("sin",))
+_op("cos", 1, np.cos, ("cos",))
+_op("tan", 1, np.tan, ("tan",))
+_op("arcsin", 1, np.arcsin, ("arcsin", "asin"))
+_op("arccos", 1, np.arccos, ("arccos", "acos"))
+_op("arctan", 1, np.arctan, ("arctan", "atan"))
+_op("arctan2", 2, np.arctan2, ("arctan2", "atan2"))
+_op("hypot", 2, np.hypot, ("hypot",), commutative=True)
+_op("sinh", 1, np.sinh, ("sinh",))
+_op("cosh", 1, np.cosh, ("cosh",))
+_op("tanh", 1, np.tanh, ("tanh",))
+_op("arcsinh", 1, np.arcsinh, ("arcsinh", "asinh"))
+_op("arccosh", 1, np.arccosh, ("arccosh", "acosh"))
+_op("arctanh", 1, np.arctanh, ("arctanh", "atanh"))
+_op("floor", 1, np.floor, ("floor",))
+_op("ceil", 1, np.ceil, ("ceil",))
+_op("trunc", 1, np.trunc, ("trunc",))
+_op("rint", 1, np.rint, ("rint",), doc="round half to even")
+_op("sign", 1, np.sign, ("sign",))
+_op("isnan", 1, np.isnan, ("isnan",))
+_op("isinf", 1, np.isinf, ("isinf",))
+_op("isfinite", 1, np.isfinite, ("isfinite",))
+_op("minimum", 2, np.minimum, ("minimum",), doc="propagates NaN")
+_op("maximum", 2, np.maximum, ("maximum",), doc="propagates NaN")
+_op("where", 3, _where, ("where",), doc="where(cond, x, y): x where cond is true (non-zero)")
+_op("clip", 3, np.clip, ("clip",), doc="clip(x, lo, hi) = minimum(maximum(x, lo), hi)")
+_op("sigmoid", 1, _sigmoid, ("sigmoid",), doc="1 / (1 + exp(-x)), without overflow")
+_op("relu", 1, _relu, ("relu",), doc="maximum(x, 0)")
+
+# Casts, as NumPy's astype.
+for _t in ("float32", "float64", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "bool"):
+    _op(_t, 1, _cast(_t), (_t,), doc=f"x.astype({_t})")
+CASTS = frozenset(("float32", "float64", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "bool"))
+
+# Leaves: they have no NumPy implementation of their own.
+LEAVES = frozenset(("input", "constant"))
+
+# Function names in the language -> op.
+FUNCTIONS: dict[str, Op] = {f: op for op in OPS.values() for f in op.functions}
+
+# Named constants in the language (weak Python floats, as in NumPy).
+CONSTANTS: dict[str, float] = {"pi": float(np.pi), "inf": float("inf"), "nan": float("nan")}
+
+# The dtypes symexpr computes with, on every backend.
+SUPPORTED_DTYPES = tuple(np.dtype(t) for t in (
+    "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float32", "float64"))

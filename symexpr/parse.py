@@ -1,0 +1,302 @@
+"""Program text -> dataflow graph, with a source position on every node.
+
+The grammar lives in grammar/symexpr.lark and is loaded once, lazily. Parsing
+(Lark, LALR) and building the graph are separate steps, so that the builder
+sees every position. The builder walks the parse tree with an explicit stack,
+so the depth of the input is limited only by memory.
+"""
+from __future__ import annotations
+
+import difflib
+import functools
+from pathlib import Path
+
+import lark
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from .errors import ParseError, Span
+from .graph import Graph, Node, constant
+from .ops import CONSTANTS, FUNCTIONS, OPS
+
+INT64_MAX = 2**63 - 1
+
+# Tree aliases whose op name differs from the alias.
+_ALIAS_OPS = {"true_divide": "divide"}
+
+# Readable names of the grammar's terminals, for "expected ..." messages.
+_TERMINAL_TEXT = {
+    "NAME": "a name", "NUMBER": "a number", "LPAR": "`(`", "RPAR": "`)`", "EQUAL": "`=`",
+    "COMMA": "`,`", "SEMICOLON": "`;`", "_NEWLINE": "a new line", "$END": "the end of the program",
+    "PLUS": "`+`", "MINUS": "`-`", "STAR": "`*`", "SLASH": "`/`", "COMPARE": "a comparison",
+    "TRUE": "`True`", "FALSE": "`False`", "NOT": "`not`", "TILDE": "`~`",
+}
+
+
+def _grammar_path() -> Path:
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "grammar" / "symexpr.lark", here.parent / "grammar" / "symexpr.lark"):
+        if candidate.exists():
+            return candidate
+    raise FileNotFoundError("symexpr's grammar file symexpr.lark is missing from the installation")
+
+
+MAX_NESTING = 500
+
+
+class _Separators:
+    """Post-lexer: statement separators as the grammar wants them.
+
+    Newlines inside parentheses continue the line, as in Python; every run of
+    newlines and `;` becomes one _SEP, and none is sent before the first
+    statement or after the last.
+    """
+
+    always_accept = ("_NEWLINE", "SEMICOLON")
+
+    def process(self, stream):
+        depth = 0
+        started = False
+        pending = None
+        for tok in stream:
+            if tok.type == "_NEWLINE" and depth:
+                continue
+            if tok.type in ("_NEWLINE", "SEMICOLON"):
+                pending = pending or tok
+                continue
+            if tok.type == "LPAR":
+                depth += 1
+                if depth > MAX_NESTING:
+                    raise ParseError(f"parentheses nested more than {MAX_NESTING} deep",
+                                     span=_span_of(tok))
+            elif tok.type == "RPAR":
+                depth = max(depth - 1, 0)
+            if pending is not None and started:
+                yield lark.Token.new_borrow_pos("_SEP", pending.value, pending)
+            pending = None
+            started = True
+            yield tok
+
+
+@functools.cache
+def parser() -> lark.Lark:
+    return lark.Lark(_grammar_path().read_text(), parser="lalr", lexer="basic", propagate_positions=True,
+                     maybe_placeholders=False, postlex=_Separators())
+
+
+def _span_of(item) -> Span:
+    if isinstance(item, lark.Token):
+        return Span(item.line, item.column, item.start_pos, item.end_pos, item.end_line, item.end_column)
+    m = item.meta
+    return Span(m.line, m.column, m.start_pos, m.end_pos, m.end_line, m.end_column)
+
+
+def _describe_token(tok) -> str:
+    if tok.type == "$END":
+        return "the end of the program"
+    if tok.type == "_NEWLINE":
+        return "the end of the line"
+    return f"`{tok.value}`"
+
+
+def _syntax_error(source: str, err: UnexpectedInput) -> ParseError:
+    if isinstance(err, UnexpectedCharacters):
+        ch = source[err.pos_in_stream] if err.pos_in_stream < len(source) else ""
+        if ch and not ch.isascii():
+            msg = f"`{ch}` is not allowed: names are ASCII letters, digits and underscores"
+        else:
+            msg = f"unexpected character `{ch}`"
+        span = Span(err.line, err.column, err.pos_in_stream, err.pos_in_stream + 1)
+        return ParseError(msg, source=source, span=span)
+    tok = getattr(err, "token", None)
+    expected = set(getattr(err, "expected", ()) or ())
+    if expected & {"NAME", "NUMBER"}:
+        hint = "; expected a value, a name or `(`"
+    elif expected:
+        ends = expected & {"_SEP", "$END"}
+        closers = [_TERMINAL_TEXT[t] for t in ("RPAR", "COMMA") if t in expected]
+        hint = "; expected an operator" + "".join(f", {c}" for c in closers)
+        hint += " or the end of the statement" if ends else ""
+    else:
+        hint = ""
+    if tok is None or tok.type == "$END" or isinstance(err, UnexpectedEOF):
+        lines = source.rstrip().splitlines() or [""]
+        line, col = len(lines), len(lines[-1]) + 1
+        offset = len(source.rstrip())
+        return ParseError(f"unexpected end of the program{hint}", source=source,
+                          span=Span(line, col, offset, offset))
+    span = Span(tok.line, tok.column, tok.start_pos, tok.end_pos or tok.start_pos + 1)
+    return ParseError(f"unexpected {_describe_token(tok)}{hint}", source=source, span=span)
+
+
+def parse_tree(source: str) -> lark.Tree:
+    try:
+        return parser().parse(source)
+    except ParseError as err:  # from the post-lexer, which does not know the source
+        raise ParseError(err.message, source=source, span=err.span) from None
+    except UnexpectedInput as err:
+        raise _syntax_error(source, err) from None
+
+
+def _number(source: str, tok: lark.Token):
+    text = tok.value
+    if any(c in text for c in ".eE"):
+        return float(text)
+    value = int(text)
+    if value > INT64_MAX:
+        raise ParseError(f"integer literal {text} does not fit in int64", source=source, span=_span_of(tok))
+    return value
+
+
+def _suggest(name: str, choices) -> str:
+    close = difflib.get_close_matches(name, list(choices), n=1)
+    return f"; did you mean `{close[0]}`?" if close else ""
+
+
+class _Builder:
+    """Builds the graph statement by statement, resolving names as it goes (SSA)."""
+
+    def __init__(self, source: str):
+        self.source = source
+        self.env: dict[str, Node] = {}        # variable -> its newest value
+        self.inputs: dict[str, Node] = {}     # names read before any assignment
+        self.nodes: list[Node] = []
+        self.read_after: dict[str, bool] = {}  # was the newest value read since it was assigned?
+        self.assigned_at: dict[str, int] = {}  # statement index of the newest assignment
+        self.statement: Span | None = None
+
+    def _add(self, node: Node) -> Node:
+        self.nodes.append(node)
+        return node
+
+    def error(self, message, item) -> ParseError:
+        return ParseError(message, source=self.source, span=_span_of(item))
+
+    def name(self, tok: lark.Token) -> Node:
+        name = tok.value
+        if name in self.env:
+            self.read_after[name] = True
+            return self.env[name]
+        if name in CONSTANTS:
+            return self._add(constant(CONSTANTS[name], span=_span_of(tok), statement=self.statement))
+        if name in FUNCTIONS:
+            raise self.error(f"`{name}` is a function: call it as {name}(...)", tok)
+        if name not in self.inputs:
+            node = Node("input", (), (name,), None, _span_of(tok), self.statement)
+            self.inputs[name] = self._add(node)
+        return self.inputs[name]
+
+    def call(self, tree: lark.Tree, args: list[Node]) -> Node:
+        tok = tree.children[0]
+        fname = tok.value
+        op = FUNCTIONS.get(fname)
+        if op is None:
+            what = "a constant" if fname in CONSTANTS else "not a function"
+            if fname in self.env or fname in self.inputs:
+                what = "a variable, not a function"
+            raise self.error(f"`{fname}` is {what}{_suggest(fname, FUNCTIONS)}", tok)
+        if len(args) != op.arity:
+            plural = "s" if op.arity != 1 else ""
+            raise self.error(f"{fname}() takes {op.arity} argument{plural}, got {len(args)}", tree)
+        return self.apply(op.name, args, tree)
+
+    def apply(self, opname: str, args, item) -> Node:
+        return self._add(Node(opname, tuple(args), (), None, _span_of(item), self.statement))
+
+    def assign(self, target: lark.Token, value: Node, index: int) -> None:
+        name = target.value
+        if name in FUNCTIONS:
+            raise self.error(f"cannot assign to `{name}`: it is a function", target)
+        if name in CONSTANTS:
+            raise self.error(f"cannot assign to `{name}`: it is a constant", target)
+        if value.op not in ("input", "constant") and value.name is None and value is self.nodes[-1]:
+            # Name the statement's own result after its variable, for printing and kernels.
+            named = Node(value.op, value.inputs, value.attrs, name, value.span, value.statement)
+            self.nodes[-1] = named
+            value = named
+        self.env[name] = value
+        self.read_after[name] = False
+        self.assigned_at[name] = index
+
+    def expression(self, tree) -> Node:
+        """Post-order over the expression's tree, with an explicit stack."""
+        done: dict[int, Node] = {}
+        stack = [(tree, False)]
+        while stack:
+            item, expanded = stack.pop()
+            if isinstance(item, lark.Token):
+                continue
+            if not expanded:
+                stack.append((item, True))
+                for child in reversed(item.children):
+                    if isinstance(child, lark.Tree):
+                        stack.append((child, False))
+                continue
+            kids = [done.pop(id(c)) for c in item.children if isinstance(c, lark.Tree)]
+            done[id(item)] = self.node_for(item, kids)
+        return done[id(tree)]
+
+    def node_for(self, tree: lark.Tree, kids: list[Node]) -> Node:
+        kind = tree.data
+        if kind == "name":
+            return self.name(tree.children[0])
+        if kind == "number":
+            value = _number(self.source, tree.children[0])
+            return self._add(constant(value, span=_span_of(tree), statement=self.statement))
+        if kind in ("true", "false"):
+            return self._add(constant(kind == "true", span=_span_of(tree), statement=self.statement))
+        if kind == "call":
+            return self.call(tree, kids)
+        if kind == "compare":
+            return self.compare(tree, kids)
+        opname = _ALIAS_OPS.get(kind, kind)
+        if opname not in OPS:
+            raise self.error(f"internal: no op for `{kind}`", tree)  # pragma: no cover
+        return self.apply(opname, kids, tree)
+
+    def compare(self, tree: lark.Tree, kids: list[Node]) -> Node:
+        ops = [tok for tok in tree.children if isinstance(tok, lark.Token)]
+        names = {"<": "less", "<=": "less_equal", ">": "greater", ">=": "greater_equal",
+                 "==": "equal", "!=": "not_equal"}
+        result = None
+        for k, tok in enumerate(ops):
+            term = self.apply(names[tok.value], (kids[k], kids[k + 1]), tree)
+            result = term if result is None else self.apply("logical_and", (result, term), tree)
+        return result
+
+
+def parse(source: str, outputs=None) -> Graph:
+    """Parse a program into its graph, every statement kept (no optimization)."""
+    if not isinstance(source, str):
+        raise ParseError(f"a program is a string, not {type(source).__name__}")
+    tree = parse_tree(source)
+    b = _Builder(source)
+    statements = tree.children
+    if not statements:
+        raise ParseError("the program is empty: write at least one statement such as `c = a + b`",
+                         source=source, span=Span(1, 1, 0, 0))
+    for index, stmt in enumerate(statements):
+        if stmt.data == "bare_expression":
+            raise ParseError("a statement must assign its value to a name, as in `c = a + b`",
+                             source=source, span=_span_of(stmt))
+        target, expr = stmt.children
+        b.statement = _span_of(stmt)
+        value = b.expression(expr) if isinstance(expr, lark.Tree) else None
+        b.assign(target, value, index)
+
+    if outputs is None:
+        names = [n for n in b.env if not b.read_after[n]]
+        names.sort(key=lambda n: b.assigned_at[n])
+    else:
+        names = [outputs] if isinstance(outputs, str) else list(outputs)
+        for n in names:
+            if not isinstance(n, str) or n not in b.env:
+                known = ", ".join(sorted(b.env))
+                raise ParseError(f"outputs: `{n}` is never assigned by the program (it assigns {known})"
+                                 + (_suggest(n, b.env) if isinstance(n, str) else ""))
+        if not names:
+            raise ParseError("outputs: name at least one output")
+        if len(set(names)) != len(names):
+            raise ParseError(f"outputs: a name is repeated in {names}")
+    outs = tuple((n, b.env[n]) for n in names)
+    inputs = tuple(b.inputs.values())
+    return Graph(tuple(b.nodes), inputs, outs, source)

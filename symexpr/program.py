@@ -1,0 +1,224 @@
+"""`Program`: a compiled symexpr program, called with data.
+
+Define, then run: `compile` parses and optimizes once; each call binds the
+arguments to the inputs, checks them, and hands them to the backend.
+"""
+from __future__ import annotations
+
+import difflib
+import warnings
+from collections.abc import Mapping
+
+import numpy as np
+
+from .errors import CallError, DTypeError, SymExprError
+from .graph import Graph, render_graph
+from .infer import check_dtype, is_weak_value
+from .parse import parse
+from .passes import Rewrite, optimize as run_passes
+
+BACKENDS = ("auto", "numpy", "opencl")
+INT64 = (-(2**63), 2**63 - 1)
+
+
+class Results(tuple):
+    """Several outputs: a tuple in `prog.outputs` order, with attribute and key access by name."""
+
+    def __new__(cls, names, values):
+        self = super().__new__(cls, values)
+        self.__dict__["\0names"] = {n: k for k, n in enumerate(names)}
+        return self
+
+    def __getattribute__(self, attr):
+        index = object.__getattribute__(self, "__dict__").get("\0names", {})
+        if attr in index:
+            return tuple.__getitem__(self, index[attr])
+        return super().__getattribute__(attr)
+
+    def __getitem__(self, key):
+        if isinstance(key, str):
+            index = object.__getattribute__(self, "__dict__")["\0names"]
+            if key not in index:
+                raise KeyError(key)
+            return tuple.__getitem__(self, index[key])
+        return tuple.__getitem__(self, key)
+
+    def names(self) -> tuple[str, ...]:
+        return tuple(object.__getattribute__(self, "__dict__")["\0names"])
+
+    def __repr__(self):
+        names = object.__getattribute__(self, "__dict__")["\0names"]
+        body = ", ".join(f"{n}={tuple.__getitem__(self, k)!r}" for n, k in names.items())
+        return f"Results({body})"
+
+
+def _is_table(value) -> bool:
+    """A mapping, or anything with named columns: a DataFrame, a structured array, an .npz."""
+    if isinstance(value, Mapping):
+        return True
+    if isinstance(value, np.ndarray):
+        return value.dtype.names is not None
+    return hasattr(value, "columns") or hasattr(value, "files")
+
+
+def _column(table, name):
+    try:
+        col = table[name]
+    except (KeyError, ValueError, IndexError):
+        return _MISSING
+    return getattr(col, "to_numpy", lambda: col)()
+
+
+_MISSING = object()
+
+
+class Program:
+    """A compiled program. Call it with data: `prog(a=..., b=...)`."""
+
+    def __init__(self, source: str, *, outputs=None, backend: str = "auto", optimize: bool = True,
+                 device=None, fast_math: bool = False):
+        if backend not in BACKENDS:
+            raise SymExprError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+        self.source = source
+        self.parsed: Graph = parse(source, outputs)
+        self.optimized = optimize
+        self.fast_math = fast_math
+        if optimize:
+            self.graph, self.rewrites = run_passes(self.parsed, fast_math=fast_math)
+        else:
+            self.graph, self.rewrites = self.parsed, []
+        self.inputs: tuple[str, ...] = self.graph.input_names
+        self.outputs: tuple[str, ...] = self.graph.output_names
+        self._all_inputs = frozenset(self.parsed.input_names)
+        self._engine = self._make_engine(backend, device)
+        self.backend: str = self._engine.name
+
+    # -- backends ---------------------------------------------------------------------------
+    def _make_engine(self, backend: str, device):
+        from .backends.numpy import NumpyEngine
+
+        if backend == "numpy":
+            return NumpyEngine(self.graph, keep_all=not self.optimized)
+        try:
+            from .backends.opencl import OpenCLEngine
+        except ImportError as err:
+            if backend == "opencl":
+                raise SymExprError(f"the OpenCL backend is not available: {err}") from None
+            _warn_fallback(str(err))
+            return NumpyEngine(self.graph, keep_all=not self.optimized)
+        try:
+            return OpenCLEngine(self.graph, device=device, fast_math=self.fast_math)
+        except SymExprError as err:
+            if backend == "opencl":
+                raise
+            _warn_fallback(err.message)
+            return NumpyEngine(self.graph, keep_all=not self.optimized)
+
+    @property
+    def kernel_source(self) -> str | None:
+        """The OpenCL C source of the fused kernel (opencl backend), else None."""
+        return getattr(self._engine, "kernel_source", None)
+
+    # -- calling ----------------------------------------------------------------------------
+    def bind(self, args: tuple, kwargs: dict) -> dict[str, object]:
+        """Arguments -> {input name: value}, as the call would bind them."""
+        if len(args) == 1 and not kwargs and _is_table(args[0]) and not (
+                len(self.inputs) == 1 and isinstance(args[0], np.ndarray) and args[0].dtype.names is None):
+            table = args[0]
+            bound = {}
+            for name in self.inputs:
+                value = _column(table, name)
+                if value is _MISSING:
+                    raise CallError(f"missing input `{name}`: the table given has no such column"
+                                    + self._where_read(name))
+                bound[name] = value
+            return bound
+        if len(args) > len(self.inputs):
+            raise CallError(f"too many positional arguments: the program takes {len(self.inputs)} "
+                            f"({', '.join(self.inputs) or 'none'}), got {len(args)}")
+        bound = dict(zip(self.inputs, args))
+        for name, value in kwargs.items():
+            if name not in self._all_inputs:
+                close = difflib.get_close_matches(name, list(self._all_inputs), n=1)
+                hint = f"; did you mean `{close[0]}`?" if close else ""
+                raise CallError(f"unknown input `{name}`: the inputs are {', '.join(self.inputs) or 'none'}{hint}")
+            if name in bound:
+                raise CallError(f"input `{name}` given twice, by position and by name")
+            if name in self.inputs:
+                bound[name] = value
+        for name in self.inputs:
+            if name not in bound:
+                raise CallError(f"missing input `{name}`{self._where_read(name)}")
+        return bound
+
+    def _where_read(self, name: str) -> str:
+        for node in self.graph.inputs:
+            if node.input_name == name and node.statement is not None:
+                text = " ".join(node.statement.text(self.source).split())
+                return f" (read on line {node.statement.line}, `{text}`)"
+        return ""
+
+    def convert(self, bound: dict[str, object]) -> dict[str, object]:
+        """Values as the engines take them: weak Python scalars, NumPy arrays, or device arrays."""
+        values = {}
+        for name, value in bound.items():
+            if is_weak_value(value):
+                if type(value) is int and not INT64[0] <= value <= INT64[1]:
+                    raise DTypeError(f"input `{name}` = {value} does not fit in int64")
+                values[name] = value
+                continue
+            if self._engine.accepts(value):
+                values[name] = value
+                continue
+            try:
+                arr = np.asarray(value)
+            except Exception as err:  # noqa: BLE001 - anything np.asarray refuses
+                raise DTypeError(f"input `{name}`: cannot make an array of {type(value).__name__}: {err}") from None
+            check_dtype(name, arr.dtype)
+            values[name] = arr
+        return values
+
+    def __call__(self, *args, **kwargs):
+        out = None
+        if "out" in kwargs and "out" not in self._all_inputs:
+            out = kwargs.pop("out")
+        return self.run(self.bind(args, kwargs), out=out)
+
+    def run(self, inputs: Mapping[str, object], out=None):
+        """Run on a mapping of inputs; `out=` an array, or a tuple/mapping of arrays, to write results into."""
+        if set(inputs) != set(self.inputs):
+            inputs = self.bind((), {k: v for k, v in inputs.items()})
+        results = self._engine.run(self.convert(dict(inputs)), out)
+        if len(self.outputs) == 1:
+            return results[0]
+        return Results(self.outputs, results)
+
+    # -- seeing it --------------------------------------------------------------------------
+    def explain(self) -> str:
+        """The graph before and after optimization, and the rewrites, one line each."""
+        lines = ["# as written", render_graph(self.parsed), ""]
+        if self.optimized:
+            lines += ["# rewrites"]
+            lines += [f"line {r.line}: {r.message}" if r.line else r.message for r in self.rewrites] or ["(none)"]
+            lines += ["", "# optimized", render_graph(self.graph)]
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return (f"<symexpr.Program ({', '.join(self.inputs)}) -> ({', '.join(self.outputs)}) "
+                f"backend={self.backend}, {len(self.graph.nodes)} nodes>")
+
+
+_warned = False
+
+
+def _warn_fallback(reason: str) -> None:
+    global _warned
+    if not _warned:
+        _warned = True
+        warnings.warn(f"symexpr: no OpenCL device ({reason}); using the NumPy engine", RuntimeWarning, stacklevel=4)
+
+
+def compile(source: str, *, outputs=None, backend: str = "auto", optimize: bool = True, device=None,
+            fast_math: bool = False) -> Program:
+    """Compile a program once; call the result with data."""
+    return Program(source, outputs=outputs, backend=backend, optimize=optimize, device=device, fast_math=fast_math)
