@@ -107,7 +107,7 @@ class Program:
             _warn_fallback(str(err))
             return NumpyEngine(self.graph, keep_all=not self.optimized)
         try:
-            return OpenCLEngine(self.graph, device=device, fast_math=self.fast_math)
+            return OpenCLEngine(self.graph, device=device, optimize=self.optimized, fast_math=self.fast_math)
         except SymExprError as err:
             if backend == "opencl":
                 raise

@@ -37,3 +37,12 @@ def optimize(graph: Graph, *, fast_math: bool = False) -> tuple[Graph, list[Rewr
     for p in PIPELINE:
         graph = p(graph, records)
     return graph, records
+
+
+def specialize(graph: Graph, kinds: dict, *, fast_math: bool = False) -> tuple[Graph, list[Rewrite]]:
+    """Passes that need the inputs' dtypes, run by each engine once per call signature.
+
+    `kinds` maps input name -> `infer.Kind`. Algebraic simplification lives here, because
+    whether `x * 1` may become `x` depends on x's dtype (bool * 1 is int64 in NumPy).
+    """
+    return graph, []
