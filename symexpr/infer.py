@@ -17,7 +17,7 @@ import numpy as np
 
 from .errors import DTypeError, ShapeError
 from .graph import Graph, Node, statement_text
-from .ops import OPS, SUPPORTED_DTYPES
+from .ops import CASTS, OPS, SUPPORTED_DTYPES
 
 _PY_TYPES = {bool: np.dtype(bool), int: np.dtype(np.int64), float: np.dtype(np.float64)}
 _WEAK_SAMPLE = {"b": False, "i": 0, "u": 0, "f": 0.0}
@@ -69,13 +69,32 @@ def _result_kind(opname: str, kinds: tuple[Kind, ...], literals: tuple) -> Kind 
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
             out = op.numpy(*args)
-    except (TypeError, ValueError, OverflowError) as err:
+    except ValueError as err:
+        if any(lit is not None for lit in literals):
+            # A refusal of these values, not of the dtypes (2 ** -1): the engines raise
+            # EvaluationError for it at run time, as they do for an int array ** -1.
+            return _result_kind(opname, kinds, (None,) * len(kinds))
+        return str(err)
+    except (TypeError, OverflowError) as err:
         return str(err)
     dtype = np.asarray(out).dtype
-    weak = all(k.weak for k in kinds)
+    # A cast names its dtype: float32(2) is as strong as np.float32(2), whatever its operand.
+    weak = all(k.weak for k in kinds) and opname not in CASTS
     if weak and dtype.kind in _WEAK_DTYPE:
         dtype = _WEAK_DTYPE[dtype.kind]  # NumPy computed at the default dtype; the result stays weak
     return Kind(np.dtype(dtype), weak)
+
+
+def _weak_value(opname: str, literals: tuple):
+    """An op of weak literals folded the way the engines compute it: a weak Python scalar, or None."""
+    try:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            out = np.asarray(OPS[opname].numpy(*literals))
+    except (TypeError, ValueError, OverflowError, ZeroDivisionError):
+        return None  # the engine raises it at run time, with the statement
+    pytype = {"b": bool, "i": int, "u": int, "f": float}.get(out.dtype.kind)
+    return pytype(out[()]) if pytype is not None and out.ndim == 0 else None
 
 
 def describe(node: Node, graph: Graph) -> str:
@@ -92,16 +111,25 @@ def describe(node: Node, graph: Graph) -> str:
 def infer_kinds(graph: Graph, inputs: dict[str, Kind]) -> dict[Node, Kind]:
     """Every node's Kind, given the inputs' kinds; DTypeError where NumPy refuses."""
     kinds: dict[Node, Kind] = {}
+    # The value of every weak node made of literals alone (`-1`, `2 + 3`): NumPy's refusals
+    # depend on it (uint8 * -1 is refused like uint8 * 300), so inference must see it.
+    weak_values: dict[Node, object] = {}
     for node in graph.nodes:
         if node.op == "input":
             kinds[node] = inputs[node.input_name]
             continue
         if node.op == "constant":
             kinds[node] = kind_of_value(node.value)
+            if node.is_weak:
+                weak_values[node] = node.value
             continue
         operand_kinds = tuple(kinds[i] for i in node.inputs)
-        literals = tuple(i.value if (i.op == "constant" and i.is_weak) else None for i in node.inputs)
+        literals = tuple(weak_values.get(i) for i in node.inputs)
         result = _result_kind(node.op, operand_kinds, literals)
+        if not isinstance(result, str) and result.weak and all(i in weak_values for i in node.inputs):
+            value = _weak_value(node.op, literals)
+            if value is not None:
+                weak_values[node] = value
         if isinstance(result, str):
             operands = " and ".join(f"{describe(i, graph)} ({kinds[i]})" for i in node.inputs)
             raise DTypeError(f"{statement_text(graph.source, node)}: NumPy refuses {node.op} of {operands}: {result}")
