@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import difflib
 import functools
+import warnings
 from pathlib import Path
 
 import lark
+import numpy as np
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from .errors import ParseError, Span
 from .graph import Graph, Node, constant
-from .ops import CONSTANTS, FUNCTIONS, OPS
+from .ops import CASTS, CONSTANTS, FUNCTIONS, OPS
 
 INT64_MAX = 2**63 - 1
 
@@ -197,7 +199,24 @@ class _Builder:
         if len(args) != op.arity:
             plural = "s" if op.arity != 1 else ""
             raise self.error(f"{fname}() takes {op.arity} argument{plural}, got {len(args)}", tree)
+        if op.name in CASTS:
+            typed = self.typed_literal(op, args[0], tree)
+            if typed is not None:
+                return typed
         return self.apply(op.name, args, tree)
+
+    def typed_literal(self, op, arg: Node, tree) -> Node | None:
+        """`float32(2)`, `int8(-1)`: a cast of literals is a strong NumPy scalar constant, as np.float32(2) is.
+
+        Left as a cast node, the engines would compute it from weak operands and keep it weak.
+        """
+        value = literal_value(arg)
+        if value is None:
+            return None
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            typed = op.numpy(value)[()]
+        return self._add(constant(typed, span=_span_of(tree), statement=self.statement))
 
     def apply(self, opname: str, args, item) -> Node:
         return self._add(Node(opname, tuple(args), (), None, _span_of(item), self.statement))
@@ -262,6 +281,25 @@ class _Builder:
             term = self.apply(names[tok.value], (kids[k], kids[k + 1]), tree)
             result = term if result is None else self.apply("logical_and", (result, term), tree)
         return result
+
+
+def literal_value(node: Node):
+    """The weak Python value of an expression made of literals alone (`-1`, `2 + 3`), else None."""
+    if node.op == "constant":
+        return node.value if node.is_weak else None
+    if node.op not in OPS or not node.inputs:
+        return None
+    values = [literal_value(i) for i in node.inputs]
+    if any(v is None for v in values):
+        return None
+    try:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            out = np.asarray(OPS[node.op].numpy(*values))
+    except (TypeError, ValueError, OverflowError, ZeroDivisionError):
+        return None
+    pytype = {"b": bool, "i": int, "u": int, "f": float}.get(out.dtype.kind)
+    return pytype(out[()]) if pytype is not None and out.ndim == 0 else None
 
 
 def parse(source: str, outputs=None) -> Graph:
