@@ -207,6 +207,22 @@ class Program:
         return (f"<symexpr.Program ({', '.join(self.inputs)}) -> ({', '.join(self.outputs)}) "
                 f"backend={self.backend}, {len(self.graph.nodes)} nodes>")
 
+    # -- pictures and debugging (symexpr/dot.py, symexpr/debug.py) -------------------------
+    def to_dot(self, show_removed: bool = False) -> str:
+        """Graphviz DOT text of the graph; `show_removed=True` adds the pruned nodes, greyed."""
+        from .dot import render_dot
+        return render_dot(self.graph, self.parsed if show_removed else None)
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        """Jupyter: an SVG picture when Graphviz `dot` is installed, else an HTML table."""
+        from .dot import mimebundle
+        return mimebundle(self)
+
+    def debug(self, *args, **kwargs):
+        """Every named intermediate by the NumPy engine, checked against this program's backend."""
+        from .debug import debug
+        return debug(self, args, kwargs)
+
 
 _warned = False
 
