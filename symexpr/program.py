@@ -178,7 +178,8 @@ class Program:
             values[name] = arr
         return values
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, /, *args, **kwargs):
+        # `self` is positional-only so that an input named `self` can be passed by keyword.
         out = None
         if "out" in kwargs and "out" not in self._all_inputs:
             out = kwargs.pop("out")
