@@ -1,0 +1,14 @@
+"""Run the symexpr benchmark (issue 5): `python benchmarks/run.py [--short] [--large] ...`.
+
+A thin wrapper over `symexpr.bench.main`, the same as `symexpr bench`; see
+benchmarks/README.md for what it measures and what the columns mean.
+"""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from symexpr.bench import main  # noqa: E402
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1073 @@
+"""The benchmark of issue 5: symexpr against NumPy, numexpr, a hand-written kernel and the memory limit.
+
+Every peer runs in one process on the same data, and every symexpr result is
+checked against NumPy's before anything is timed. The peers, by their keys in
+the results:
+
+    sx              symexpr, default backend ("auto"); `prog.backend` says what ran
+    sx_numpy        symexpr's NumPy engine (backend="numpy")
+    numpy           NumPy written naturally: the program's statements, one after another
+    numexpr         numexpr, one `evaluate` per statement (one string for one-line programs)
+    numexpr_inline  numexpr, the statements inlined into one string per output
+                    (multi-statement programs only; numexpr has no CSE, so shared
+                    intermediates are computed again)
+    hand            a hand-written pyopencl kernel with vload8/vstore8 floats
+                    (vload4/vstore4 doubles), for a few formulas
+    copy_cl         the memory limit: an OpenCL copy kernel moving the same bytes
+                    (reads + writes) as the program
+    copyto          np.copyto of the same bytes
+
+Each cell reports the minimum and median seconds per call of several repeats
+after warm-up (peers interleaved round-robin, so noise is shared), the
+speed-up of symexpr over each peer (t_peer / t_sx: above 1 means symexpr is
+faster), and effective GB/s (bytes of inputs and outputs over time) with its
+fraction of the copy kernel's bandwidth. `main()` writes JSON and markdown.
+
+    python -m symexpr.bench --short          # CI: small sizes, float32, 2 repeats
+    python benchmarks/run.py                 # the full run, under five minutes
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import gc
+import json
+import math
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+import symexpr as sx
+
+SCHEMA = "symexpr-bench/1"
+PEERS = ("sx", "sx_numpy", "numpy", "numexpr", "numexpr_inline", "hand", "copy_cl", "copyto")
+PEER_TITLES = {"sx": "symexpr", "sx_numpy": "sx NumPy eng.", "numpy": "NumPy", "numexpr": "numexpr",
+               "numexpr_inline": "numexpr 1-expr", "hand": "hand CL", "copy_cl": "copy CL",
+               "copyto": "np.copyto"}
+FULL_SIZES = (10, 1_000, 100_000, 1_000_000, 10_000_000)
+SHORT_SIZES = (10, 1_000, 100_000)
+LARGE_SIZE = 50_000_000
+OUT_SIZE = 10_000_000
+OVERHEAD_N = 16
+
+# Vector widths of the hand-written kernels: 8 floats, 4 doubles (on the pip PoCL 3.0-rc2,
+# float16 kernels build empty and double8 gives wrong results; each result is checked anyway).
+HAND_WIDTH = {"float32": 8, "float64": 4}
+
+
+# -- the programs -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Case:
+    """One benchmark program, written once in symexpr; the NumPy and numexpr peers are made from it.
+
+    name:   the row label.
+    source: the symexpr program; its unread names are the outputs.
+    kind:   "memory" (bound by memory traffic) or "transcendental".
+    exact:  symexpr must equal NumPy bit for bit; otherwise allclose (OpenCL's ulp bounds).
+    fused:  more than one operation, so fusing them can win: the issue's multi-statement target.
+    hand:   the formula, in OpenCL C over the input names, for the hand-written kernel (or None).
+    """
+
+    name: str
+    source: str
+    kind: str = "memory"
+    exact: bool = True
+    fused: bool = True
+    hand: str | None = None
+
+    @property
+    def statements(self) -> list[tuple[str, str]]:
+        """(target, expression) per statement, in order."""
+        parts = [s.strip() for s in re.split(r"[;\n]", self.source) if s.strip()]
+        return [tuple(p.strip() for p in s.split("=", 1)) for s in parts]
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        return _parsed(self.source)[0]
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        return _parsed(self.source)[1]
+
+
+_PARSED: dict[str, tuple] = {}
+
+
+def _parsed(source: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    if source not in _PARSED:
+        from .parse import parse
+        graph = parse(source)
+        _PARSED[source] = (graph.input_names, graph.output_names)
+    return _PARSED[source]
+
+
+LONG_EXPRESSION = ("r = a*b + c*d - a*c + b*d + 0.5*a - 1.5*b + c*c - d*d + a*b*c - b*c*d"
+                   " + 2*a*d - c + a*a*b - 0.25*d + b*b - a*c*d + 3*c*d - a + b*c - 0.75*d*d")
+
+MULTI_STATEMENT = """\
+s = a + b
+t = a - b
+u = s * t
+v = u * c + d
+w = v * 0.5 - a
+x = where(w > 0, w, -w)
+y = x * x + s
+z = y - t * c
+p = z * 0.25 + v
+q = x - y * d"""
+
+CASES: tuple[Case, ...] = (
+    Case("a + b", "r = a + b", fused=False),
+    Case("a*b + c", "r = a*b + c", hand="a*b + c"),
+    Case("2*a + 3*b - c*d", "r = 2*a + 3*b - c*d", hand="2*a + 3*b - c*d"),
+    Case("long (20 terms)", LONG_EXPRESSION),
+    # sqrt is correctly rounded in IEEE but OpenCL allows 3 ulp for float sqrt.
+    Case("sqrt(a*a + b*b)", "r = sqrt(a*a + b*b)", exact=False),
+    Case("exp(-a*a) * b", "r = exp(-a*a) * b", kind="transcendental", exact=False),
+    Case("sin(a) + cos(b)", "r = sin(a) + cos(b)", kind="transcendental", exact=False),
+    Case("tanh(a)", "r = tanh(a)", kind="transcendental", exact=False, fused=False),
+    Case("where", "r = where(a > b, a*c, b - c)"),
+    Case("10 statements, 2 outputs", MULTI_STATEMENT),
+)
+
+_NUMPY_NAMES = {"sqrt": np.sqrt, "exp": np.exp, "sin": np.sin, "cos": np.cos, "tanh": np.tanh,
+                "where": np.where, "log": np.log, "maximum": np.maximum, "minimum": np.minimum}
+
+
+def numpy_source(case: Case) -> str:
+    """The program as a Python function over NumPy arrays: the statements, one after another."""
+    body = "".join(f"    {t} = {e}\n" for t, e in case.statements)
+    return f"def program({', '.join(case.inputs)}):\n{body}    return ({', '.join(case.outputs)},)\n"
+
+
+def numpy_function(case: Case) -> Callable:
+    namespace = dict(_NUMPY_NAMES)
+    exec(numpy_source(case), namespace)  # noqa: S102 - our own program table, not user text
+    return namespace["program"]
+
+
+_FLOAT_LITERAL = re.compile(r"(?<![\w.])(\d+\.\d*|\.\d+)(?![\w.])")
+
+
+def _typed_literals(expr: str, dtype, names: dict) -> str:
+    """Float literals -> named scalars of `dtype`: numexpr would otherwise compute float32 in float64."""
+    def name_of(m):
+        key = f"k_{len(names)}"
+        names[key] = np.dtype(dtype).type(float(m.group(1)))
+        return key
+    return _FLOAT_LITERAL.sub(name_of, expr)
+
+
+def inline_expressions(case: Case) -> dict[str, str]:
+    """Each output as one expression: every intermediate substituted, in parentheses."""
+    env: dict[str, str] = {}
+    for target, expr in case.statements:
+        env[target] = re.sub(r"\b[A-Za-z_]\w*\b",
+                             lambda m: f"({env[m.group(0)]})" if m.group(0) in env else m.group(0), expr)
+    return {o: env[o] for o in case.outputs}
+
+
+def numexpr_function(case: Case, dtype, inline: bool = False):
+    """numexpr over the case, per statement (or one inlined string per output); None without numexpr."""
+    try:
+        import numexpr as ne
+    except ImportError:
+        return None
+    constants: dict = {}
+    if inline:
+        statements = [(o, _typed_literals(e, dtype, constants)) for o, e in inline_expressions(case).items()]
+    else:
+        statements = [(t, _typed_literals(e, dtype, constants)) for t, e in case.statements]
+    outputs = case.outputs
+    evaluate = ne.evaluate
+
+    def run(data, out=None):
+        env = dict(data)
+        env.update(constants)
+        if out is not None and len(statements) == 1:
+            return (evaluate(statements[0][1], local_dict=env, out=out),)
+        for target, expr in statements:
+            env[target] = evaluate(expr, local_dict=env)
+        return tuple(env[o] for o in outputs)
+    return run
+
+
+# -- OpenCL peers: the hand-written kernel and the copy kernel ---------------------------------
+
+HAND_KERNEL = """\
+#pragma OPENCL FP_CONTRACT OFF
+{pragma}
+__kernel void hand({params}, __global T *out, const long n)
+{{
+    const long i = get_global_id(0);
+    if ((i + 1) * W <= n) {{
+{vector_loads}
+        VSTORE(({formula}), i, out);
+    }} else {{
+        for (long k = i * W; k < n; k++) {{
+{scalar_loads}
+            out[k] = ({formula});
+        }}
+    }}
+}}
+"""
+
+COPY_KERNEL = """\
+__kernel void copy(__global const uint4 *src, __global uint4 *dst)
+{
+    const size_t i = get_global_id(0);
+    dst[i] = src[i];
+}
+"""
+
+
+class OpenCLPeers:
+    """The hand-written and copy kernels, on the device symexpr uses by default."""
+
+    def __init__(self):
+        import pyopencl as cl
+        self.cl = cl
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ctx = cl.create_some_context(interactive=False)
+        self.device = ctx.devices[0]
+        self.context = cl.Context([self.device])
+        self.queue = cl.CommandQueue(self.context)
+        self._hand: dict[tuple, object] = {}
+        self._copy = None
+
+    def _build(self, source: str, options=()):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return self.cl.Program(self.context, source).build(options=list(options))
+
+    def _wrap(self, array, write=False):
+        mf = self.cl.mem_flags
+        flags = (mf.WRITE_ONLY if write else mf.READ_ONLY) | mf.USE_HOST_PTR
+        return self.cl.Buffer(self.context, flags, hostbuf=array)
+
+    def hand(self, case: Case, dtype):
+        """A callable(data, out=None) -> (result,) running the case's hand-written kernel, or None."""
+        if case.hand is None:
+            return None
+        dtype = np.dtype(dtype)
+        if dtype == np.float64 and not self.device.double_fp_config:
+            return None
+        key = (case.name, dtype.name)
+        if key not in self._hand:
+            t = "float" if dtype == np.float32 else "double"
+            w = HAND_WIDTH[dtype.name]
+            src = HAND_KERNEL.format(
+                pragma="#pragma OPENCL EXTENSION cl_khr_fp64 : enable" if t == "double" else "",
+                params=", ".join(f"__global const T *p_{x}" for x in case.inputs),
+                vector_loads="\n".join(f"        const VT {x} = VLOAD(i, p_{x});" for x in case.inputs),
+                scalar_loads="\n".join(f"            const T {x} = p_{x}[k];" for x in case.inputs),
+                formula=case.hand)
+            opts = [f"-DT={t}", f"-DW={w}", f"-DVT={t}{w}", f"-DVLOAD=vload{w}", f"-DVSTORE=vstore{w}"]
+            kernel = self._build(src, opts).hand
+            kernel.set_scalar_arg_dtypes([None] * (len(case.inputs) + 1) + [np.int64])
+            self._hand[key] = (kernel, w)
+        kernel, w = self._hand[key]
+        names, queue, wrap = case.inputs, self.queue, self._wrap
+
+        def run(data, out=None):
+            first = data[names[0]]
+            n = first.size
+            result = np.empty(n, first.dtype) if out is None else out
+            bufs = [wrap(data[x]) for x in names]
+            kernel(queue, ((n + w - 1) // w,), None, *bufs, wrap(result, write=True), n).wait()
+            return (result,)
+        return run
+
+    def copy(self, nbytes: int):
+        """(copy kernel, np.copyto) callables moving `nbytes` in total: nbytes/2 read, nbytes/2 written."""
+        if self._copy is None:
+            self._copy = self._build(COPY_KERNEL).copy
+        # uint4 (16 bytes) per work-item: on the pip PoCL 3.0-rc2, 32-byte pointer types crash.
+        items = max(1, math.ceil(nbytes / 2 / 16))
+        src = np.ones(items * 4, np.uint32)
+        dst = np.zeros_like(src)
+        kernel, queue, wrap = self._copy, self.queue, self._wrap
+
+        def copy_cl():
+            kernel(queue, (items,), None, wrap(src), wrap(dst, write=True)).wait()
+
+        def copyto():
+            np.copyto(dst, src)
+        copy_cl()
+        ok = bool(np.array_equal(src, dst))
+        return copy_cl, copyto, ok
+
+    def describe(self) -> dict:
+        d = self.device
+        return {"platform": d.platform.name.strip(), "platform_version": d.platform.version.strip(),
+                "device": d.name.strip(), "device_version": d.version.strip(),
+                "compute_units": d.max_compute_units, "fp64": bool(d.double_fp_config),
+                "preferred_vector_width_float": d.preferred_vector_width_float,
+                "preferred_vector_width_double": d.preferred_vector_width_double}
+
+
+# -- timing and checking ----------------------------------------------------------------------
+
+def measure(peers: dict[str, Callable[[], object]], *, repeats: int, target: float,
+            warmup: int = 2) -> dict[str, dict]:
+    """Seconds per call of each peer: min and median of `repeats`, interleaved round-robin.
+
+    Each repeat times `number` calls, chosen so that one repeat takes about `target`
+    seconds. A peer that raises is reported with its error and left out of the rest.
+    """
+    live, stats, numbers = {}, {}, {}
+    for name, fn in peers.items():
+        try:
+            for _ in range(warmup):
+                fn()
+            t0 = time.perf_counter()
+            fn()
+            once = time.perf_counter() - t0
+        except Exception as err:  # noqa: BLE001 - a broken peer is a result, not a crash
+            stats[name] = {"error": f"{type(err).__name__}: {err}"}
+            continue
+        live[name] = fn
+        numbers[name] = max(1, min(100_000, int(target / max(once, 1e-7))))
+    samples: dict[str, list[float]] = {n: [] for n in live}
+    gc_was_enabled = gc.isenabled()
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(repeats):
+            for name, fn in live.items():
+                number = numbers[name]
+                t0 = time.perf_counter()
+                for _ in range(number):
+                    fn()
+                samples[name].append((time.perf_counter() - t0) / number)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    for name, ts in samples.items():
+        stats[name] = {"min": min(ts), "median": statistics.median(ts), "number": numbers[name],
+                       "repeats": repeats}
+    return {n: stats[n] for n in peers if n in stats}
+
+
+def _tolerance(dtype):
+    return (1e-5, 1e-5) if np.dtype(dtype) == np.float32 else (1e-12, 1e-12)
+
+
+def compare(got, want, exact: bool) -> dict:
+    """symexpr's (or a peer's) outputs against NumPy's: exact, or allclose for transcendentals."""
+    if len(got) != len(want):
+        return {"ok": False, "mode": "exact" if exact else "allclose",
+                "error": f"{len(got)} outputs, NumPy gives {len(want)}"}
+    worst = 0.0
+    for g, w in zip(got, want):
+        g, w = np.asarray(g), np.asarray(w)
+        if g.shape != w.shape or g.dtype != w.dtype:
+            return {"ok": False, "mode": "exact" if exact else "allclose",
+                    "error": f"{g.dtype}{list(g.shape)}, NumPy gives {w.dtype}{list(w.shape)}"}
+        if g.size:
+            with np.errstate(all="ignore"):
+                diff = np.abs(g.astype(np.float64) - w.astype(np.float64))
+            worst = max(worst, float(np.nanmax(diff)) if np.isfinite(diff).any() else 0.0)
+    if exact:
+        ok = all(np.array_equal(np.asarray(g), np.asarray(w), equal_nan=True) for g, w in zip(got, want))
+    else:
+        rtol, atol = _tolerance(np.asarray(want[0]).dtype)
+        ok = all(np.allclose(g, w, rtol=rtol, atol=atol, equal_nan=True) for g, w in zip(got, want))
+    return {"ok": bool(ok), "mode": "exact" if exact else "allclose", "max_abs_err": worst}
+
+
+def _as_tuple(result, n_outputs: int) -> tuple:
+    return (result,) if n_outputs == 1 else tuple(result)
+
+
+def _compile(source: str, backend: str):
+    """sx.compile, with its warnings (the fallback to NumPy) recorded rather than printed."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        prog = sx.compile(source, backend=backend)
+    return prog, [str(w.message) for w in caught]
+
+
+# -- the parts of a run -----------------------------------------------------------------------
+
+@dataclass
+class Settings:
+    mode: str = "full"
+    sizes: tuple[int, ...] = FULL_SIZES
+    dtypes: tuple[str, ...] = ("float32", "float64")
+    repeats: int = 7
+    repeats_large: int = 5
+    target: float = 0.004
+    out_size: int = OUT_SIZE
+    compile_tries: int = 3
+    programs: tuple[str, ...] = ()
+    seed: int = 20261128
+    quiet: bool = False
+
+    def repeats_for(self, n: int) -> int:
+        return self.repeats if n <= 100_000 else max(2, min(self.repeats, self.repeats_large))
+
+
+@dataclass
+class Bench:
+    """The state of one run: the programs compiled once, the OpenCL peers, the results so far."""
+
+    settings: Settings
+    cases: tuple[Case, ...]
+    opencl: OpenCLPeers | None = None
+    opencl_error: str | None = None
+    programs: dict = field(default_factory=dict)
+    warnings: list = field(default_factory=list)
+    copy_cache: dict = field(default_factory=dict)
+
+    def log(self, text: str) -> None:
+        if not self.settings.quiet:
+            print(text, file=sys.stderr, flush=True)
+
+    def program(self, case: Case, backend: str):
+        key = (case.name, backend)
+        if key not in self.programs:
+            prog, caught = _compile(case.source, backend)
+            self.warnings += [m for m in caught if m not in self.warnings]
+            self.programs[key] = prog
+        return self.programs[key]
+
+    def copy_times(self, nbytes: int, repeats: int) -> dict:
+        """The memory limit for `nbytes` of traffic, measured once per byte count."""
+        if nbytes not in self.copy_cache:
+            peers = {}
+            copy_ok = None
+            if self.opencl is not None:
+                copy_cl, copyto, copy_ok = self.opencl.copy(nbytes)
+                peers = {"copy_cl": copy_cl, "copyto": copyto}
+            else:
+                src = np.ones(max(1, nbytes // 2 // 4), np.uint32)
+                dst = np.zeros_like(src)
+                peers = {"copyto": lambda: np.copyto(dst, src)}
+            times = measure(peers, repeats=repeats, target=self.settings.target)
+            if copy_ok is False:
+                times["copy_cl"] = {"error": "the copy kernel's result was wrong"}
+            self.copy_cache[nbytes] = times
+        return self.copy_cache[nbytes]
+
+
+def make_data(n: int, dtype, seed: int) -> dict[str, np.ndarray]:
+    """Inputs a, b, c, d: uniform in [-2, 2), the same values for every peer."""
+    rng = np.random.default_rng(seed + n)
+    return {x: rng.uniform(-2.0, 2.0, n).astype(dtype) for x in "abcd"}
+
+
+def _speedups(times: dict, base: str = "sx") -> dict:
+    t = times.get(base, {}).get("min")
+    if not t:
+        return {}
+    return {p: s["min"] / t for p, s in times.items() if p != base and "min" in s}
+
+
+def _gbps(times: dict, nbytes: int) -> dict:
+    return {p: nbytes / s["min"] / 1e9 for p, s in times.items() if "min" in s and s["min"] > 0}
+
+
+def run_cell(bench: Bench, case: Case, dtype: str, n: int, data: dict) -> dict:
+    """One program at one size and dtype: check every peer against NumPy, then time them all."""
+    inputs = {x: data[x] for x in case.inputs}
+    args = [data[x] for x in case.inputs]
+    n_out = len(case.outputs)
+    nbytes = (len(case.inputs) + n_out) * n * np.dtype(dtype).itemsize
+    prog = bench.program(case, "auto")
+    prog_np = bench.program(case, "numpy")
+    numpy_fn = numpy_function(case)
+    runners = {
+        "sx": lambda: _as_tuple(prog(**inputs), n_out),
+        "sx_numpy": lambda: _as_tuple(prog_np(**inputs), n_out),
+        "numpy": lambda: numpy_fn(*args),
+    }
+    ne_fn = numexpr_function(case, dtype)
+    if ne_fn is not None:
+        runners["numexpr"] = lambda: ne_fn(inputs)
+        if len(case.statements) > 1:
+            ne_inline = numexpr_function(case, dtype, inline=True)
+            runners["numexpr_inline"] = lambda: ne_inline(inputs)
+    hand = bench.opencl.hand(case, dtype) if bench.opencl is not None else None
+    if hand is not None:
+        runners["hand"] = lambda: hand(inputs)
+
+    want = numpy_fn(*args)
+    checks, errors = {}, {}
+    for peer, fn in runners.items():
+        if peer == "numpy":
+            continue
+        try:
+            got = fn()
+        except Exception as err:  # noqa: BLE001
+            errors[peer] = f"{type(err).__name__}: {err}"
+            checks[peer] = {"ok": False, "error": errors[peer]}
+            continue
+        # numexpr and the hand kernel may round differently (e.g. a fused multiply-add):
+        # they are checked with allclose, symexpr with the case's own rule.
+        checks[peer] = compare(got, want, case.exact if peer.startswith("sx") else False)
+    backend = prog.backend
+    timed = {p: f for p, f in runners.items() if p not in errors}
+    repeats = bench.settings.repeats_for(n)
+    times = measure(timed, repeats=repeats, target=bench.settings.target)
+    times.update({p: {"error": e} for p, e in errors.items()})
+    times.update(bench.copy_times(nbytes, repeats))
+    cell = {"program": case.name, "dtype": dtype, "n": n, "backend": backend, "backend_after": prog.backend,
+            "bytes": nbytes, "times": times, "speedup": _speedups(times), "gbps": _gbps(times, nbytes),
+            "checks": checks}
+    cell["copy_fraction"] = _copy_fraction(times, "sx")
+    return cell
+
+
+def _copy_fraction(times: dict, peer: str):
+    t, c = times.get(peer, {}).get("min"), times.get("copy_cl", {}).get("min")
+    return c / t if t and c else None
+
+
+def run_out(bench: Bench, case: Case, dtype: str, n: int, data: dict, cell: dict | None) -> dict:
+    """The same program writing into preallocated outputs (`out=`), if the backend supports it."""
+    inputs = {x: data[x] for x in case.inputs}
+    n_out = len(case.outputs)
+    nbytes = (len(case.inputs) + n_out) * n * np.dtype(dtype).itemsize
+    prog = bench.program(case, "auto")
+    want = numpy_function(case)(*[data[x] for x in case.inputs])
+    outs = tuple(np.zeros_like(w) for w in want)
+    out_arg = outs[0] if n_out == 1 else outs
+    record = {"program": case.name, "dtype": dtype, "n": n, "backend": prog.backend, "bytes": nbytes}
+    try:
+        got = _as_tuple(prog(**inputs, out=out_arg), n_out)
+    except Exception as err:  # noqa: BLE001 - a backend without out= is recorded as such
+        record.update(supported=False, error=f"{type(err).__name__}: {err}")
+        return record
+    same = all(g is o for g, o in zip(got, outs))
+    record.update(supported=True, writes_in_place=same, check=compare(outs, want, case.exact))
+    runners = {"sx_out": lambda: prog(**inputs, out=out_arg)}
+    ne_fn = numexpr_function(case, dtype)
+    if ne_fn is not None and len(case.statements) == 1:
+        ne_out = np.empty_like(want[0])
+        runners["numexpr_out"] = lambda: ne_fn(inputs, out=ne_out)
+    hand = bench.opencl.hand(case, dtype) if bench.opencl is not None else None
+    if hand is not None:
+        hand_out = np.empty_like(want[0])
+        runners["hand_out"] = lambda: hand(inputs, out=hand_out)
+    repeats = bench.settings.repeats_for(n)
+    times = measure(runners, repeats=repeats, target=bench.settings.target)
+    times.update(bench.copy_times(nbytes, repeats))
+    if cell is not None:
+        for peer in ("sx", "numpy", "numexpr"):
+            if "min" in cell["times"].get(peer, {}):
+                times[peer] = cell["times"][peer]
+    record.update(times=times, speedup=_speedups(times, "sx_out"), gbps=_gbps(times, nbytes),
+                  copy_fraction=_copy_fraction(times, "sx_out"),
+                  hand_fraction=_copy_fraction({"sx_out": times.get("sx_out", {}),
+                                                "copy_cl": times.get("hand_out", {})}, "sx_out"))
+    return record
+
+
+def run_overhead(bench: Bench, case: Case, dtype: str = "float32") -> dict:
+    """Per-call fixed cost: every peer at n = 16."""
+    data = make_data(OVERHEAD_N, dtype, bench.settings.seed)
+    cell = run_cell(bench, case, dtype, OVERHEAD_N, data)
+    prog = bench.program(case, "auto")
+    inputs = {x: data[x] for x in case.inputs}
+    outs = tuple(np.empty(OVERHEAD_N, dtype) for _ in case.outputs)
+    out_arg = outs[0] if len(outs) == 1 else outs
+    try:
+        prog(**inputs, out=out_arg)
+        extra = measure({"sx_out": lambda: prog(**inputs, out=out_arg)},
+                        repeats=bench.settings.repeats, target=bench.settings.target)
+    except Exception as err:  # noqa: BLE001
+        extra = {"sx_out": {"error": f"unsupported: {type(err).__name__}: {err}"}}
+    cell["times"].update(extra)
+    return cell
+
+
+COMPILE_SCRIPT = """\
+import json, sys, time
+t0 = time.perf_counter()
+import warnings
+warnings.simplefilter("ignore")
+import numpy as np
+import symexpr as sx
+t1 = time.perf_counter()
+src = sys.argv[1]
+prog = sx.compile(src)
+t2 = time.perf_counter()
+args = {x: np.linspace(-1, 1, 1000, dtype=np.float32) for x in prog.inputs}
+prog(**args)
+t3 = time.perf_counter()
+prog(**args)
+t4 = time.perf_counter()
+print(json.dumps({"import": t1 - t0, "compile": t2 - t1, "first_call": t3 - t2, "second_call": t4 - t3,
+                  "backend": prog.backend}))
+"""
+
+
+def fresh_source(tag: str) -> str:
+    """The 10-statement program with names and a constant no earlier run has used: nothing cached."""
+    const = 0.25 + int(tag[:6], 16) * 1e-9
+    return (MULTI_STATEMENT.replace("p = z * 0.25 + v", f"p_{tag} = z * {const!r} + v")
+            .replace("q = ", f"q_{tag} = "))
+
+
+def run_compile(bench: Bench) -> dict:
+    """Compile times: a new program's first call, a new signature, a warm process with the disk cache."""
+    tries = []
+    f32 = {x: np.linspace(-1, 1, 1000, dtype=np.float32) for x in "abcd"}
+    f64 = {x: v.astype(np.float64) for x, v in f32.items()}
+    for _ in range(bench.settings.compile_tries):
+        src = fresh_source(uuid.uuid4().hex)
+        t0 = time.perf_counter()
+        prog, _ = _compile(src, "auto")
+        t1 = time.perf_counter()
+        prog(**f32)
+        t2 = time.perf_counter()
+        prog(**f32)
+        t3 = time.perf_counter()
+        prog(**f64)
+        t4 = time.perf_counter()
+        prog(**f64)
+        t5 = time.perf_counter()
+        tries.append({"backend": prog.backend, "compile": t1 - t0, "first_call": t2 - t1,
+                      "second_call": t3 - t2, "new_signature_first_call": t4 - t3,
+                      "new_signature_second_call": t5 - t4, "new_program_total": t2 - t0})
+    result = {"in_process": tries}
+    for key in ("new_program_total", "compile", "first_call", "new_signature_first_call", "second_call"):
+        result[key] = {"min": min(t[key] for t in tries), "median": statistics.median(t[key] for t in tries)}
+    # A warm process: the same program in two fresh processes; the second finds the disk cache.
+    src = fresh_source(uuid.uuid4().hex)
+    env = dict(os.environ)
+    root = str(Path(sx.__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    processes = []
+    for _ in range(2):
+        try:
+            done = subprocess.run([sys.executable, "-c", COMPILE_SCRIPT, src], capture_output=True,
+                                  text=True, timeout=120, env=env)
+            if done.returncode:
+                processes.append({"error": done.stderr.strip().splitlines()[-1:] or ["failed"]})
+            else:
+                processes.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        except (subprocess.TimeoutExpired, json.JSONDecodeError, IndexError) as err:
+            processes.append({"error": str(err)})
+    for p in processes:
+        if "compile" in p:
+            p["compile_and_first_call"] = p["compile"] + p["first_call"]
+    result["processes"] = processes
+    return result
+
+
+# -- the issue's targets ----------------------------------------------------------------------
+
+def _geomean(xs):
+    xs = [x for x in xs if x and x > 0]
+    return math.exp(sum(map(math.log, xs)) / len(xs)) if xs else None
+
+
+def _target(tid, text, threshold, value, met, detail=""):
+    return {"id": tid, "target": text, "threshold": threshold, "value": value,
+            "met": None if value is None else bool(met), "detail": detail}
+
+
+def evaluate_targets(results: dict) -> list[dict]:
+    """The issue's targets, each measured in this run: met, not met, or not measured (None)."""
+    cells = results["cells"]
+    fused = {c["name"] for c in results["programs"] if c["fused"]}
+    transcendental = {c["name"] for c in results["programs"] if c["kind"] == "transcendental"}
+    hand = {c["name"] for c in results["programs"] if c["hand"]}
+    big = [c for c in cells if c["n"] >= 1_000_000 and c["program"] in fused]
+    targets = []
+
+    def sp(c, peer):
+        return c["speedup"].get(peer)
+
+    for peer, need in (("numpy", 4.0), ("numexpr", 2.5)):
+        per = {dt: _geomean(sp(c, peer) for c in big if c["dtype"] == dt) for dt in results["settings"]["dtypes"]}
+        g = _geomean(sp(c, peer) for c in big)
+        multi = _geomean(sp(c, peer) for c in big if c["program"] == CASES[-1].name)
+        detail = ", ".join(f"{dt} {v:.2f}x" for dt, v in per.items() if v) + (
+            f"; 10-statement program alone {multi:.2f}x" if multi else "")
+        targets.append(_target(f"fused_vs_{peer}", f"n >= 1e6, multi-op programs: geomean speed-up over {peer}",
+                               f">= {need}x", g, g is not None and g >= need, detail))
+    ratios = [(c["times"]["sx"]["min"] / c["times"]["hand"]["min"], c) for c in cells
+              if c["n"] >= 1_000_000 and c["program"] in hand and "min" in c["times"].get("hand", {})
+              and "min" in c["times"].get("sx", {})]
+    worst = max(ratios, key=lambda r: r[0]) if ratios else None
+    targets.append(_target("vs_hand", "n >= 1e6: time over the hand-written vector kernel (worst)", "<= 1.10",
+                           worst[0] if worst else None, worst is not None and worst[0] <= 1.10,
+                           f"{worst[1]['program']} {worst[1]['dtype']} n={worst[1]['n']}" if worst else ""))
+    outs = [o for o in results["out_runs"] if o.get("supported") and o.get("copy_fraction")]
+    worst_out = min(outs, key=lambda o: o["copy_fraction"]) if outs else None
+    unsupported = [o for o in results["out_runs"] if not o.get("supported")]
+    targets.append(_target(
+        "out_bandwidth", f"memory-bound at n={results['settings']['out_size']:.0e} with out=: "
+        "fraction of the copy kernel's bandwidth (worst)", ">= 0.80",
+        worst_out["copy_fraction"] if worst_out else None,
+        worst_out is not None and worst_out["copy_fraction"] >= 0.8,
+        (f"{worst_out['program']} {worst_out['dtype']}; geomean {_geomean(o['copy_fraction'] for o in outs):.2f}"
+         if worst_out else ("out= unsupported" if unsupported else ""))))
+    top = max((c["n"] for c in cells), default=0)
+    tr = [(sp(c, "numpy"), c) for c in cells if c["program"] in transcendental and c["n"] == 10_000_000
+          and sp(c, "numpy")]
+    worst_tr = min(tr, key=lambda r: r[0]) if tr else None
+    targets.append(_target("transcendental", "n = 1e7 transcendental programs: speed-up over NumPy (worst)",
+                           ">= 1.0", worst_tr[0] if worst_tr else None, worst_tr is not None and worst_tr[0] >= 1.0,
+                           f"{worst_tr[1]['program']} {worst_tr[1]['dtype']}" if worst_tr else
+                           f"largest n measured: {top}"))
+    small = [c for c in cells if c["n"] <= 10_000] + results.get("overhead", [])
+    ne_small = [(sp(c, "numexpr"), c) for c in small if sp(c, "numexpr")]
+    w = min(ne_small, key=lambda r: r[0]) if ne_small else None
+    targets.append(_target("small_vs_numexpr", "n <= 1e4: speed-up over numexpr (worst)", ">= 1.0",
+                           w[0] if w else None, w is not None and w[0] >= 1.0,
+                           f"{w[1]['program']} {w[1]['dtype']} n={w[1]['n']}" if w else ""))
+    np_small = [(1 / sp(c, "numpy"), c) for c in small if sp(c, "numpy")]
+    w = max(np_small, key=lambda r: r[0]) if np_small else None
+    targets.append(_target("small_vs_numpy", "n <= 1e4: time over NumPy's (worst)", "<= 2.0",
+                           w[0] if w else None, w is not None and w[0] <= 2.0,
+                           f"{w[1]['program']} {w[1]['dtype']} n={w[1]['n']}" if w else ""))
+    fma = [c for c in results.get("overhead", []) if c["program"] == "a*b + c"]
+    t16 = fma[0]["times"].get("sx", {}).get("min") if fma else None
+    targets.append(_target("overhead", "fixed per-call overhead (a*b + c, n = 16, float32)", "< 5 us",
+                           t16 * 1e6 if t16 else None, t16 is not None and t16 < 5e-6,
+                           f"backend {fma[0]['backend']}" if fma else ""))
+    comp = results.get("compile") or {}
+    first = comp.get("new_program_total", {}).get("median")
+    targets.append(_target("compile_new", "compile + first call of a new program (median)", "< 200 ms",
+                           first * 1e3 if first is not None else None, first is not None and first < 0.2,
+                           f"backend {comp['in_process'][0]['backend']}" if comp.get("in_process") else ""))
+    procs = comp.get("processes") or []
+    warm = procs[1].get("compile_and_first_call") if len(procs) > 1 else None
+    targets.append(_target("compile_cached", "compile + first call in a new process, disk cache warm",
+                           "< 20 ms", warm * 1e3 if warm is not None else None, warm is not None and warm < 0.02,
+                           (f"cold process {procs[0]['compile_and_first_call'] * 1e3:.0f} ms"
+                            if procs and "compile_and_first_call" in procs[0] else "")))
+    return targets
+
+
+# -- machine, writing -------------------------------------------------------------------------
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _git_commit() -> str | None:
+    root = Path(sx.__file__).resolve().parent.parent
+    try:
+        done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True,
+                              text=True, timeout=10)
+        return done.stdout.strip() or None
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+
+
+def machine_info() -> dict:
+    versions = {"python": platform.python_version(), "numpy": np.__version__, "symexpr": sx.__version__}
+    for mod in ("numexpr", "pyopencl"):
+        try:
+            versions[mod] = __import__(mod).__version__
+        except ImportError:
+            versions[mod] = None
+    threads = None
+    try:
+        import numexpr
+        threads = numexpr.get_num_threads()
+    except ImportError:
+        pass
+    env = {k: os.environ[k] for k in ("PYOPENCL_CTX", "POCL_DEVICES", "OMP_NUM_THREADS", "NUMEXPR_NUM_THREADS")
+           if k in os.environ}
+    return {"cpu": _cpu_model(), "cores": os.cpu_count(), "platform": platform.platform(),
+            "versions": versions, "numexpr_threads": threads, "env": env, "git_commit": _git_commit()}
+
+
+def _fmt_time(s) -> str:
+    if s is None:
+        return "–"
+    if s < 1e-3:
+        return f"{s * 1e6:.1f} µs"
+    if s < 1:
+        return f"{s * 1e3:.2f} ms"
+    return f"{s:.2f} s"
+
+
+def _fmt_peer(times: dict, peer: str) -> str:
+    s = times.get(peer)
+    if not s:
+        return "–"
+    if "error" in s:
+        return "error"
+    return f"{_fmt_time(s['min'])} ({_fmt_time(s['median'])})"
+
+
+def _fmt_x(x, digits=2) -> str:
+    return "–" if x is None else f"{x:.{digits}f}×"
+
+
+def _fmt_n(n: int) -> str:
+    exp = int(round(math.log10(n))) if n > 0 else 0
+    return f"1e{exp}" if 10**exp == n else (f"{n / 10**exp:g}e{exp}" if n >= 1000 else str(n))
+
+
+def render_markdown(results: dict) -> str:
+    """The results as markdown: a table per dtype, out=, overhead, compile times, and the targets."""
+    m, ocl = results["machine"], results.get("opencl") or {}
+    backends = sorted({c["backend"] for c in results["cells"]})
+    lines = [f"# symexpr benchmark ({results['mode']} run)", "",
+             f"- date: {results['date']}; commit {m.get('git_commit') or '?'}; took {results['elapsed_seconds']:.0f} s",
+             f"- machine: {m['cpu']}, {m['cores']} cores; {m['platform']}",
+             f"- versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()),
+             f"- OpenCL: {ocl.get('platform', 'none')} {ocl.get('platform_version', '')}; device "
+             f"{ocl.get('device', results.get('opencl_error') or 'none')}",
+             f"- symexpr default backend that ran: **{', '.join(backends)}**",
+             f"- numexpr threads: {m.get('numexpr_threads')}; NumPy single-threaded",
+             "- every symexpr result checked against NumPy: "
+             + ("**all agree**" if results["all_checks_ok"] else "**MISMATCHES, see JSON `checks`**"),
+             ""]
+    if results.get("warnings"):
+        lines += ["Warnings while compiling: " + "; ".join(f"`{w}`" for w in results["warnings"]), ""]
+    lines += ["Times are `min (median)` seconds per call. `×peer` is the peer's time over symexpr's "
+              "(above 1: symexpr is faster). GB/s counts the bytes of inputs and outputs; `%copy` is symexpr's "
+              "bandwidth as a fraction of the OpenCL copy kernel moving the same bytes.", ""]
+    lines += ["## Summary of the issue's targets", "", "| target | threshold | measured | status | where |",
+              "| --- | --- | --- | --- | --- |"]
+    for t in results["targets"]:
+        v = t["value"]
+        status = "not measured" if t["met"] is None else ("**met**" if t["met"] else "**not met**")
+        val = "–" if v is None else f"{v:.3g}"
+        lines.append(f"| {t['target']} | {t['threshold']} | {val} | {status} | {t['detail']} |")
+    lines.append("")
+    peers = [p for p in ("sx", "sx_numpy", "numpy", "numexpr", "numexpr_inline", "hand", "copy_cl", "copyto")
+             if any(p in c["times"] for c in results["cells"])]
+    ratio_peers = [p for p in ("numpy", "numexpr", "numexpr_inline", "hand") if p in peers]
+    for dtype in results["settings"]["dtypes"]:
+        cells = [c for c in results["cells"] if c["dtype"] == dtype]
+        if not cells:
+            continue
+        lines += [f"## {dtype}", "",
+                  "| program | n | backend | " + " | ".join(PEER_TITLES[p] for p in peers) + " | "
+                  + " | ".join(f"×{PEER_TITLES[p]}" for p in ratio_peers) + " | GB/s | %copy | check |",
+                  "| --- | ---: | --- | " + " | ".join("---:" for _ in peers) + " | "
+                  + " | ".join("---:" for _ in ratio_peers) + " | ---: | ---: | --- |"]
+        for c in cells:
+            chk = c["checks"].get("sx", {})
+            check = ("ok" if chk.get("ok") else "**FAIL**") + f" ({chk.get('mode', '?')})"
+            frac = c.get("copy_fraction")
+            lines.append(f"| {c['program']} | {_fmt_n(c['n'])} | {c['backend']} | "
+                         + " | ".join(_fmt_peer(c["times"], p) for p in peers) + " | "
+                         + " | ".join(_fmt_x(c["speedup"].get(p)) for p in ratio_peers) + " | "
+                         + f"{c['gbps'].get('sx', 0):.1f} | " + ("–" if frac is None else f"{frac:.0%}")
+                         + f" | {check} |")
+        lines.append("")
+    if results["out_runs"]:
+        lines += ["## Preallocated output (`out=`)", "",
+                  "| program | dtype | n | backend | symexpr out= | symexpr fresh | hand CL out= | numexpr out= | "
+                  "copy CL | GB/s | %copy | %hand |",
+                  "| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+        for o in results["out_runs"]:
+            if not o.get("supported"):
+                lines.append(f"| {o['program']} | {o['dtype']} | {_fmt_n(o['n'])} | {o['backend']} | "
+                             f"unsupported: {o.get('error', '')[:60]} | | | | | | | |")
+                continue
+            t = o["times"]
+            fr, hf = o.get("copy_fraction"), o.get("hand_fraction")
+            lines.append(f"| {o['program']} | {o['dtype']} | {_fmt_n(o['n'])} | {o['backend']} | "
+                         f"{_fmt_peer(t, 'sx_out')} | {_fmt_peer(t, 'sx')} | {_fmt_peer(t, 'hand_out')} | "
+                         f"{_fmt_peer(t, 'numexpr_out')} | {_fmt_peer(t, 'copy_cl')} | "
+                         f"{o['gbps'].get('sx_out', 0):.1f} | {'–' if fr is None else f'{fr:.0%}'} | "
+                         f"{'–' if hf is None else f'{hf:.0%}'} |")
+        lines.append("")
+    if results.get("overhead"):
+        oh_peers = [p for p in ("sx", "sx_out", "sx_numpy", "numpy", "numexpr", "hand", "copy_cl", "copyto")
+                    if any(p in c["times"] for c in results["overhead"])]
+        lines += [f"## Per-call overhead (n = {OVERHEAD_N}, float32), minimum", "",
+                  "| program | backend | " + " | ".join(PEER_TITLES.get(p, "symexpr out=") for p in oh_peers) + " |",
+                  "| --- | --- | " + " | ".join("---:" for _ in oh_peers) + " |"]
+        for c in results["overhead"]:
+            row = []
+            for p in oh_peers:
+                s = c["times"].get(p)
+                row.append("–" if not s else (s["error"][:40] if "error" in s else _fmt_time(s["min"])))
+            lines.append(f"| {c['program']} | {c['backend']} | " + " | ".join(row) + " |")
+        lines.append("")
+    comp = results.get("compile")
+    if comp:
+        lines += ["## Compile times (the 10-statement program, float32, n = 1000)", "",
+                  "| what | min | median |", "| --- | ---: | ---: |"]
+        for key, text in (("compile", "`sx.compile` of a new program"), ("first_call", "its first call (build)"),
+                          ("new_program_total", "new program: compile + first call"),
+                          ("second_call", "second call"),
+                          ("new_signature_first_call", "first call with a new signature (float64)")):
+            lines.append(f"| {text} | {_fmt_time(comp[key]['min'])} | {_fmt_time(comp[key]['median'])} |")
+        for k, p in enumerate(comp.get("processes", [])):
+            label = "cold process (import, compile, first call)" if k == 0 else "warm process, disk cache (same)"
+            if "error" in p:
+                lines.append(f"| {label} | error: {p['error']} | |")
+            else:
+                lines.append(f"| {label} | {_fmt_time(p['import'])} import, {_fmt_time(p['compile'])} compile, "
+                             f"{_fmt_time(p['first_call'])} first call | backend {p['backend']} |")
+        lines.append("")
+    lines += ["## Programs", "", "| program | symexpr source | kind | check | hand kernel |", "| --- | --- | --- | --- | --- |"]
+    for p in results["programs"]:
+        src = p["source"].replace("\n", "; ")
+        lines.append(f"| {p['name']} | `{src}` | {p['kind']}{', multi-op' if p['fused'] else ''} | "
+                     f"{'exact' if p['exact'] else 'allclose'} | {'`' + p['hand'] + '`' if p['hand'] else '–'} |")
+    lines.append("")
+    lines.append("numexpr runs one `evaluate` per statement (for one-line programs: the one expression); "
+                 "`numexpr 1-expr` inlines every intermediate into one string per output. Float literals "
+                 "are passed to numexpr as scalars of the array dtype, since numexpr would otherwise "
+                 "compute a float32 program in float64.")
+    return "\n".join(lines) + "\n"
+
+
+# -- the run ----------------------------------------------------------------------------------
+
+def run(settings: Settings) -> dict:
+    """The whole benchmark; returns the results as a JSON-ready dict."""
+    started = time.perf_counter()
+    cases = tuple(c for c in CASES if not settings.programs or c.name in settings.programs)
+    bench = Bench(settings, cases)
+    try:
+        bench.opencl = OpenCLPeers()
+    except Exception as err:  # noqa: BLE001 - no pyopencl, no platform: the OpenCL peers are skipped
+        bench.opencl_error = f"{type(err).__name__}: {err}"
+    results = {
+        "schema": SCHEMA, "mode": settings.mode,
+        "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": machine_info(),
+        "opencl": bench.opencl.describe() if bench.opencl else None, "opencl_error": bench.opencl_error,
+        "settings": {"sizes": list(settings.sizes), "dtypes": list(settings.dtypes), "repeats": settings.repeats,
+                     "repeats_large": settings.repeats_large, "target_seconds_per_repeat": settings.target,
+                     "out_size": settings.out_size, "seed": settings.seed, "hand_vector_width": HAND_WIDTH},
+        "programs": [{"name": c.name, "source": c.source, "inputs": list(c.inputs), "outputs": list(c.outputs),
+                      "kind": c.kind, "exact": c.exact, "fused": c.fused, "hand": c.hand,
+                      "numexpr": "per statement" if len(c.statements) > 1 else "one expression",
+                      "numpy_source": numpy_source(c)} for c in cases],
+        "cells": [], "out_runs": [], "overhead": [],
+    }
+    for dtype in settings.dtypes:
+        for n in settings.sizes:
+            data = make_data(n, dtype, settings.seed)
+            for case in cases:
+                cell = run_cell(bench, case, dtype, n, data)
+                results["cells"].append(cell)
+                bench.log(f"{dtype} n={n:>9} {case.name:<26} {cell['backend']:<7}"
+                          f" sx {_fmt_time(cell['times'].get('sx', {}).get('min')):>10}"
+                          f"  ×numpy {_fmt_x(cell['speedup'].get('numpy'))}"
+                          f"  ×numexpr {_fmt_x(cell['speedup'].get('numexpr'))}"
+                          f"  {'ok' if cell['checks'].get('sx', {}).get('ok') else 'CHECK FAILED'}")
+            del data
+    out_n = settings.out_size
+    by_key = {(c["program"], c["dtype"], c["n"]): c for c in results["cells"]}
+    for dtype in settings.dtypes:
+        data = make_data(out_n, dtype, settings.seed)
+        for case in cases:
+            if case.kind != "memory":
+                continue
+            o = run_out(bench, case, dtype, out_n, data, by_key.get((case.name, dtype, out_n)))
+            results["out_runs"].append(o)
+            bench.log(f"out= {dtype} n={out_n} {case.name:<26} "
+                      + (f"{o.get('copy_fraction') or 0:.0%} of copy" if o.get("supported") else "unsupported"))
+        del data
+    for case in cases:
+        if case.name in ("a + b", "a*b + c", CASES[-1].name):
+            results["overhead"].append(run_overhead(bench, case))
+    bench.log("compile times")
+    results["compile"] = run_compile(bench)
+    results["warnings"] = bench.warnings
+    checks = [c["checks"].get("sx", {}).get("ok", False) for c in results["cells"] + results["overhead"]]
+    checks += [o["check"]["ok"] for o in results["out_runs"] if o.get("supported")]
+    results["all_checks_ok"] = all(checks)
+    results["failed_checks"] = [f"{c['program']} {c['dtype']} n={c['n']}" for c in results["cells"]
+                                if not c["checks"].get("sx", {}).get("ok")]
+    results["targets"] = evaluate_targets(results)
+    results["elapsed_seconds"] = time.perf_counter() - started
+    return results
+
+
+def _json_default(obj):
+    if isinstance(obj, (np.floating, np.integer)):
+        return obj.item()
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    raise TypeError(f"not JSON: {type(obj).__name__}")
+
+
+def write(results: dict, directory: Path, stem: str) -> tuple[Path, Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    js, md = directory / f"{stem}.json", directory / f"{stem}.md"
+    js.write_text(json.dumps(results, indent=1, default=_json_default) + "\n")
+    md.write_text(render_markdown(results))
+    return js, md
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="symexpr bench", description=__doc__.split("\n\n")[0])
+    p.add_argument("--short", action="store_true",
+                   help="CI mode: sizes 1e1, 1e3, 1e5; float32; 2 repeats; well under a minute")
+    p.add_argument("--large", action="store_true", help=f"also n = {LARGE_SIZE:.0e} (about 2.5 GB of memory)")
+    p.add_argument("--sizes", help="comma-separated sizes, instead of the mode's")
+    p.add_argument("--dtypes", help="comma-separated dtypes (float32,float64)")
+    p.add_argument("--programs", help="comma-separated program names (see the Programs table)")
+    p.add_argument("--repeats", type=int, help="timed repeats per cell after warm-up")
+    p.add_argument("--output", default="benchmarks/results", help="directory for the JSON and markdown")
+    p.add_argument("--name", help="file stem of the results (default: 'short' or 'full')")
+    p.add_argument("--no-write", action="store_true", help="print the markdown, write nothing")
+    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    return p.parse_args(argv)
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    if args.short:
+        s = Settings(mode="short", sizes=SHORT_SIZES, dtypes=("float32",), repeats=2, repeats_large=2,
+                     target=0.001, out_size=SHORT_SIZES[-1], compile_tries=1)
+    else:
+        s = Settings(sizes=FULL_SIZES + ((LARGE_SIZE,) if args.large else ()))
+    if args.sizes:
+        s.sizes = tuple(int(float(x)) for x in args.sizes.split(","))
+        s.out_size = max(s.sizes) if max(s.sizes) < OUT_SIZE else OUT_SIZE
+    if args.dtypes:
+        s.dtypes = tuple(args.dtypes.split(","))
+    if args.programs:
+        s.programs = tuple(x.strip() for x in args.programs.split(","))
+    if args.repeats:
+        s.repeats = s.repeats_large = args.repeats
+    s.quiet = args.quiet
+    return s
+
+
+def main(argv=None) -> int:
+    """`symexpr bench`: run, write JSON and markdown; exit 1 if a symexpr result disagreed with NumPy."""
+    args = parse_args(argv)
+    results = run(settings_from(args))
+    if args.no_write:
+        print(render_markdown(results))
+    else:
+        js, md = write(results, Path(args.output), args.name or results["mode"])
+        if not args.quiet:
+            print(f"wrote {js} and {md}", file=sys.stderr)
+    if not results["all_checks_ok"]:
+        print("symexpr disagreed with NumPy: " + "; ".join(results["failed_checks"]), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
