@@ -42,12 +42,16 @@ def render_caret(source: str, line: int, column: int, width: int = 1) -> str:
 class SymExprError(Exception):
     """Base class of every error symexpr raises on bad input."""
 
-    def __init__(self, message: str, *, source: str | None = None, span: Span | None = None):
+    def __init__(self, message: str, *, source: str | None = None, span: Span | None = None,
+                 statement: Span | None = None):
         self.message = message
         self.source = source
         self.span = span
-        self.line = span.line if span else None
-        self.column = span.column if span else None
+        # Call-time errors name their statement in the message ("line 2, `c = a + b`: ...") and
+        # carry its place as .line/.column without a caret: `statement` is that place.
+        where = span or statement
+        self.line = where.line if where else None
+        self.column = where.column if where else None
         super().__init__(self._render())
 
     def _render(self) -> str:

@@ -132,12 +132,13 @@ def infer_kinds(graph: Graph, inputs: dict[str, Kind]) -> dict[Node, Kind]:
                 weak_values[node] = value
         if isinstance(result, str):
             operands = " and ".join(f"{describe(i, graph)} ({kinds[i]})" for i in node.inputs)
-            raise DTypeError(f"{statement_text(graph.source, node)}: NumPy refuses {node.op} of {operands}: {result}")
+            raise DTypeError(f"{statement_text(graph.source, node)}: NumPy refuses {node.op} of {operands}: {result}",
+                             statement=node.statement)
         if result.dtype not in SUPPORTED_DTYPES:
             operands = ", ".join(str(k) for k in operand_kinds)
             raise DTypeError(f"{statement_text(graph.source, node)}: {node.op} of {operands} gives {result.dtype} "
                              f"in NumPy, which symexpr does not support; cast the operand first, "
-                             f"as in {node.op}(float32(x))")
+                             f"as in {node.op}(float32(x))", statement=node.statement)
         kinds[node] = result
     return kinds
 
@@ -156,5 +157,6 @@ def infer_shapes(graph: Graph, inputs: dict[str, tuple]) -> dict[Node, tuple]:
                 shapes[node] = np.broadcast_shapes(*operand)
             except ValueError:
                 what = " with ".join(f"{describe(i, graph).strip('`')} {shapes[i]}" for i in node.inputs)
-                raise ShapeError(f"{statement_text(graph.source, node)}: cannot broadcast {what}") from None
+                raise ShapeError(f"{statement_text(graph.source, node)}: cannot broadcast {what}",
+                                 statement=node.statement) from None
     return shapes
