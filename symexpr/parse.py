@@ -126,8 +126,34 @@ def _syntax_error(source: str, err: UnexpectedInput) -> ParseError:
         offset = len(source.rstrip())
         return ParseError(f"unexpected end of the program{hint}", source=source,
                           span=Span(line, col, offset, offset))
+    if tok.type == "EQUAL":
+        target = _bad_target(source, tok)
+        if target is not None:
+            return target
+    after = source[tok.end_pos:].lstrip(" \t") if tok.end_pos is not None else ""
+    if tok.value in _KEYWORDS and after.startswith("=") and not after.startswith("=="):
+        span = Span(tok.line, tok.column, tok.start_pos, tok.end_pos)
+        return ParseError(f"cannot assign to `{tok.value}`: it is {_KEYWORDS[tok.value]}", source=source, span=span)
     span = Span(tok.line, tok.column, tok.start_pos, tok.end_pos or tok.start_pos + 1)
     return ParseError(f"unexpected {_describe_token(tok)}{hint}", source=source, span=span)
+
+
+_KEYWORDS = {"True": "a constant", "False": "a constant", "and": "a keyword", "or": "a keyword", "not": "a keyword"}
+
+
+def _bad_target(source: str, tok) -> ParseError | None:
+    """`1 = a`, `True = a`, `f(a) = b`: the statement's left side is not a name. None if it is not that."""
+    line_start = source.rfind("\n", 0, tok.start_pos) + 1
+    stmt_start = max(line_start, source.rfind(";", 0, tok.start_pos) + 1)
+    before = source[stmt_start:tok.start_pos]
+    target = before.strip()
+    if not target or "=" in target:
+        return None
+    start = stmt_start + len(before) - len(before.lstrip())
+    what = _KEYWORDS.get(target, "only a name can be assigned to, as in `c = a + b`")
+    what = f"it is {what}" if target in _KEYWORDS else what
+    span = Span(tok.line, start - line_start + 1, start, start + len(target))
+    return ParseError(f"cannot assign to `{target}`: {what}", source=source, span=span)
 
 
 def parse_tree(source: str) -> lark.Tree:
