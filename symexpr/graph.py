@@ -142,6 +142,7 @@ def render_graph(graph: Graph, removed: Iterable[Node] = ()) -> str:
     """One node a line, `label = op operands`, with the source line it came from."""
     labels = graph.labels()
     rows = []
+    texts: dict[tuple, str] = {}  # each statement's text once: a long statement has many nodes
     for n in graph.nodes:
         if n.op == "constant":
             continue  # constants are shown inline where they are used
@@ -151,7 +152,10 @@ def render_graph(graph: Graph, removed: Iterable[Node] = ()) -> str:
             rhs = f"{n.op}({', '.join(render_operand(i, labels) for i in n.inputs)})"
         where = ""
         if n.statement is not None and graph.source and n.op != "input":
-            where = f"line {n.statement.line}: {' '.join(n.statement.text(graph.source).split())}"
+            key = (n.statement.start, n.statement.end)
+            if key not in texts:
+                texts[key] = shorten(" ".join(n.statement.text(graph.source).split()))
+            where = f"line {n.statement.line}: {texts[key]}"
         rows.append((labels[n], rhs, where))
     width_l = max((len(r[0]) for r in rows), default=0)
     width_r = max((len(r[1]) for r in rows), default=0)
@@ -161,6 +165,14 @@ def render_graph(graph: Graph, removed: Iterable[Node] = ()) -> str:
                      for name, n in graph.outputs)
     lines.append(f"outputs: {outs}")
     return "\n".join(lines)
+
+
+def shorten(text: str, width: int = 72) -> str:
+    """A statement's text for a one-line display: long statements keep their start and end."""
+    if len(text) <= width:
+        return text
+    half = (width - 5) // 2
+    return f"{text[:half]} ... {text[-half:]}"
 
 
 def topological(roots: Iterable[Node]) -> tuple[Node, ...]:
