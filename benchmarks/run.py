@@ -11,4 +11,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from symexpr.bench import main  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(main())
+    args = sys.argv[1:]
+    if not any(a == "--output" or a.startswith("--output=") for a in args):
+        args += ["--output", str(Path(__file__).resolve().parent / "results")]
+    sys.exit(main(args))

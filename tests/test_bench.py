@@ -1,0 +1,128 @@
+"""The benchmark's short mode, as CI runs it: the schema of its JSON, and every symexpr result agreeing
+with NumPy. Nothing here asserts on time."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from symexpr import bench
+
+pytest.importorskip("numexpr")
+
+
+@pytest.fixture(scope="module")
+def short_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench")
+    code = bench.main(["--short", "--quiet", "--output", str(out)])
+    results = json.loads((out / "short.json").read_text())
+    markdown = (out / "short.md").read_text()
+    return code, results, markdown
+
+
+def _is_time(stats: dict) -> bool:
+    return ("error" in stats) or (stats["min"] > 0 and stats["median"] >= stats["min"]
+                                  and math.isfinite(stats["median"]))
+
+
+def test_short_mode_exits_cleanly_and_everything_agrees_with_numpy(short_run):
+    code, results, _ = short_run
+    assert results["all_checks_ok"], results["failed_checks"]
+    assert code == 0
+    for cell in results["cells"] + results["overhead"]:
+        check = cell["checks"]["sx"]
+        assert check["ok"], (cell["program"], cell["n"], check)
+        assert check["mode"] == ("exact" if _program(results, cell["program"])["exact"] else "allclose")
+        assert cell["checks"]["sx_numpy"]["ok"], (cell["program"], cell["n"])
+    for run in results["out_runs"]:
+        if run["supported"]:
+            assert run["check"]["ok"], run["program"]
+        else:
+            assert run["error"]
+
+
+def _program(results, name):
+    return next(p for p in results["programs"] if p["name"] == name)
+
+
+def test_json_schema(short_run):
+    _, r, _ = short_run
+    assert r["schema"] == bench.SCHEMA and r["mode"] == "short"
+    for key in ("date", "machine", "opencl", "settings", "programs", "cells", "out_runs", "overhead", "compile",
+                "targets", "elapsed_seconds", "warnings"):
+        assert key in r, key
+    versions = r["machine"]["versions"]
+    assert {"numpy", "numexpr", "pyopencl", "python"} <= set(versions)
+    assert r["settings"]["sizes"] == [10, 1_000, 100_000] and r["settings"]["dtypes"] == ["float32"]
+    assert {p["name"] for p in r["programs"]} == {c.name for c in bench.CASES}
+    # One cell per program and size, each with the peers that always exist and what they report.
+    assert len(r["cells"]) == len(bench.CASES) * 3
+    for cell in r["cells"]:
+        assert cell["backend"] in ("numpy", "opencl")
+        assert cell["bytes"] > 0
+        for peer in ("sx", "sx_numpy", "numpy", "numexpr", "copyto"):
+            assert _is_time(cell["times"][peer]), (peer, cell["times"][peer])
+        for peer in ("numpy", "numexpr"):
+            assert cell["speedup"][peer] > 0
+        assert cell["gbps"]["sx"] > 0
+    hand = {c["program"] for c in r["cells"] if "hand" in c["times"]}
+    if r["opencl"]:
+        assert hand == {c.name for c in bench.CASES if c.hand}
+        assert all("copy_cl" in c["times"] and c["copy_fraction"] > 0 for c in r["cells"])
+    memory_bound = [c.name for c in bench.CASES if c.kind == "memory"]
+    assert [o["program"] for o in r["out_runs"]] == memory_bound
+    assert all(isinstance(o["supported"], bool) for o in r["out_runs"])
+    assert {c["n"] for c in r["overhead"]} == {bench.OVERHEAD_N}
+    comp = r["compile"]
+    assert comp["new_program_total"]["min"] > 0 and len(comp["processes"]) == 2
+    for p in comp["processes"]:
+        assert "error" not in p, p
+        assert p["backend"] in ("numpy", "opencl")
+    ids = {t["id"] for t in r["targets"]}
+    assert {"fused_vs_numpy", "fused_vs_numexpr", "vs_hand", "out_bandwidth", "transcendental",
+            "small_vs_numexpr", "small_vs_numpy", "overhead", "compile_new", "compile_cached"} <= ids
+    for t in r["targets"]:
+        assert t["met"] in (True, False, None)
+
+
+def test_markdown_has_the_tables(short_run):
+    _, r, md = short_run
+    assert "## Summary of the issue's targets" in md and "## float32" in md
+    assert "## Per-call overhead" in md and "## Compile times" in md and "## Preallocated output" in md
+    assert r["machine"]["cpu"] in md
+
+
+def test_every_case_is_the_same_computation_for_numpy_and_numexpr():
+    """The NumPy and numexpr peers are made from the symexpr source: they must compute the same values."""
+    data = bench.make_data(257, "float64", 1)
+    for case in bench.CASES:
+        args = [data[x] for x in case.inputs]
+        want = bench.numpy_function(case)(*args)
+        inputs = {x: data[x] for x in case.inputs}
+        for inline in (False, True):
+            got = bench.numexpr_function(case, "float64", inline=inline)(inputs)
+            for g, w in zip(got, want):
+                np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12, err_msg=case.name)
+
+
+def test_numexpr_keeps_float32():
+    case = next(c for c in bench.CASES if "0.5" in c.source)
+    data = bench.make_data(64, "float32", 2)
+    got = bench.numexpr_function(case, "float32")({x: data[x] for x in case.inputs})
+    assert all(g.dtype == np.float32 for g in got)
+
+
+def test_fresh_sources_differ_and_parse():
+    a, b = bench.fresh_source("0123456789ab"), bench.fresh_source("ba9876543210")
+    assert a != b
+    assert len(bench.Case("x", a).outputs) == 2
+
+
+def test_measure_reports_errors_without_stopping():
+    def broken():
+        raise RuntimeError("no")
+    times = bench.measure({"ok": lambda: None, "bad": broken}, repeats=2, target=1e-4)
+    assert times["bad"]["error"].startswith("RuntimeError")
+    assert times["ok"]["repeats"] == 2 and times["ok"]["min"] > 0
