@@ -1,0 +1,127 @@
+"""The op table is complete, and every name the grammar or FUNCTIONS exposes resolves to an op."""
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import symexpr as sx
+from symexpr import ops, parse
+
+GRAMMAR = Path(__file__).resolve().parent.parent / "grammar" / "symexpr.lark"
+# Tree aliases that are structure, not operations.
+STRUCTURAL = {"assign", "bare_expression", "call", "name", "number", "true", "false", "compare"}
+
+
+def grammar_aliases():
+    rules = "\n".join(line.split("//")[0] for line in GRAMMAR.read_text().splitlines())
+    return sorted(set(re.findall(r"->\s*([a-z_][a-z0-9_]*)", rules)))
+
+
+@pytest.mark.parametrize("name", sorted(ops.OPS))
+def test_every_op_is_complete(name):
+    op = ops.OPS[name]
+    assert op.name == name
+    assert isinstance(op.arity, int) and 1 <= op.arity <= 3
+    assert callable(op.numpy)
+    assert op.functions or op.symbol, f"{name} has no function name and no symbol: unreachable"
+    assert op.kind == "elementwise"
+    # The NumPy implementation takes `arity` operands and follows NumPy's dtype rules.
+    args = [np.array([1.0, 0.5], np.float64)] * op.arity
+    try:
+        with np.errstate(all="ignore"):
+            out = np.asarray(op.numpy(*args))
+    except TypeError:  # bitwise ops: integers only
+        args = [np.array([3, 5], np.int64)] * op.arity
+        out = np.asarray(op.numpy(*args))
+    assert out.shape == (2,)
+    # Where NumPy has a ufunc of that name, the op is that ufunc (the graph's .op is NumPy's name).
+    ufunc = getattr(np, name, None)
+    if isinstance(ufunc, np.ufunc):
+        assert ufunc.nin == op.arity
+        with np.errstate(all="ignore"):
+            np.testing.assert_array_equal(out, ufunc(*args))
+
+
+@pytest.mark.parametrize("name", sorted(ops.OPS))
+def test_commutative_ops_commute_bitwise(name):
+    op = ops.OPS[name]
+    if not op.commutative:
+        return
+    assert op.arity == 2
+    vals = np.array([0.0, -0.0, 1.0, -2.5, np.inf, -np.inf, np.nan, 3.0], np.float64)
+    x, y = np.meshgrid(vals, vals)
+    for dt in ("float64", "int32", "bool"):
+        a, b = (v.astype(dt) if dt == "float64" else np.nan_to_num(v, posinf=7, neginf=-7).astype(dt) for v in (x, y))
+        try:
+            with np.errstate(all="ignore"):
+                ab, ba = np.asarray(op.numpy(a, b)), np.asarray(op.numpy(b, a))
+        except TypeError:
+            continue
+        assert ab.dtype == ba.dtype
+        assert ab.tobytes() == ba.tobytes(), f"{name} is marked commutative but f(a, b) != f(b, a) on {dt}"
+
+
+def test_maximum_minimum_are_not_commutative():
+    # maximum(-0.0, 0.0) and maximum(0.0, -0.0) differ in sign: CSE must not swap them.
+    assert not ops.OPS["maximum"].commutative
+    assert not ops.OPS["minimum"].commutative
+
+
+@pytest.mark.parametrize("fname", sorted(ops.FUNCTIONS))
+def test_every_function_name_resolves_and_compiles(fname):
+    op = ops.FUNCTIONS[fname]
+    assert op.name in ops.OPS
+    assert fname in op.functions
+    args = ", ".join("abc"[: op.arity])
+    prog = sx.compile(f"r = {fname}({args})", backend="numpy", optimize=False)
+    assert [n.op for n in prog.graph.nodes if n.op not in ops.LEAVES] == [op.name]
+
+
+def test_functions_table_matches_the_ops():
+    listed = {f for op in ops.OPS.values() for f in op.functions}
+    assert listed == set(ops.FUNCTIONS)
+
+
+@pytest.mark.parametrize("alias", grammar_aliases())
+def test_every_grammar_alias_is_an_op(alias):
+    if alias in STRUCTURAL:
+        return
+    name = parse._ALIAS_OPS.get(alias, alias)
+    assert name in ops.OPS, f"grammar alias `{alias}` has no op"
+
+
+def test_grammar_aliases_found():
+    found = set(grammar_aliases())
+    assert {"add", "power", "negative", "logical_or", "bitwise_xor"} <= found
+
+
+@pytest.mark.parametrize("symbol,name", [(op.symbol, op.name) for op in ops.OPS.values() if op.symbol])
+def test_every_symbol_spells_its_op(symbol, name):
+    arity = ops.OPS[name].arity
+    src = f"r = a {symbol} b" if arity == 2 else f"r = {symbol} a" if symbol.isalpha() else f"r = {symbol}a"
+    prog = sx.compile(src, backend="numpy", optimize=False)
+    assert [n.op for n in prog.graph.nodes if n.op not in ops.LEAVES] == [name]
+
+
+def test_required_functions_exist():
+    required = ["abs", "sqrt", "exp", "log", "log2", "log10", "log1p", "expm1", "sin", "cos", "tan", "arcsin",
+                "arccos", "arctan", "arctan2", "sinh", "cosh", "tanh", "floor", "ceil", "sign", "square",
+                "minimum", "maximum", "where", "clip", "sigmoid", "relu", "float32", "float64", "int32", "int64",
+                "bool"]
+    missing = [f for f in required if f not in ops.FUNCTIONS]
+    assert not missing
+
+
+def test_casts_are_ops_and_supported_dtypes():
+    for name in ops.CASTS:
+        assert name in ops.OPS and name in ops.FUNCTIONS
+        assert np.dtype(name) in ops.SUPPORTED_DTYPES
+
+
+def test_constants():
+    assert ops.CONSTANTS["pi"] == np.pi
+    assert ops.CONSTANTS["inf"] == np.inf
+    assert np.isnan(ops.CONSTANTS["nan"])
+    for name in ops.CONSTANTS:
+        assert name not in ops.FUNCTIONS
