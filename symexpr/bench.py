@@ -611,8 +611,11 @@ prog(**args)
 t3 = time.perf_counter()
 prog(**args)
 t4 = time.perf_counter()
+# Another new program in the same process: compile cost once the parser and device are set up.
+other = sx.compile(src.replace("q_", "o_"))
+t5 = time.perf_counter()
 print(json.dumps({"import": t1 - t0, "compile": t2 - t1, "first_call": t3 - t2, "second_call": t4 - t3,
-                  "backend": prog.backend}))
+                  "compile_another": t5 - t4, "backend": prog.backend}))
 """
 
 
@@ -752,8 +755,11 @@ def evaluate_targets(results: dict) -> list[dict]:
     warm = procs[1].get("compile_and_first_call") if len(procs) > 1 else None
     targets.append(_target("compile_cached", "compile + first call in a new process, disk cache warm",
                            "< 20 ms", warm * 1e3 if warm is not None else None, warm is not None and warm < 0.02,
-                           (f"cold process {procs[0]['compile_and_first_call'] * 1e3:.0f} ms"
-                            if procs and "compile_and_first_call" in procs[0] else "")))
+                           (f"compile {procs[1]['compile'] * 1e3:.1f} ms + first call "
+                            f"{procs[1]['first_call'] * 1e3:.1f} ms; cold process "
+                            f"{procs[0]['compile_and_first_call'] * 1e3:.0f} ms; a further new program compiles in "
+                            f"{procs[1]['compile_another'] * 1e3:.1f} ms"
+                            if warm is not None and "compile_and_first_call" in procs[0] else "")))
     return targets
 
 
@@ -909,20 +915,27 @@ def render_markdown(results: dict) -> str:
         lines.append("")
     comp = results.get("compile")
     if comp:
+        tries = comp.get("in_process") or [{}]
         lines += ["## Compile times (the 10-statement program, float32, n = 1000)", "",
+                  f"In this process (backend {tries[0].get('backend')}), each try a program never seen before:", "",
                   "| what | min | median |", "| --- | ---: | ---: |"]
         for key, text in (("compile", "`sx.compile` of a new program"), ("first_call", "its first call (build)"),
                           ("new_program_total", "new program: compile + first call"),
                           ("second_call", "second call"),
                           ("new_signature_first_call", "first call with a new signature (float64)")):
             lines.append(f"| {text} | {_fmt_time(comp[key]['min'])} | {_fmt_time(comp[key]['median'])} |")
+        lines += ["", "Two fresh processes running the same new program; the second finds what the first "
+                  "left in the on-disk cache:", "",
+                  "| process | backend | import | compile | first call | compile + first call | "
+                  "another new program's compile |", "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
         for k, p in enumerate(comp.get("processes", [])):
-            label = "cold process (import, compile, first call)" if k == 0 else "warm process, disk cache (same)"
+            label = "first (cold)" if k == 0 else "second (disk cache warm)"
             if "error" in p:
-                lines.append(f"| {label} | error: {p['error']} | |")
+                lines.append(f"| {label} | error: {p['error']} | | | | | |")
             else:
-                lines.append(f"| {label} | {_fmt_time(p['import'])} import, {_fmt_time(p['compile'])} compile, "
-                             f"{_fmt_time(p['first_call'])} first call | backend {p['backend']} |")
+                lines.append(f"| {label} | {p['backend']} | {_fmt_time(p['import'])} | {_fmt_time(p['compile'])} | "
+                             f"{_fmt_time(p['first_call'])} | {_fmt_time(p['compile_and_first_call'])} | "
+                             f"{_fmt_time(p.get('compile_another'))} |")
         lines.append("")
     lines += ["## Programs", "", "| program | symexpr source | kind | check | hand kernel |", "| --- | --- | --- | --- | --- |"]
     for p in results["programs"]:
