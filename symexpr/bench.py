@@ -139,7 +139,7 @@ CASES: tuple[Case, ...] = (
     Case("sin(a) + cos(b)", "r = sin(a) + cos(b)", kind="transcendental", exact=False),
     Case("tanh(a)", "r = tanh(a)", kind="transcendental", exact=False, fused=False),
     Case("where", "r = where(a > b, a*c, b - c)"),
-    Case("10 statements, 2 outputs", MULTI_STATEMENT),
+    Case("10 statements (2 outputs)", MULTI_STATEMENT),
 )
 
 _NUMPY_NAMES = {"sqrt": np.sqrt, "exp": np.exp, "sin": np.sin, "cos": np.cos, "tanh": np.tanh,
@@ -1060,6 +1060,10 @@ def settings_from(args: argparse.Namespace) -> Settings:
         s.dtypes = tuple(args.dtypes.split(","))
     if args.programs:
         s.programs = tuple(x.strip() for x in args.programs.split(","))
+        unknown = set(s.programs) - {c.name for c in CASES}
+        if unknown:
+            raise SystemExit(f"unknown programs {sorted(unknown)}; the programs are: "
+                             + "; ".join(c.name for c in CASES))
     if args.repeats:
         s.repeats = s.repeats_large = args.repeats
     s.quiet = args.quiet
