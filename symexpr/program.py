@@ -98,21 +98,21 @@ class Program:
         from .backends.numpy import NumpyEngine
 
         if backend == "numpy":
-            return NumpyEngine(self.graph, keep_all=not self.optimized)
+            return NumpyEngine(self.graph, optimize=self.optimized, fast_math=self.fast_math)
         try:
             from .backends.opencl import OpenCLEngine
         except ImportError as err:
             if backend == "opencl":
                 raise SymExprError(f"the OpenCL backend is not available: {err}") from None
             _warn_fallback(str(err))
-            return NumpyEngine(self.graph, keep_all=not self.optimized)
+            return NumpyEngine(self.graph, optimize=self.optimized, fast_math=self.fast_math)
         try:
             return OpenCLEngine(self.graph, device=device, optimize=self.optimized, fast_math=self.fast_math)
         except SymExprError as err:
             if backend == "opencl":
                 raise
             _warn_fallback(err.message)
-            return NumpyEngine(self.graph, keep_all=not self.optimized)
+            return NumpyEngine(self.graph, optimize=self.optimized, fast_math=self.fast_math)
 
     @property
     def kernel_source(self) -> str | None:
@@ -195,14 +195,51 @@ class Program:
         return Results(self.outputs, results)
 
     # -- seeing it --------------------------------------------------------------------------
-    def explain(self) -> str:
-        """The graph before and after optimization, and the rewrites, one line each."""
+    def explain(self, *args, **inputs) -> str:
+        """The graph before and after optimization and the rewrites, one line each; given inputs
+        (arrays, or anything with .dtype and .shape), also that signature's rewrites and memory plan."""
         lines = ["# as written", render_graph(self.parsed), ""]
         if self.optimized:
             lines += ["# rewrites"]
             lines += [f"line {r.line}: {r.message}" if r.line else r.message for r in self.rewrites] or ["(none)"]
             lines += ["", "# optimized", render_graph(self.graph)]
+        if args or inputs:
+            sig = self._signature(args, inputs)
+            what = ", ".join(f"{n}: {k}{list(sig.shapes[node]) if sig.shapes[node] else ''}"
+                             for n, node, k in ((n.input_name, n, sig.kinds[n]) for n in sig.graph.inputs))
+            lines += ["", f"# for {what or 'no inputs'}"]
+            if self.optimized:
+                lines += [f"line {r.line}: {r.message}" if r.line else r.message for r in sig.rewrites] or ["(no rewrites)"]
+                if sig.graph is not self.graph:
+                    lines += ["", "# specialized", render_graph(sig.graph)]
+                lines += ["", "# memory plan", str(sig.plan)]
+            else:
+                lines += [f"optimize=False: every value kept to the end, {sig.plan.peak_bytes_unplanned} bytes "
+                          f"of intermediates (planned: {sig.plan.peak_bytes})"]
         return "\n".join(lines)
+
+    def memory_plan(self, *args, **inputs):
+        """The `MemoryPlan` (buffers, lifetimes, peak bytes) for these inputs' dtypes and shapes."""
+        return self._signature(args, inputs).plan
+
+    def specialized(self, *args, **inputs) -> tuple[Graph, list[Rewrite]]:
+        """The graph specialized for these inputs' dtypes, and the per-signature rewrites."""
+        sig = self._signature(args, inputs)
+        return sig.graph, sig.rewrites
+
+    def _signature(self, args: tuple, inputs: dict):
+        """The NumPy engine's `Signature` for these values (only their dtypes and shapes are read)."""
+        from .backends.numpy import NumpyEngine
+
+        bound = self.bind(args, inputs)
+        values = {n: v if is_weak_value(v) or (hasattr(v, "dtype") and hasattr(v, "shape")) else np.asarray(v)
+                  for n, v in bound.items()}
+        planner = self.__dict__.get("_planner")
+        if planner is None:
+            planner = self._engine if isinstance(self._engine, NumpyEngine) else NumpyEngine(
+                self.graph, optimize=self.optimized, fast_math=self.fast_math)
+            self.__dict__["_planner"] = planner
+        return planner.signature(values)
 
     def __repr__(self) -> str:
         return (f"<symexpr.Program ({', '.join(self.inputs)}) -> ({', '.join(self.outputs)}) "

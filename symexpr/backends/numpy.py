@@ -1,42 +1,50 @@
 """The imperative engine: one NumPy call per operation, the reference semantics.
 
 Every other backend is checked against this one. It runs the graph in
-topological order, as an interpreter would, and drops each intermediate as
-soon as nothing later reads it (`keep_all=True` keeps every value until the
-call returns, as a plain interpreter does: the baseline that `optimize=False`
-measures against).
+topological order, as an interpreter would. Optimized (the default), it
+specializes the graph once per call signature (`passes.specialize`) and
+follows that signature's memory plan (`passes.memory_plan`): each ufunc writes
+through `out=` into a dead buffer or in place into an operand that dies at
+that step, dead values are dropped at their last use, and a result the caller
+gave an `out=` array for is written straight into it. `optimize=False` runs
+every statement as written, each into a new array, and keeps every value
+until the call returns: the baseline the optimizer is measured against.
 """
 from __future__ import annotations
 
 import warnings
+from collections import OrderedDict
 
 import numpy as np
 
 from ..errors import EvaluationError, SymExprError
 from ..graph import Graph, Node, statement_text
 from ..infer import Kind, infer_kinds, infer_shapes, is_weak_value, kind_of_value
-from ..ops import OPS
+from ..ops import CASTS, OPS
 
 _WEAK_TYPES = {"b": bool, "i": int, "u": int, "f": float}
+_RAISES = (ValueError, OverflowError, TypeError, ZeroDivisionError)
 
 
 def last_uses(graph: Graph) -> dict[Node, int]:
     """For each node, the index of the last node that reads it (outputs: past the end)."""
-    last = {n: -1 for n in graph.nodes}
-    for k, n in enumerate(graph.nodes):
-        for i in n.inputs:
-            last[i] = k
-    for _, n in graph.outputs:
-        last[n] = len(graph.nodes)
-    return last
+    from ..passes.liveness import liveness
+
+    return {n: life.last for n, life in liveness(graph).items()}
 
 
-def evaluate(node: Node, args: list):
-    """One op with NumPy, weak in, weak out: a result of weak operands only stays a Python scalar."""
+def evaluate(node: Node, args: list, out=None):
+    """One op with NumPy, weak in, weak out: a result of weak operands only stays a Python scalar
+    (but a cast names its dtype: `float32(2)` is a strong np.float32, as infer.py says).
+
+    `out`, for ufuncs only, is the array to write the result into.
+    """
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        if out is not None:
+            return OPS[node.op].numpy(*args, out=out)
         out = OPS[node.op].numpy(*args)
-    if all(is_weak_value(a) for a in args):
+    if node.op not in CASTS and all(is_weak_value(a) for a in args):
         out = _WEAK_TYPES[np.asarray(out).dtype.kind](np.asarray(out)[()])
     return out
 
@@ -53,80 +61,184 @@ def as_result(value, inputs_seen: set[int]):
     return arr
 
 
+class Signature:
+    """What the engine knows of one call signature: the specialized graph, its rewrites, and its memory plan."""
+
+    def __init__(self, graph: Graph, rewrites: list, plan, kinds: dict, shapes: dict):
+        self.graph = graph
+        self.rewrites = rewrites
+        self.plan = plan
+        self.kinds = kinds
+        self.shapes = shapes
+        self.last = {n: life.last for n, life in plan.lifetimes.items()}
+
+
 class NumpyEngine:
     """Runs a graph with NumPy, one call per op."""
 
     name = "numpy"
+    max_signatures = 64
 
-    def __init__(self, graph: Graph, *, keep_all: bool = False):
+    def __init__(self, graph: Graph, *, optimize: bool = True, fast_math: bool = False, keep_all: bool | None = None):
         self.graph = graph
-        self.keep_all = keep_all
+        self.optimize = optimize if keep_all is None else not keep_all
+        self.fast_math = fast_math
         self._last = last_uses(graph)
         self._kinds_cache: dict[tuple, dict[Node, Kind]] = {}
+        self._signatures: OrderedDict[tuple, Signature] = OrderedDict()
+
+    @property
+    def keep_all(self) -> bool:
+        return not self.optimize
 
     @staticmethod
     def accepts(value) -> bool:
         """Values this engine takes as they are, without np.asarray (none: it computes on NumPy arrays)."""
         return False
 
-    def check(self, values: dict[str, object]) -> None:
-        """DTypeError/ShapeError with positions before anything runs."""
+    def check(self, values: dict[str, object]) -> tuple:
+        """DTypeError/ShapeError with positions before anything runs; the signature's key."""
         names = self.graph.input_names
-        key = tuple(kind_of_value(values[n]) for n in names)
-        if key not in self._kinds_cache:
-            self._kinds_cache[key] = infer_kinds(self.graph, dict(zip(names, key)))
-        infer_shapes(self.graph, {n: np.shape(values[n]) for n in names})
+        kinds = tuple(kind_of_value(values[n]) for n in names)
+        shapes = tuple(np.shape(values[n]) for n in names)
+        if kinds not in self._kinds_cache:
+            self._kinds_cache[kinds] = infer_kinds(self.graph, dict(zip(names, kinds)))
+        if (kinds, shapes) not in self._signatures:
+            infer_shapes(self.graph, dict(zip(names, shapes)))
+        return kinds, shapes
+
+    def signature(self, values: dict[str, object]) -> Signature:
+        """The specialized graph and memory plan for these values' dtypes and shapes, made once and cached."""
+        key = self.check(values)
+        sig = self._signatures.get(key)
+        if sig is not None:
+            self._signatures.move_to_end(key)
+            return sig
+        from ..passes import specialize
+        from ..passes.memory_plan import plan_memory
+
+        names = self.graph.input_names
+        kinds, shapes = dict(zip(names, key[0])), dict(zip(names, key[1]))
+        if self.optimize:
+            graph, rewrites = specialize(self.graph, kinds, fast_math=self.fast_math)
+        else:
+            graph, rewrites = self.graph, []
+        node_kinds = infer_kinds(graph, {n: kinds[n] for n in graph.input_names})
+        node_shapes = infer_shapes(graph, {n: shapes[n] for n in graph.input_names})
+        plan = plan_memory(graph, node_kinds, node_shapes)
+        sig = self._signatures[key] = Signature(graph, rewrites, plan, node_kinds, node_shapes)
+        if len(self._signatures) > self.max_signatures:
+            self._signatures.popitem(last=False)
+        return sig
 
     def run(self, values: dict[str, object], out=None) -> list:
-        self.check(values)
-        graph = self.graph
+        sig = self.signature(values)
+        graph = sig.graph
+        targets = direct_targets(graph, sig, out, values) if (out is not None and self.optimize) else {}
+        plan = sig.plan if self.optimize else None
         env: dict[Node, object] = {}
+        buffers: dict[int, np.ndarray] = {}
         for k, node in enumerate(graph.nodes):
             if node.op == "input":
                 env[node] = values[node.input_name]
-            elif node.op == "constant":
+                continue
+            if node.op == "constant":
                 env[node] = node.value
-            else:
-                try:
-                    env[node] = evaluate(node, [env[i] for i in node.inputs])
-                except (ValueError, OverflowError, TypeError, ZeroDivisionError) as err:
-                    raise EvaluationError(f"{statement_text(graph.source, node)}: {err}") from None
-                if not self.keep_all:
-                    for i in node.inputs:
-                        if self._last[i] == k:
-                            env.pop(i, None)
+                continue
+            args = [env[i] for i in node.inputs]
+            dest = None
+            b = plan.buffer_of.get(node) if plan is not None else None
+            if node in targets:
+                dest = targets[node]
+            elif b is not None and OPS[node.op].numpy.__class__ is np.ufunc:
+                dest = buffers.get(b)
+                shape = sig.shapes[node]
+                if dest is None:
+                    dest = buffers[b] = np.empty(shape, sig.kinds[node].dtype)
+                elif dest.shape != shape:
+                    dest = dest.reshape(shape)  # same dtype and byte size; C-contiguous, so a view
+            try:
+                result = evaluate(node, args, out=dest)
+            except _RAISES as err:
+                raise EvaluationError(f"{statement_text(graph.source, node)}: {err}") from None
+            env[node] = result
+            if b is not None and b not in buffers and dest is None and isinstance(result, np.ndarray) \
+                    and result.flags.c_contiguous and result.flags.writeable:
+                buffers[b] = result  # a new array from a non-ufunc op: later steps may reuse it
+            if plan is not None:
+                for i in node.inputs:
+                    if sig.last[i] == k:
+                        env.pop(i, None)
+                for freed in plan.free_after.get(k, ()):
+                    buffers.pop(freed, None)
         seen = {id(v) for v in values.values()}
         results = []
         for _, node in graph.outputs:
-            r = as_result(env[node], seen)
+            r = env[node]
+            if node in targets and r is targets[node]:
+                results.append(r)
+                seen.add(id(r))
+                continue
+            r = as_result(r, seen)
             if isinstance(r, np.ndarray):
                 seen.add(id(r))
             results.append(r)
         return deliver(results, out, graph)
 
 
+def direct_targets(graph: Graph, sig: Signature, out, values: dict) -> dict[Node, np.ndarray]:
+    """Outputs a ufunc may write straight into the caller's `out=` array.
+
+    Only where that cannot change a result: the target has the result's dtype and shape, shares
+    no memory with an input or with another target, and its node is the first output it is for.
+    Anything else is copied into its target at the end, by `deliver`.
+    """
+    targets = _targets(graph, out)
+    chosen: dict[Node, np.ndarray] = {}
+    arrays = [v for v in values.values() if isinstance(v, np.ndarray)]
+    given = [t for t in targets if isinstance(t, np.ndarray)]
+    for (name, node), t in zip(graph.outputs, targets):
+        if not isinstance(t, np.ndarray) or node in chosen or node.op not in OPS:
+            continue
+        if OPS[node.op].numpy.__class__ is not np.ufunc or sig.kinds[node].weak:
+            continue
+        if t.shape != tuple(sig.shapes[node]) or t.dtype != sig.kinds[node].dtype or not t.flags.writeable:
+            continue
+        if any(np.may_share_memory(t, a) for a in arrays) or \
+                any(u is not t and np.may_share_memory(t, u) for u in given) or sum(u is t for u in given) > 1:
+            continue
+        chosen[node] = t
+    return chosen
+
+
+def _targets(graph: Graph, out) -> list:
+    """The caller's `out=` as one entry (an array or None) per output, checked for form."""
+    names = graph.output_names
+    if isinstance(out, dict):
+        unknown = set(out) - set(names)
+        if unknown:
+            raise SymExprError(f"out= names {sorted(unknown)}, which are not outputs {list(names)}")
+        return [out.get(n) for n in names]
+    if isinstance(out, (tuple, list)):
+        if len(out) != len(names):
+            raise SymExprError(f"out= has {len(out)} arrays for {len(names)} outputs {list(names)}")
+        return list(out)
+    if len(names) != 1:
+        raise SymExprError(f"out= is one array but the program has {len(names)} outputs {list(names)}")
+    return [out]
+
+
 def deliver(results: list, out, graph: Graph) -> list:
     """Copy results into user-given output arrays (`out=`), checking shape and dtype as NumPy would."""
     if out is None:
         return results
-    names = graph.output_names
-    if isinstance(out, dict):
-        targets = [out.get(n) for n in names]
-        unknown = set(out) - set(names)
-        if unknown:
-            raise SymExprError(f"out= names {sorted(unknown)}, which are not outputs {list(names)}")
-    elif isinstance(out, (tuple, list)):
-        if len(out) != len(names):
-            raise SymExprError(f"out= has {len(out)} arrays for {len(names)} outputs {list(names)}")
-        targets = list(out)
-    else:
-        if len(names) != 1:
-            raise SymExprError(f"out= is one array but the program has {len(names)} outputs {list(names)}")
-        targets = [out]
     delivered = []
-    for name, r, t in zip(names, results, targets):
+    for name, r, t in zip(graph.output_names, results, _targets(graph, out)):
         if t is None:
             delivered.append(r)
+            continue
+        if r is t:  # written there already
+            delivered.append(t)
             continue
         check_out(name, t, np.shape(r), np.asarray(r).dtype)
         t[...] = r

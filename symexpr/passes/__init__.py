@@ -10,7 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..graph import Graph, Node
+from .common_subexpressions import eliminate_common_subexpressions
 from .dead_code import eliminate_dead_code
+from .fold_constants import fold_constants
+from .simplify import simplify
 
 
 @dataclass(frozen=True)
@@ -26,7 +29,13 @@ class Rewrite:
         return self.node.statement.line if self.node is not None and self.node.statement else None
 
 
+# Dtype-agnostic, run once by `compile`. Dead code goes first so that nothing is folded or shared
+# for nothing; folding before sharing lets `2 + 3` and `5` share; the last sweep drops the operands
+# that folding and sharing left unread.
 PIPELINE = (
+    eliminate_dead_code,
+    fold_constants,
+    eliminate_common_subexpressions,
     eliminate_dead_code,
 )
 
@@ -44,5 +53,12 @@ def specialize(graph: Graph, kinds: dict, *, fast_math: bool = False) -> tuple[G
 
     `kinds` maps input name -> `infer.Kind`. Algebraic simplification lives here, because
     whether `x * 1` may become `x` depends on x's dtype (bool * 1 is int64 in NumPy).
+    The same graph object comes back when nothing applies.
     """
-    return graph, []
+    records: list[Rewrite] = []
+    simplified = simplify(graph, kinds, records, fast_math=fast_math)
+    if simplified is not graph:
+        # `x ** 2 -> x * x` may write a product that is already there; rules leave operands unread.
+        simplified = eliminate_common_subexpressions(simplified, records)
+        simplified = eliminate_dead_code(simplified, records)
+    return simplified, records

@@ -1,0 +1,158 @@
+"""Memory planning: which intermediates share storage, for one call signature.
+
+Given every value's Kind and shape (infer.py) and its lifetime (liveness.py),
+each array an operation makes gets a buffer id. Walking the steps in order, a
+step's result goes, by preference,
+
+1. in place into an operand that dies at this step (same dtype and shape; an
+   element-wise ufunc reads each element before it writes it, so `out=` may be
+   an operand), never into a user's input array or a weak scalar;
+2. into a dead buffer of the same dtype and byte size;
+3. into a new buffer.
+
+Only ufuncs can write into a given array (`out=`); other operations (`where`,
+casts, `sigmoid`...) get a new buffer, which later steps may reuse once it is
+dead. Scalars (0-d values and weak Python scalars) are not planned. Buffers a
+later step will reuse stay allocated in between; the others are freed at their
+holder's last use. `peak_bytes` is the most bytes the planned buffers hold at
+once; `peak_bytes_unplanned` is what a plain interpreter holds that keeps every
+value until the call returns (`optimize=False`). Neither counts the inputs.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..graph import Graph, Node
+from ..infer import Kind
+from ..ops import OPS
+from .liveness import Lifetime, liveness
+
+
+def writes_into(opname: str) -> bool:
+    """Whether an op's NumPy implementation takes `out=`: the ufuncs."""
+    return opname in OPS and isinstance(OPS[opname].numpy, np.ufunc)
+
+
+@dataclass(frozen=True)
+class Buffer:
+    """One allocation: its dtype and shape as first allocated, its byte size, and the steps it is held for."""
+
+    id: int
+    dtype: np.dtype
+    shape: tuple
+    nbytes: int
+    first: int
+    last: int
+
+
+@dataclass(frozen=True, eq=False)
+class MemoryPlan:
+    """Where each intermediate of one call signature lives.
+
+    graph:                the (specialized) graph the plan is for; steps index graph.nodes.
+    buffer_of:            node -> buffer id, for every planned (array-valued, computed) node.
+    in_place:             node -> the operand whose buffer it overwrites.
+    lifetimes:            node -> Lifetime(first step, last use) for every node.
+    buffers:              the buffers, by id.
+    free_after:           step -> ids of buffers no later step needs, to free after that step.
+    peak_bytes:           most bytes the planned buffers hold at once.
+    peak_bytes_unplanned: bytes held when every intermediate has its own array and is kept to the end.
+    """
+
+    graph: Graph
+    buffer_of: dict
+    in_place: dict
+    lifetimes: dict
+    buffers: tuple[Buffer, ...]
+    free_after: dict
+    peak_bytes: int
+    peak_bytes_unplanned: int
+
+    def __str__(self) -> str:
+        return render_plan(self)
+
+
+def plan_memory(graph: Graph, kinds: dict[Node, Kind], shapes: dict[Node, tuple]) -> MemoryPlan:
+    """Assign buffers to the intermediates of `graph`, given every node's Kind and shape."""
+    lifetimes = liveness(graph)
+    buffer_of: dict[Node, int] = {}
+    in_place: dict[Node, Node] = {}
+    sizes: list[tuple[np.dtype, tuple, int]] = []    # buffer id -> (dtype, shape, nbytes)
+    holders: list[list[Node]] = []                   # buffer id -> the nodes it holds, in order
+    pool: dict[tuple, list[int]] = {}                # (dtype, nbytes) -> dead buffer ids
+    unplanned = 0
+    for k, node in enumerate(graph.nodes):
+        if node.op in ("input", "constant") or kinds[node].weak or shapes[node] == ():
+            continue
+        dtype, shape = kinds[node].dtype, tuple(shapes[node])
+        nbytes = math.prod(shape) * dtype.itemsize
+        unplanned += nbytes
+        buf = None
+        if writes_into(node.op):
+            for operand in node.inputs:
+                if (operand in buffer_of and lifetimes[operand].last == k
+                        and kinds[operand].dtype == dtype and tuple(shapes[operand]) == shape):
+                    buf = buffer_of[operand]
+                    in_place[node] = operand
+                    break
+            if buf is None and pool.get((dtype, nbytes)):
+                buf = pool[(dtype, nbytes)].pop()
+        if buf is None:
+            buf = len(sizes)
+            sizes.append((dtype, shape, nbytes))
+            holders.append([])
+        buffer_of[node] = buf
+        holders[buf].append(node)
+        # Operands that die here give their buffers back, unless this step took it over.
+        for operand in dict.fromkeys(node.inputs):
+            b = buffer_of.get(operand)
+            if b is not None and b != buf and lifetimes[operand].last == k:
+                d, _, size = sizes[b]
+                pool.setdefault((d, size), []).append(b)
+        if lifetimes[node].last == k:  # never read: dead at once
+            pool.setdefault((dtype, nbytes), []).append(buf)
+
+    buffers = []
+    free_after: dict[int, list[int]] = {}
+    for b, (dtype, shape, nbytes) in enumerate(sizes):
+        first = lifetimes[holders[b][0]].first
+        last = max(lifetimes[n].last for n in holders[b])
+        buffers.append(Buffer(b, dtype, shape, nbytes, first, last))
+        free_after.setdefault(last, []).append(b)
+    # Peak: sweep the buffers' [first, last] intervals.
+    delta = [0] * (len(graph.nodes) + 2)
+    for b in buffers:
+        delta[b.first] += b.nbytes
+        delta[b.last + 1] -= b.nbytes
+    peak = live = 0
+    for d in delta:
+        live += d
+        peak = max(peak, live)
+    return MemoryPlan(graph, buffer_of, in_place, lifetimes, tuple(buffers),
+                      {k: tuple(v) for k, v in free_after.items()}, peak, unplanned)
+
+
+def _mb(nbytes: int) -> str:
+    return f"{nbytes / 2**20:.1f} MiB" if nbytes >= 2**20 else f"{nbytes} B"
+
+
+def render_plan(plan: MemoryPlan) -> str:
+    """One line per planned value: its buffer, where it came from, and its lifetime; then the peaks."""
+    labels = plan.graph.labels()
+    lines = []
+    for node in plan.graph.nodes:
+        if node not in plan.buffer_of:
+            continue
+        b = plan.buffers[plan.buffer_of[node]]
+        life = plan.lifetimes[node]
+        last = "end" if life.last == len(plan.graph.nodes) else str(life.last)
+        how = (f"in place of {labels[plan.in_place[node]]}" if node in plan.in_place
+               else "new" if plan.buffers[b.id].first == life.first else "reused")
+        lines.append(f"{labels[node]:<8} buffer {b.id:<3} {b.dtype.name}{list(b.shape)} {how}, "
+                     f"steps {life.first}..{last}")
+    lines.append(f"buffers: {len(plan.buffers)}; peak {_mb(plan.peak_bytes)} planned, "
+                 f"{_mb(plan.peak_bytes_unplanned)} unplanned (inputs not counted)")
+    return "\n".join(lines)
