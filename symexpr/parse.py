@@ -175,6 +175,15 @@ def _number(source: str, tok: lark.Token):
     return value
 
 
+def _is_int64_min(tree: lark.Tree) -> bool:
+    """`-9223372036854775808`: unary minus applied directly to the literal 2**63."""
+    if tree.data != "negative" or len(tree.children) != 1:
+        return False
+    child = tree.children[0]
+    return (isinstance(child, lark.Tree) and child.data == "number"
+            and child.children[0].value.isdigit() and int(child.children[0].value) == INT64_MAX + 1)
+
+
 def _suggest(name: str, choices) -> str:
     close = difflib.get_close_matches(name, list(choices), n=1)
     return f"; did you mean `{close[0]}`?" if close else ""
@@ -269,6 +278,10 @@ class _Builder:
         while stack:
             item, expanded = stack.pop()
             if isinstance(item, lark.Token):
+                continue
+            if not expanded and _is_int64_min(item):
+                # -9223372036854775808 is an int64 although 9223372036854775808 alone is not.
+                done[id(item)] = self._add(constant(-INT64_MAX - 1, span=_span_of(item), statement=self.statement))
                 continue
             if not expanded:
                 stack.append((item, True))

@@ -162,6 +162,13 @@ def test_negative_literals_and_int64_bounds(backend):
     a = np.array([0, 1], np.int64)
     assert_same(run(backend, "c = a + -9223372036854775807", a), a + -9223372036854775807)
     assert_same(run(backend, "c = a - 9223372036854775807", a), a - 9223372036854775807)
+    # INT64_MIN is written as in Python: minus applied to 2**63, which alone does not fit.
+    assert_same(run(backend, "c = a + -9223372036854775808", a), a + -9223372036854775808)
+    assert_same(run(backend, "c = -9223372036854775808"), np.int64(-9223372036854775808))
+    with pytest.raises(sx.ParseError, match="does not fit in int64"):
+        sx.compile("c = a + 9223372036854775808", backend=backend)
+    with pytest.raises(sx.ParseError, match="does not fit in int64"):
+        sx.compile("c = -9223372036854775808 ** 1", backend=backend)  # -(2**63 ** 1)
 
 
 # -- precedence and associativity ---------------------------------------------------------
