@@ -445,23 +445,27 @@ class Bench:
             self.programs[key] = prog
         return self.programs[key]
 
-    def copy_times(self, nbytes: int, repeats: int) -> dict:
-        """The memory limit for `nbytes` of traffic, measured once per byte count."""
+    def copy_peers(self, nbytes: int) -> dict[str, Callable[[], object]]:
+        """The memory limit for `nbytes` of traffic: callables timed with the other peers, in the
+        same round-robin, so that the machine's noise falls on the limit too."""
         if nbytes not in self.copy_cache:
-            peers = {}
-            copy_ok = None
             if self.opencl is not None:
                 copy_cl, copyto, copy_ok = self.opencl.copy(nbytes)
                 peers = {"copy_cl": copy_cl, "copyto": copyto}
+                if not copy_ok:
+                    peers["copy_cl"] = _raiser("the copy kernel's result was wrong")
             else:
                 src = np.ones(max(1, nbytes // 2 // 4), np.uint32)
                 dst = np.zeros_like(src)
                 peers = {"copyto": lambda: np.copyto(dst, src)}
-            times = measure(peers, repeats=repeats, target=self.settings.target)
-            if copy_ok is False:
-                times["copy_cl"] = {"error": "the copy kernel's result was wrong"}
-            self.copy_cache[nbytes] = times
+            self.copy_cache[nbytes] = peers
         return self.copy_cache[nbytes]
+
+
+def _raiser(message: str):
+    def fail():
+        raise RuntimeError(message)
+    return fail
 
 
 def make_data(n: int, dtype, seed: int) -> dict[str, np.ndarray]:
@@ -521,10 +525,9 @@ def run_cell(bench: Bench, case: Case, dtype: str, n: int, data: dict) -> dict:
         checks[peer] = compare(got, want, case.exact if peer.startswith("sx") else False)
     backend = prog.backend
     timed = {p: f for p, f in runners.items() if p not in errors}
-    repeats = bench.settings.repeats_for(n)
-    times = measure(timed, repeats=repeats, target=bench.settings.target)
+    timed.update(bench.copy_peers(nbytes))
+    times = measure(timed, repeats=bench.settings.repeats_for(n), target=bench.settings.target)
     times.update({p: {"error": e} for p, e in errors.items()})
-    times.update(bench.copy_times(nbytes, repeats))
     cell = {"program": case.name, "dtype": dtype, "n": n, "backend": backend, "backend_after": prog.backend,
             "bytes": nbytes, "times": times, "speedup": _speedups(times), "gbps": _gbps(times, nbytes),
             "checks": checks}
@@ -563,9 +566,8 @@ def run_out(bench: Bench, case: Case, dtype: str, n: int, data: dict, cell: dict
     if hand is not None:
         hand_out = np.empty_like(want[0])
         runners["hand_out"] = lambda: hand(inputs, out=hand_out)
-    repeats = bench.settings.repeats_for(n)
-    times = measure(runners, repeats=repeats, target=bench.settings.target)
-    times.update(bench.copy_times(nbytes, repeats))
+    runners.update(bench.copy_peers(nbytes))
+    times = measure(runners, repeats=bench.settings.repeats_for(n), target=bench.settings.target)
     if cell is not None:
         for peer in ("sx", "numpy", "numexpr"):
             if "min" in cell["times"].get(peer, {}):
@@ -832,12 +834,11 @@ def _fmt_n(n: int) -> str:
     return f"1e{exp}" if 10**exp == n else (f"{n / 10**exp:g}e{exp}" if n >= 1000 else str(n))
 
 
-def render_markdown(results: dict) -> str:
-    """The results as markdown: a table per dtype, out=, overhead, compile times, and the targets."""
+def _header(results: dict) -> list[str]:
+    """Where and when the figures come from: date, machine, versions, OpenCL, the backend that ran."""
     m, ocl = results["machine"], results.get("opencl") or {}
     backends = sorted({c["backend"] for c in results["cells"]})
-    lines = [f"# symexpr benchmark ({results['mode']} run)", "",
-             f"- date: {results['date']}; commit {m.get('git_commit') or '?'}; took {results['elapsed_seconds']:.0f} s",
+    return [f"- date: {results['date']}; commit {m.get('git_commit') or '?'}; took {results['elapsed_seconds']:.0f} s",
              f"- machine: {m['cpu']}, {m['cores']} cores; {m['platform']}",
              f"- versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()),
              f"- OpenCL: {ocl.get('platform', 'none')} {ocl.get('platform_version', '')}; device "
@@ -847,19 +848,33 @@ def render_markdown(results: dict) -> str:
              "- every symexpr result checked against NumPy: "
              + ("**all agree**" if results["all_checks_ok"] else "**MISMATCHES, see JSON `checks`**"),
              ""]
-    if results.get("warnings"):
-        lines += ["Warnings while compiling: " + "; ".join(f"`{w}`" for w in results["warnings"]), ""]
-    lines += ["Times are `min (median)` seconds per call. `×peer` is the peer's time over symexpr's "
-              "(above 1: symexpr is faster). GB/s counts the bytes of inputs and outputs; `%copy` is symexpr's "
-              "bandwidth as a fraction of the OpenCL copy kernel moving the same bytes.", ""]
-    lines += ["## Summary of the issue's targets", "", "| target | threshold | measured | status | where |",
-              "| --- | --- | --- | --- | --- |"]
+
+
+def _targets_table(results: dict) -> list[str]:
+    lines = ["| target | threshold | measured | status | where |", "| --- | --- | --- | --- | --- |"]
     for t in results["targets"]:
         v = t["value"]
         status = "not measured" if t["met"] is None else ("**met**" if t["met"] else "**not met**")
         val = "–" if v is None else f"{v:.3g}"
         lines.append(f"| {t['target']} | {t['threshold']} | {val} | {status} | {t['detail']} |")
-    lines.append("")
+    return lines + [""]
+
+
+def render_summary(results: dict) -> str:
+    """The header and the targets' table: what benchmarks/README.md shows."""
+    return "\n".join([f"The {results['mode']} run's summary (every table: `results/{results['mode']}.md`):", ""]
+                     + _header(results) + _targets_table(results))
+
+
+def render_markdown(results: dict) -> str:
+    """The results as markdown: a table per dtype, out=, overhead, compile times, and the targets."""
+    lines = [f"# symexpr benchmark ({results['mode']} run)", ""] + _header(results)
+    if results.get("warnings"):
+        lines += ["Warnings while compiling: " + "; ".join(f"`{w}`" for w in results["warnings"]), ""]
+    lines += ["Times are `min (median)` seconds per call. `×peer` is the peer's time over symexpr's "
+              "(above 1: symexpr is faster). GB/s counts the bytes of inputs and outputs; `%copy` is symexpr's "
+              "bandwidth as a fraction of the OpenCL copy kernel moving the same bytes.", ""]
+    lines += ["## Summary of the issue's targets", ""] + _targets_table(results)
     peers = [p for p in ("sx", "sx_numpy", "numpy", "numexpr", "numexpr_inline", "hand", "copy_cl", "copyto")
              if any(p in c["times"] for c in results["cells"])]
     ratio_peers = [p for p in ("numpy", "numexpr", "numexpr_inline", "hand") if p in peers]
@@ -977,6 +992,7 @@ def run(settings: Settings) -> dict:
     }
     for dtype in settings.dtypes:
         for n in settings.sizes:
+            bench.copy_cache.clear()  # one size's copy buffers at a time
             data = make_data(n, dtype, settings.seed)
             for case in cases:
                 cell = run_cell(bench, case, dtype, n, data)
@@ -990,6 +1006,7 @@ def run(settings: Settings) -> dict:
     out_n = settings.out_size
     by_key = {(c["program"], c["dtype"], c["n"]): c for c in results["cells"]}
     for dtype in settings.dtypes:
+        bench.copy_cache.clear()
         data = make_data(out_n, dtype, settings.seed)
         for case in cases:
             if case.kind != "memory":
@@ -999,6 +1016,7 @@ def run(settings: Settings) -> dict:
             bench.log(f"out= {dtype} n={out_n} {case.name:<26} "
                       + (f"{o.get('copy_fraction') or 0:.0%} of copy" if o.get("supported") else "unsupported"))
         del data
+    bench.copy_cache.clear()
     for case in cases:
         if case.name in ("a + b", "a*b + c", CASES[-1].name):
             results["overhead"].append(run_overhead(bench, case))
@@ -1031,6 +1049,18 @@ def write(results: dict, directory: Path, stem: str) -> tuple[Path, Path]:
     return js, md
 
 
+README_MARKER = "<!-- summary: replaced by the latest full run -->"
+
+
+def update_readme(path: Path, results: dict) -> None:
+    """Replace what follows the marker line in `path` by this run's summary."""
+    text = path.read_text()
+    if README_MARKER not in text:
+        raise SystemExit(f"{path} has no line {README_MARKER!r} to put the summary after")
+    head = text.split(README_MARKER, 1)[0]
+    path.write_text(head + README_MARKER + "\n" + render_summary(results))
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="symexpr bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--short", action="store_true",
@@ -1042,6 +1072,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--repeats", type=int, help="timed repeats per cell after warm-up")
     p.add_argument("--output", default="benchmarks/results", help="directory for the JSON and markdown")
     p.add_argument("--name", help="file stem of the results (default: 'short' or 'full')")
+    p.add_argument("--readme", metavar="PATH",
+                   help=f"also put the summary into PATH, after the line `{README_MARKER}`")
     p.add_argument("--no-write", action="store_true", help="print the markdown, write nothing")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     return p.parse_args(argv)
@@ -1078,6 +1110,8 @@ def main(argv=None) -> int:
         print(render_markdown(results))
     else:
         js, md = write(results, Path(args.output), args.name or results["mode"])
+        if args.readme:
+            update_readme(Path(args.readme), results)
         if not args.quiet:
             print(f"wrote {js} and {md}", file=sys.stderr)
     if not results["all_checks_ok"]:
