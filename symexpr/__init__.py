@@ -10,10 +10,15 @@ from .errors import (BackendError, CallError, DTypeError, EvaluationError, Parse
 from .graph import Graph, Node
 from .passes import Rewrite
 from .program import Program, Results, compile
+from .hybridize import FUNCTION_WRAPPERS as _FUNCTION_WRAPPERS, Symbol, TracingError, hybridize
+
+# sx.sin, sx.where, sx.maximum, sx.float32, ... (every function of the language): NumPy on
+# arrays, a recorded statement on the symbols of a function being hybridized.
+globals().update(_FUNCTION_WRAPPERS)
 
 __all__ = ["compile", "Program", "Results", "Graph", "Node", "Rewrite", "devices",
            "SymExprError", "ParseError", "CallError", "ShapeError", "DTypeError", "BackendError",
-           "EvaluationError"]
+           "EvaluationError", "hybridize", "Symbol", "TracingError"]
 __version__ = "0.1.0"
 
 

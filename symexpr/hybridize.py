@@ -1,0 +1,658 @@
+"""`@sx.hybridize`: a Python function of arrays, run imperatively or traced into one symexpr program.
+
+Called as is, a hybridized function is the plain Python function: every
+operation runs at once with NumPy, and a `print` shows real values. After
+`f.hybridize()` (or with `@sx.hybridize(active=True)`), the first call of each
+input signature *traces* the function: its arguments are replaced by `Symbol`
+placeholders, and every operator and `sx.sin`-style function applied to them
+records one statement of a symexpr program instead of computing anything. The
+program text goes through the real grammar and parser, is compiled once, and
+every later call with that signature runs the fused kernel.
+
+The trade-off is the lecture's: inside a traced function a `print` shows a
+symbol (`<Symbol t3 = a * b>`), not numbers, and Python control flow that
+depends on values (`if x > 0:`) cannot work, because there are no values yet;
+it raises a `TracingError` that says so and points at the line.
+
+Values a traced function reads but was not given are frozen at tracing time:
+Python scalars become weak literals in the program text, NumPy arrays and
+scalars become hidden inputs bound to the captured value on every call.
+"""
+from __future__ import annotations
+
+import functools
+import inspect
+import linecache
+import math
+import os
+import sys
+import threading
+
+import numpy as np
+
+from .errors import SymExprError
+from .ops import CONSTANTS, FUNCTIONS, OPS
+
+_HERE = os.path.abspath(__file__)
+ALIAS = "alias"  # a statement `y = x` that only names a value (an output returned twice, an input returned)
+_RESERVED = set(FUNCTIONS) | set(CONSTANTS) | {"True", "False", "and", "or", "not"}
+
+
+class TracingError(SymExprError, TypeError):
+    """A traced function did something that needs values, which symbols do not have."""
+
+
+def _user_frame():
+    """The innermost frame outside symexpr: the user's line that is being traced."""
+    f = sys._getframe(1)
+    package = os.path.dirname(_HERE)
+    while f is not None and os.path.abspath(f.f_code.co_filename).startswith(package + os.sep):
+        f = f.f_back
+    return f
+
+
+def _where_in_user_code() -> str:
+    f = _user_frame()
+    if f is None:
+        return ""
+    line = linecache.getline(f.f_code.co_filename, f.f_lineno).strip()
+    where = f"line {f.f_lineno} of {f.f_code.co_name} ({os.path.basename(f.f_code.co_filename)})"
+    return f"{where}: `{line}`" if line else where
+
+
+# -- symbols -----------------------------------------------------------------------------------
+class Symbol:
+    """A placeholder for an array while a function is traced: an input, or one recorded operation.
+
+    It has no value. Arithmetic on it records a statement and returns a new Symbol;
+    asking for a value (`bool`, `float`, `len`, iteration, `np.asarray`) is a TracingError.
+    """
+
+    __slots__ = ("_trace", "name", "op", "operands", "origin", "__weakref__")
+    # NumPy: `array + symbol` must come to us (see __array_ufunc__), not loop over the symbol.
+    __array_priority__ = 1000
+
+    def __init__(self, trace, name, op=None, operands=(), origin=""):
+        self._trace = trace
+        self.name = name
+        self.op = op
+        self.operands = tuple(operands)
+        self.origin = origin
+
+    # What a print shows inside a traced function.
+    def expression(self) -> str:
+        if self.op == ALIAS:
+            return _operand_text(self.operands[0])
+        return render_expression(self.op, [_operand_text(o) for o in self.operands])
+
+    def __repr__(self) -> str:
+        if self.op is None:
+            return f"<Symbol {self.name}: input {self._trace.kinds.get(self.name, '')}>".replace(" >", ">")
+        return f"<Symbol {self.name} = {self.expression()}>"
+
+    __str__ = __repr__
+
+    def __format__(self, spec: str) -> str:
+        if spec:
+            self._no_value(f"format it with {spec!r}")
+        return repr(self)
+
+    # -- operators record statements --------------------------------------------------------
+    def _binary(self, opname, other, reflected=False):
+        args = (other, self) if reflected else (self, other)
+        return self._trace.record(opname, args)
+
+    def __add__(self, o): return self._binary("add", o)
+    def __radd__(self, o): return self._binary("add", o, True)
+    def __sub__(self, o): return self._binary("subtract", o)
+    def __rsub__(self, o): return self._binary("subtract", o, True)
+    def __mul__(self, o): return self._binary("multiply", o)
+    def __rmul__(self, o): return self._binary("multiply", o, True)
+    def __truediv__(self, o): return self._binary("divide", o)
+    def __rtruediv__(self, o): return self._binary("divide", o, True)
+    def __floordiv__(self, o): return self._binary("floor_divide", o)
+    def __rfloordiv__(self, o): return self._binary("floor_divide", o, True)
+    def __mod__(self, o): return self._binary("remainder", o)
+    def __rmod__(self, o): return self._binary("remainder", o, True)
+    def __pow__(self, o): return self._binary("power", o)
+    def __rpow__(self, o): return self._binary("power", o, True)
+    def __and__(self, o): return self._binary("bitwise_and", o)
+    def __rand__(self, o): return self._binary("bitwise_and", o, True)
+    def __or__(self, o): return self._binary("bitwise_or", o)
+    def __ror__(self, o): return self._binary("bitwise_or", o, True)
+    def __xor__(self, o): return self._binary("bitwise_xor", o)
+    def __rxor__(self, o): return self._binary("bitwise_xor", o, True)
+    def __lt__(self, o): return self._binary("less", o)
+    def __le__(self, o): return self._binary("less_equal", o)
+    def __gt__(self, o): return self._binary("greater", o)
+    def __ge__(self, o): return self._binary("greater_equal", o)
+    def __eq__(self, o): return self._binary("equal", o)  # noqa: PLE0307 - element-wise, as NumPy
+    def __ne__(self, o): return self._binary("not_equal", o)
+    def __neg__(self): return self._trace.record("negative", (self,))
+    def __pos__(self): return self._trace.record("positive", (self,))
+    def __invert__(self): return self._trace.record("invert", (self,))
+    def __abs__(self): return self._trace.record("absolute", (self,))
+
+    __hash__ = object.__hash__
+
+    # -- NumPy's protocols: ufuncs trace, everything else is a clear error --------------------
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        name = {"true_divide": "divide"}.get(ufunc.__name__, ufunc.__name__)
+        if method != "__call__" or kwargs or name not in OPS or OPS[name].arity != len(inputs):
+            what = f"np.{ufunc.__name__}" + (f".{method}" if method != "__call__" else "")
+            extra = f" with {', '.join(kwargs)}=" if kwargs else ""
+            raise TracingError(f"{_where_in_user_code()}: {what}{extra} cannot be traced; "
+                               "use the element-wise operators and sx.* functions")
+        return self._trace.record(name, inputs)
+
+    def __array_function__(self, func, types, args, kwargs):
+        name = getattr(func, "__name__", str(func))
+        if name in ("where", "clip") and not kwargs and len(args) == 3:
+            return self._trace.record(name, args)
+        raise TracingError(f"{_where_in_user_code()}: np.{name} cannot be traced: a symbol has no "
+                           f"values yet; use sx.{name if name in FUNCTIONS else 'where'}(...) or "
+                           "the element-wise operators")
+
+    def __array__(self, dtype=None, copy=None):
+        self._no_value("make a NumPy array of it")
+
+    # -- everything that needs a value -------------------------------------------------------
+    def _no_value(self, what: str):
+        raise TracingError(
+            f"{_where_in_user_code()}: cannot {what}: `{self.name}` is a symbol while the function is "
+            f"traced ({self!r}), it has no value yet. Python control flow that depends on values "
+            "cannot be hybridized: use sx.where(cond, x, y) for element-wise choices, or call the "
+            "function without hybridizing it")
+
+    def __bool__(self):
+        self._no_value("use its truth value (an `if`, `while`, `and`, `or` or `not` on it)")
+
+    def __float__(self):
+        self._no_value("convert it to float")
+
+    def __int__(self):
+        self._no_value("convert it to int")
+
+    def __index__(self):
+        self._no_value("use it as an index")
+
+    def __complex__(self):
+        self._no_value("convert it to complex")
+
+    def __len__(self):
+        self._no_value("take its len()")
+
+    def __iter__(self):
+        self._no_value("iterate over it")
+
+    def __getitem__(self, key):
+        self._no_value("index it (symexpr programs are element-wise)")
+
+    def __setitem__(self, key, value):
+        self._no_value("assign into it (symbols are immutable: write `x = ...` instead)")
+
+
+def _literal_text(value) -> str:
+    """A Python scalar as a symexpr literal (weak, as in the language)."""
+    if type(value) is bool:
+        return "True" if value else "False"
+    if type(value) is float:
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "(-inf)"
+        text = repr(value)
+    else:
+        text = repr(value)
+    return f"({text})" if text.startswith("-") else text
+
+
+def _operand_text(o) -> str:
+    return o.name if isinstance(o, Symbol) else _literal_text(o)
+
+
+def render_expression(op: str | None, operands: list[str]) -> str:
+    """One statement's right-hand side, operands already atoms: `a * b`, `-a`, `sin(a)`."""
+    rec = OPS[op]
+    if rec.symbol and rec.arity == 2 and rec.symbol not in ("and", "or"):
+        return f"{operands[0]} {rec.symbol} {operands[1]}"
+    if rec.symbol and rec.arity == 1 and rec.symbol not in ("not",):
+        return f"{rec.symbol}{operands[0]}"
+    fname = rec.functions[0] if rec.functions else {"logical_and": "and", "logical_or": "or"}.get(op)
+    if rec.functions:
+        return f"{fname}({', '.join(operands)})"
+    if op == "logical_not":
+        return f"not {operands[0]}"
+    return f" {fname} ".join(operands)
+
+
+# -- tracing -----------------------------------------------------------------------------------
+class _Trace:
+    """The statements recorded while one call of a function is traced."""
+
+    def __init__(self, fname: str, kinds: dict[str, str]):
+        self.fname = fname
+        self.kinds = kinds            # input name -> "float32[2-D]" etc, for printing
+        self.inputs: list[Symbol] = []
+        self.statements: list[Symbol] = []
+        self.hidden: list[tuple[Symbol, object]] = []  # captured arrays: (input symbol, value)
+        self._hidden_ids: dict[int, Symbol] = {}
+        self.taken: set[str] = set()
+        self.count = 0
+
+    def fresh(self, base: str) -> str:
+        name = base
+        while name in self.taken or name in _RESERVED:
+            self.count += 1
+            name = f"{base}{self.count}"
+        self.taken.add(name)
+        return name
+
+    def input(self, name: str) -> Symbol:
+        sym = Symbol(self, self.fresh(name))
+        self.inputs.append(sym)
+        return sym
+
+    def operand(self, value):
+        """A recorded operand: a symbol of this trace, a weak Python scalar, or a captured array."""
+        if isinstance(value, Symbol):
+            if value._trace is not self:
+                raise TracingError(f"{_where_in_user_code()}: {value!r} comes from another trace "
+                                   "(a symbol kept from an earlier call); pass the value as an argument")
+            return value
+        if type(value) in (bool, int, float):
+            if type(value) is int and not -(2**63) <= value < 2**63:
+                raise TracingError(f"{_where_in_user_code()}: the Python int {value} does not fit in int64")
+            return value
+        if not isinstance(value, (np.generic, np.ndarray)):
+            # Subclasses of Python scalars (an IntEnum, a bool-like flag) are weak literals too.
+            for py in (bool, int, float):
+                if isinstance(value, py):
+                    return self.operand(py(value))
+        if id(value) in self._hidden_ids:
+            return self._hidden_ids[id(value)]
+        try:
+            arr = np.asarray(value)
+        except Exception as err:  # noqa: BLE001
+            raise TracingError(f"{_where_in_user_code()}: cannot use a {type(value).__name__} in a "
+                               f"traced computation: {err}") from None
+        if arr.dtype.kind not in "biuf":
+            raise TracingError(f"{_where_in_user_code()}: cannot use a {type(value).__name__} of dtype "
+                               f"{arr.dtype} in a traced computation")
+        sym = Symbol(self, self.fresh("captured"))
+        self.hidden.append((sym, value))
+        self._hidden_ids[id(value)] = sym
+        self.kinds[sym.name] = f"captured {arr.dtype}{list(arr.shape)}"
+        return sym
+
+    def record(self, opname: str, args) -> Symbol:
+        operands = [self.operand(a) for a in args]
+        self.count += 1
+        sym = Symbol(self, self.fresh(f"t{self.count}"), opname, operands, _where_in_user_code())
+        self.statements.append(sym)
+        return sym
+
+
+def _make_function(fname: str, op):
+    """`sx.sin` and friends: NumPy on values, a recorded statement on symbols."""
+
+    def function(*args):
+        if len(args) != op.arity:
+            raise TypeError(f"sx.{fname}() takes {op.arity} argument{'s' * (op.arity != 1)}, got {len(args)}")
+        for a in args:
+            if isinstance(a, Symbol):
+                return a._trace.record(op.name, args)
+        return op.numpy(*args)
+
+    function.__name__ = function.__qualname__ = fname
+    function.__doc__ = (f"{fname}({', '.join('xyz'[:op.arity])}): the symexpr function `{fname}`, "
+                        f"NumPy's {op.name} on arrays; recorded as a statement on symbols while tracing."
+                        + (f" {op.doc}" if op.doc else ""))
+    return function
+
+
+#: Every function of the language, by its language name: sx.sin, sx.where, sx.maximum, sx.float32, ...
+FUNCTION_WRAPPERS = {fname: _make_function(fname, op) for fname, op in FUNCTIONS.items()}
+
+
+# -- turning a trace into a program ------------------------------------------------------------
+def _name_statements(trace: _Trace, *preferences: dict[int, str]) -> dict[int, str]:
+    """Final names: the first name each symbol may take from `preferences` (a dict's keys, the
+    function's local variables, out0/out1...), else its t-name from the trace.
+
+    A local may take an input's name (`m = beta1 * m + ...`) only when nothing after it reads that
+    input, because later statements would then read the new value.
+    """
+    last_read: dict[int, int] = {}
+    for k, s in enumerate(trace.statements):
+        for o in s.operands:
+            if isinstance(o, Symbol):
+                last_read[id(o)] = k
+    input_names = {s.name: s for s in trace.inputs + [h for h, _ in trace.hidden]}
+    names: dict[int, str] = {}
+    used = set(input_names)
+    position = {id(s): k for k, s in enumerate(trace.statements)}
+
+    statement_names: set[str] = set()
+
+    def can_take(sym: Symbol, name: str) -> bool:
+        if not (name.isidentifier() and name.isascii()) or name in _RESERVED or name in statement_names:
+            return False
+        if name in input_names:
+            # Overwriting an input: fine when no statement after this one reads the input.
+            return last_read.get(id(input_names[name]), -1) <= position[id(sym)]
+        return name not in used
+
+    for preferred in preferences:
+        for sym in trace.statements:
+            if id(sym) in names or id(sym) not in preferred:
+                continue
+            name = preferred[id(sym)]
+            if can_take(sym, name):
+                names[id(sym)] = name
+                used.add(name)
+                statement_names.add(name)
+    for sym in trace.statements:
+        if id(sym) not in names:
+            name = sym.name
+            while name in used:
+                name += "_"
+            names[id(sym)] = name
+            used.add(name)
+    return names
+
+
+def program_text(trace: _Trace, names: dict[int, str]) -> str:
+    """One statement per traced operation, with the Python line it came from as a comment."""
+    def text(o):
+        if isinstance(o, Symbol):
+            return names.get(id(o), o.name)
+        return _literal_text(o)
+
+    lines = []
+    rows = []
+    for sym in trace.statements:
+        lhs = names[id(sym)]
+        if sym.op == ALIAS:
+            rhs = text(sym.operands[0])
+        else:
+            rhs = render_expression(sym.op, [text(o) for o in sym.operands])
+        note = sym.origin
+        if lhs != sym.name:
+            note = f"{sym.name}; {note}" if note else sym.name
+        rows.append((f"{lhs} = {rhs}", note))
+    width = max((len(r[0]) for r in rows), default=0)
+    for stmt, note in rows:
+        lines.append(f"{stmt:<{width}}  # {note}" if note else stmt)
+    return "\n".join(lines) + "\n"
+
+
+# -- the decorator -----------------------------------------------------------------------------
+def _kind(value) -> str:
+    if type(value) in (bool, int, float):
+        return f"weak {type(value).__name__}"
+    return f"{value.dtype}[{value.ndim}-D]"
+
+
+def _signature_part(value):
+    if isinstance(value, Symbol):
+        raise TracingError("a hybridized function was called with a Symbol: call it with arrays")
+    if type(value) in (bool, int, float):
+        return ("weak", type(value).__name__)
+    if isinstance(value, (np.ndarray, np.generic)):
+        return ("array", value.dtype.str, value.ndim)
+    return None
+
+
+class HybridFunction:
+    """A Python function of arrays that runs imperatively, or, once hybridized, as one fused kernel.
+
+    f(...)            imperative (NumPy) until `f.hybridize()`; then traced once per signature
+    f.hybridize()     switch to tracing (active=False switches back); returns f
+    f.program         the Program of the most recent traced signature (graph, kernel_source, explain)
+    f.programs        every traced signature -> its Program
+    f.source          the traced program text of the most recent signature
+    """
+
+    def __init__(self, fn, *, active: bool = False, backend: str = "auto", optimize: bool = True):
+        functools.update_wrapper(self, fn)
+        self.fn = fn
+        self.active = active
+        self.backend = backend
+        self.optimize = optimize
+        self.programs: dict[tuple, _Compiled] = {}
+        self.traces = 0  # how many times the function was traced, for tests and curious users
+        self._signature = inspect.signature(fn)
+        self._lock = threading.Lock()
+        self._last: _Compiled | None = None
+
+    def hybridize(self, active: bool = True, *, backend: str | None = None) -> "HybridFunction":
+        """Trace and compile on the next call of each signature (active=False: back to imperative)."""
+        self.active = active
+        if backend is not None and backend != self.backend:
+            self.backend = backend
+            self.programs.clear()
+        return self
+
+    @property
+    def program(self):
+        """The traced Program of the most recent signature (None before the first traced call)."""
+        return self._last.program if self._last is not None else None
+
+    @property
+    def source(self) -> str | None:
+        return self._last.program.source if self._last is not None else None
+
+    def __get__(self, obj, objtype=None):
+        return self if obj is None else functools.partial(self, obj)
+
+    def __call__(self, *args, **kwargs):
+        if not self.active:
+            return self.fn(*args, **kwargs)
+        bound = self._signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        flat = self._flatten(bound)
+        values, key = {}, []
+        for name, value in flat.items():
+            part = _signature_part(value)
+            if part is None:
+                try:
+                    hash(value)
+                except TypeError:
+                    value = np.asarray(value)
+                    part = _signature_part(value)
+                else:
+                    if isinstance(value, (list, tuple)):
+                        value = np.asarray(value)
+                        part = _signature_part(value)
+                    else:
+                        part = ("static", value)
+            values[name] = value
+            key.append((name, part))
+        key = tuple(key)
+        with self._lock:
+            compiled = self.programs.get(key)
+            if compiled is None:
+                compiled = self._trace(values, key)
+                self.programs[key] = compiled
+            self._last = compiled
+        return compiled.run(values)
+
+    def _flatten(self, bound) -> dict[str, object]:
+        """Arguments by name; *args as name0, name1, ...; **kwargs by their keys."""
+        flat = {}
+        for pname, value in bound.arguments.items():
+            kind = self._signature.parameters[pname].kind
+            if kind is inspect.Parameter.VAR_POSITIONAL:
+                for k, v in enumerate(value):
+                    flat[f"{pname}{k}"] = v
+            elif kind is inspect.Parameter.VAR_KEYWORD:
+                flat.update(value)
+            else:
+                flat[pname] = value
+        return flat
+
+    def _trace(self, values: dict[str, object], key: tuple) -> "_Compiled":
+        from .program import Program
+
+        kinds = {n: _kind(v) for n, v in values.items() if _signature_part(v) is not None and
+                 _signature_part(v)[0] != "static"}
+        trace = _Trace(self.fn.__name__, dict(kinds))
+        symbols: dict[str, object] = {}
+        input_names: dict[str, str] = {}
+        for name, value in values.items():
+            if name in kinds:
+                sym = trace.input(name)
+                symbols[name] = sym
+                input_names[sym.name] = name
+            else:
+                symbols[name] = value
+        args, kwargs = self._rebuild_call(symbols)
+        result, local_vars = _call_recording_locals(self.fn, args, kwargs)
+        self.traces += 1
+
+        structure, outputs = _flatten_result(result, trace)
+        result_names = {}
+        for out_name, sym in outputs:
+            result_names.setdefault(id(sym), out_name)
+        local_names = {}
+        for lname, lval in (local_vars or {}).items():
+            if isinstance(lval, Symbol) and lval._trace is trace and lval.op is not None:
+                local_names.setdefault(id(lval), lname)
+
+        # Outputs that are not a statement of their own (an input returned as is, a symbol returned
+        # twice, a literal) get an alias statement, so every output has its own name.
+        seen: set[int] = set()
+        for k, (out_name, sym) in enumerate(outputs):
+            if not isinstance(sym, Symbol) or sym.op is None or id(sym) in seen:
+                trace.count += 1
+                alias = Symbol(trace, trace.fresh(f"t{trace.count}"), ALIAS, [sym], "")
+                trace.statements.append(alias)
+                outputs[k] = (out_name, alias)
+                result_names[id(alias)] = out_name
+            seen.add(id(outputs[k][1]))
+
+        keyed = result_names if structure[0] == "dict" else {}
+        names = _name_statements(trace, keyed, local_names, result_names)
+        text = program_text(trace, names)
+        out_names = [names[id(sym)] for _, sym in outputs]
+        header = (f"# traced from {self.fn.__qualname__}("
+                  f"{', '.join(f'{n}: {kinds[n]}' for n in kinds)})\n")
+        program = Program(header + text, outputs=out_names, backend=self.backend, optimize=self.optimize)
+        hidden = {sym.name: value for sym, value in trace.hidden}
+        return _Compiled(program, structure, out_names, input_names, hidden)
+
+    def _rebuild_call(self, symbols: dict[str, object]):
+        args, kwargs = [], {}
+        for pname, param in self._signature.parameters.items():
+            if param.kind is inspect.Parameter.VAR_POSITIONAL:
+                k = 0
+                while f"{pname}{k}" in symbols:
+                    args.append(symbols.pop(f"{pname}{k}"))
+                    k += 1
+            elif param.kind is inspect.Parameter.VAR_KEYWORD:
+                continue
+            elif param.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD):
+                args.append(symbols.pop(pname))
+            else:
+                kwargs[pname] = symbols.pop(pname)
+        kwargs.update(symbols)  # what is left came through **kwargs
+        return args, kwargs
+
+    def __repr__(self) -> str:
+        state = "hybridized" if self.active else "imperative"
+        return f"<symexpr.hybridize {self.fn.__qualname__} ({state}, {len(self.programs)} traced signatures)>"
+
+
+class _Compiled:
+    """One traced signature: its Program and how to rebuild the function's return value."""
+
+    def __init__(self, program, structure, out_names, input_names, hidden):
+        self.program = program
+        self.structure = structure
+        self.out_names = out_names
+        self.input_names = input_names  # program input name -> argument name
+        self.hidden = hidden
+
+    def run(self, values: dict[str, object]):
+        inputs = {}
+        for pname, aname in self.input_names.items():
+            if pname in self.program.inputs:
+                inputs[pname] = values[aname]
+        for pname, value in self.hidden.items():
+            if pname in self.program.inputs:
+                inputs[pname] = value
+        results = self.program.run(inputs)
+        if len(self.out_names) == 1:
+            results = (results,)
+        return _unflatten_result(self.structure, list(results))
+
+
+def _flatten_result(result, trace: _Trace):
+    """The function's return value -> (structure, [(output name, symbol or literal)])."""
+    if isinstance(result, dict):
+        keys = list(result)
+        outputs = [(str(k), trace.operand(result[k]) if not isinstance(result[k], Symbol) else result[k])
+                   for k in keys]
+        return ("dict", keys), outputs
+    if isinstance(result, (tuple, list)):
+        if not result:
+            raise TracingError(f"{trace.fname} returned an empty {type(result).__name__}: nothing to compute")
+        outputs = [(f"out{k}", v if isinstance(v, Symbol) else trace.operand(v)) for k, v in enumerate(result)]
+        return (type(result), len(result)), outputs
+    if result is None:
+        raise TracingError(f"{trace.fname} returned None: a hybridized function must return its results "
+                           "(an array, a tuple of arrays or a dict of arrays)")
+    value = result if isinstance(result, Symbol) else trace.operand(result)
+    return ("single",), [("out", value)]
+
+
+def _unflatten_result(structure, values: list):
+    if structure[0] == "single":
+        return values[0]
+    if structure[0] == "dict":
+        return dict(zip(structure[1], values))
+    kind = structure[0]
+    if kind is tuple or kind is list:
+        return kind(values)
+    return kind(*values)  # a namedtuple
+
+
+def _call_recording_locals(fn, args, kwargs):
+    """Call fn, and keep its local variables as they were when it returned (to name statements)."""
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return fn(*args, **kwargs), {}
+    captured: dict[str, object] = {}
+    previous = sys.getprofile()
+
+    def profiler(frame, event, arg):
+        if event == "return" and frame.f_code is code:
+            captured.update(frame.f_locals)
+        if previous is not None:
+            previous(frame, event, arg)
+
+    sys.setprofile(profiler)
+    try:
+        result = fn(*args, **kwargs)
+    finally:
+        sys.setprofile(previous)
+    return result, captured
+
+
+def hybridize(fn=None, *, active: bool = False, backend: str = "auto", optimize: bool = True):
+    """Decorate a Python function of arrays; `f.hybridize()` (or active=True) traces it into one kernel.
+
+        @sx.hybridize
+        def f(a, b):
+            d = a * b
+            return sx.where(d > 0, d, 0)
+
+        f(x, y)            # imperative: NumPy, one operation at a time
+        f.hybridize()
+        f(x, y)            # traced once for this signature, compiled, run as one kernel
+        print(f.program.source)
+    """
+    if fn is None:
+        return lambda f: HybridFunction(f, active=active, backend=backend, optimize=optimize)
+    return HybridFunction(fn, active=active, backend=backend, optimize=optimize)
