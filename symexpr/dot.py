@@ -68,8 +68,10 @@ def _label(node: Node, labels: dict[Node, str], source: str) -> str:
     return f"{head}\n{where}".rstrip()
 
 
-def render_dot(graph: Graph, removed: Graph | None = None, *, name: str = "program") -> str:
-    """The graph as Graphviz DOT text; with `removed=` the written graph, its pruned nodes greyed."""
+def render_dot(graph: Graph, removed: Graph | None = None, *, rewrites=(), name: str = "program") -> str:
+    """The graph as Graphviz DOT text; with `removed=` the written graph, its pruned nodes greyed
+    (their tooltip says why, from the optimizer's `rewrites` records when given)."""
+    reasons = {_identity(r.node): r.message for r in rewrites if getattr(r, "node", None) is not None}
     source = graph.source
     labels = graph.labels()
     ids: dict[int, str] = {}
@@ -88,7 +90,10 @@ def render_dot(graph: Graph, removed: Graph | None = None, *, name: str = "progr
 
     def add_node(node: Node, nid: str, style: str = "") -> None:
         extra = f", {style}" if style else ""
-        tooltip = _quote(statement_of(node, source) or labels.get(node, node.op))
+        tip = statement_of(node, source) or labels.get(node, node.op)
+        if style and _identity(node) in reasons:
+            tip = f"{tip}\n{reasons[_identity(node)]}"
+        tooltip = _quote(tip)
         if node.op == "input":
             shape = 'shape=ellipse, style="filled", fillcolor="#e8f0fe"' if not style else "shape=ellipse"
         else:

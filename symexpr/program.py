@@ -249,7 +249,7 @@ class Program:
     def to_dot(self, show_removed: bool = False) -> str:
         """Graphviz DOT text of the graph; `show_removed=True` adds the pruned nodes, greyed."""
         from .dot import render_dot
-        return render_dot(self.graph, self.parsed if show_removed else None)
+        return render_dot(self.graph, self.parsed if show_removed else None, rewrites=self.rewrites)
 
     def _repr_mimebundle_(self, include=None, exclude=None):
         """Jupyter: an SVG picture when Graphviz `dot` is installed, else an HTML table."""

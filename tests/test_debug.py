@@ -1,0 +1,108 @@
+"""prog.debug: every named intermediate by NumPy, and the first statement where the backend disagrees."""
+import warnings
+
+import numpy as np
+import pytest
+
+import symexpr as sx
+from symexpr.backends import numpy as numpy_backend
+
+SOURCE = """\
+d = a * b
+e = sin(d)
+x = e + 1
+x = x * 2
+y = x
+c = where(y > 2, y, 0)
+"""
+
+
+def inputs():
+    return {"a": np.linspace(-2, 2, 9), "b": np.float64(1.5)}
+
+
+def test_every_named_intermediate_in_source_order(backend):
+    prog = sx.compile(SOURCE, backend=backend)
+    trace = prog.debug(**inputs())
+    assert list(trace) == ["d", "e", "x.1", "x", "y", "c"]
+    a, b = inputs().values()
+    d = a * b
+    np.testing.assert_array_equal(trace["d"], d)
+    np.testing.assert_array_equal(trace["e"], np.sin(d))
+    np.testing.assert_array_equal(trace["x.1"], np.sin(d) + 1)
+    np.testing.assert_array_equal(trace["x"], (np.sin(d) + 1) * 2)
+    np.testing.assert_array_equal(trace["y"], trace["x"])
+    np.testing.assert_array_equal(trace["c"], np.where(trace["x"] > 2, trace["x"], 0))
+    assert trace.ok and trace.mismatch is None
+    assert "all statements agree" in repr(trace)
+    np.testing.assert_allclose(trace.outputs["c"], trace["c"], rtol=1e-12)
+
+
+def test_dead_statements_are_kept_by_debug():
+    prog = sx.compile("d = a * b\nu = a - 1\nc = d + 1", outputs=["c"], backend="numpy")
+    assert prog.inputs == ("a", "b")
+    trace = prog.debug(a=np.arange(3.0), b=2.0)
+    assert list(trace) == ["d", "u", "c"]
+    np.testing.assert_array_equal(trace["u"], np.arange(3.0) - 1)
+
+
+def test_names_the_first_statement_that_differs(monkeypatch):
+    # A broken engine: every sine it computes is off by one. The reference stays NumPy's own.
+    original = numpy_backend.evaluate
+
+    def broken(node, args, out=None):
+        result = original(node, args)
+        result = result + 1 if node.op == "sin" else result
+        if out is not None:  # the engine may ask for the result in a buffer it reuses
+            out[...] = result
+            return out
+        return result
+
+    monkeypatch.setattr(numpy_backend, "evaluate", broken)
+    prog = sx.compile(SOURCE, backend="numpy")
+    with pytest.warns(RuntimeWarning, match=r"line 2, `e = sin\(d\)`"):
+        trace = prog.debug(**inputs())
+    m = trace.mismatch
+    assert not trace.ok
+    assert (m.name, m.line, m.statement, m.backend) == ("e", 2, "e = sin(d)", "numpy")
+    assert "values differ" in m.detail
+    np.testing.assert_array_equal(m.got, np.sin(inputs()["a"] * 1.5) + 1)
+    np.testing.assert_array_equal(m.expected, trace["e"])
+    # The intermediates themselves are the reference's, not the broken engine's.
+    np.testing.assert_array_equal(trace["e"], np.sin(inputs()["a"] * 1.5))
+
+
+def test_a_wrong_dtype_is_a_mismatch(monkeypatch):
+    original = numpy_backend.evaluate
+
+    def widening(node, args, out=None):
+        result = original(node, args)
+        if node.op == "multiply":
+            return np.asarray(result, np.float64)  # ignores the buffer it was offered
+        if out is not None:
+            out[...] = result
+            return out
+        return result
+
+    monkeypatch.setattr(numpy_backend, "evaluate", widening)
+    prog = sx.compile("d = a + 1\ne = d * 2\nc = d - 1", backend="numpy")  # outputs e and c
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trace = prog.debug(a=np.ones(4, np.float32))
+    assert trace.mismatch.name == "e" and trace.mismatch.line == 2
+    assert "dtype float64, NumPy gives float32" in trace.mismatch.detail
+
+
+def test_debug_reports_call_errors_like_a_call():
+    prog = sx.compile(SOURCE, backend="numpy")
+    with pytest.raises(sx.CallError, match="missing input `b`"):
+        prog.debug(a=np.ones(3))
+    with pytest.raises(sx.SymExprError, match="unknown input `q`"):
+        prog.debug(a=np.ones(3), b=1.0, q=2)
+
+
+def test_positional_arguments():
+    prog = sx.compile("c = a - b", backend="numpy")
+    trace = prog.debug(np.arange(3), 1)
+    np.testing.assert_array_equal(trace["c"], [-1, 0, 1])
+    assert trace["c"].dtype == np.int64
