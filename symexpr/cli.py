@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import csv
 import math
+import os
 import sys
 import time
 import warnings
@@ -226,13 +227,19 @@ def cmd_run(args) -> int:
 def example_inputs(prog, dtype: str, size: int) -> dict[str, np.ndarray]:
     """Small arrays of one dtype for every input: enough to specialize a kernel."""
     rng = np.random.default_rng(0)
-    return {n: (rng.random(size) * 2 - 1).astype(dtype) for n in prog.inputs}
+    return {n: (rng.random(size) * 8 - 4).astype(dtype) for n in prog.inputs}
 
 
-def kernel_source(prog, dtype: str) -> str | None:
-    """The kernel's source, specializing the program once on small inputs if it has not been yet."""
-    if prog.kernel_source is None and prog.backend != "numpy":
-        prog.run(example_inputs(prog, dtype, 8))
+def kernel_source(prog, dtype: str | None) -> str | None:
+    """The kernel's source; with a dtype, the one specialized for contiguous inputs of that dtype."""
+    if prog.backend == "numpy":
+        return None
+    if dtype is not None or prog.kernel_source is None:
+        try:
+            np.dtype(dtype or "float32")
+        except TypeError:
+            raise UsageError(f"--dtype {dtype}: not a NumPy dtype") from None
+        prog.run(example_inputs(prog, dtype or "float32", 64))
     return prog.kernel_source
 
 
@@ -410,8 +417,7 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--explain", dest="what", action="store_const", const="explain",
                       help="the graph before and after optimization, and each rewrite")
     show.add_argument("--removed", action="store_true", help="with --dot: draw the pruned nodes, greyed")
-    show.add_argument("--dtype", default="float32", help="with --kernel: the inputs' dtype to specialize for "
-                      "(default float32)")
+    show.add_argument("--dtype", help="with --kernel: the inputs' dtype to specialize for (default float32)")
     show.set_defaults(func=cmd_show, what="graph")
 
     dev = sub.add_parser("devices", help="list the OpenCL devices", description="List the OpenCL devices "
@@ -442,6 +448,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_bench(argv[1:])
         args = build_parser().parse_args(argv)
         return args.func(args)
+    except BrokenPipeError:
+        # The reader went away (`symexpr show ... | head`): stop quietly, as cat does.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except SymExprError as err:
         print(f"symexpr: {type(err).__name__}: {err}", file=sys.stderr)
     except UsageError as err:

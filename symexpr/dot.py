@@ -192,3 +192,29 @@ def mimebundle(prog) -> dict[str, str]:
     else:
         bundle["text/html"] = render_html(prog.graph, title=repr(prog))
     return bundle
+
+
+class Picture:
+    """A graph to look at in Jupyter: SVG when `dot` is installed, else the HTML table; `.dot` is the text."""
+
+    def __init__(self, dot_text: str, graph: Graph, title: str = ""):
+        self.dot = dot_text
+        self.graph = graph
+        self.title = title
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        svg = render_svg(self.dot)
+        if svg is not None:
+            return {"image/svg+xml": svg, "text/plain": self.title or "<graph>"}
+        return {"text/html": render_html(self.graph, title=self.title), "text/plain": self.dot}
+
+    def __repr__(self) -> str:
+        return self.dot
+
+
+def picture(prog, *, show_removed: bool = False, written: bool = False) -> Picture:
+    """The optimized graph (or, with written=True, the graph as written) as a Picture."""
+    if written:
+        return Picture(render_dot(prog.parsed), prog.parsed, "as written")
+    return Picture(prog.to_dot(show_removed=show_removed), prog.graph,
+                   "optimized" + (", removed nodes greyed" if show_removed else ""))

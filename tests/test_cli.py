@@ -190,3 +190,11 @@ def test_bench_is_delegated(monkeypatch):
     monkeypatch.setattr(symexpr, "bench", fake, raising=False)
     assert cli.main(["bench", "--quick", "--programs", "a,b"]) == 0
     assert seen["argv"] == ["--quick", "--programs", "a,b"]
+
+
+def test_show_kernel_specialized_for_a_dtype():
+    proc = symexpr("show", "c = a * b + 1", "--kernel", "--dtype", "float64", "--backend", "opencl")
+    assert proc.returncode == 0, proc.stderr
+    assert "double" in proc.stdout and "float*" not in proc.stdout
+    assert_clean_error(symexpr("show", "c = a * b", "--kernel", "--dtype", "int33", "--backend", "opencl"),
+                       "not a NumPy dtype")

@@ -87,3 +87,14 @@ def test_html_escapes_and_dot_quotes():
     assert dot._quote('say "hi"\\') == '"say \\"hi\\"\\\\"'
     prog = sx.compile("c = a < b", backend="numpy")
     assert "a &lt; b" in dot.render_html(prog.graph)
+
+
+def test_picture_for_notebooks(monkeypatch):
+    prog = sx.compile(SOURCE, outputs=["c"], backend="numpy")
+    written = dot.picture(prog, written=True)
+    assert "line 3" in written.dot and "dashed" not in written.dot
+    both = dot.picture(prog, show_removed=True)
+    assert both.dot == prog.to_dot(show_removed=True)
+    monkeypatch.setattr(dot, "dot_available", lambda: False)
+    bundle = both._repr_mimebundle_()
+    assert "image/svg+xml" not in bundle and "<table>" in bundle["text/html"]
