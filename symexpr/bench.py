@@ -418,7 +418,14 @@ class Settings:
     quiet: bool = False
 
     def repeats_for(self, n: int) -> int:
-        return self.repeats if n <= 100_000 else max(2, min(self.repeats, self.repeats_large))
+        if n <= 100_000:
+            return self.repeats
+        return max(2, min(self.repeats, self.repeats_large, 3 if n >= LARGE_SIZE else self.repeats_large))
+
+    @staticmethod
+    def warmup_for(n: int) -> int:
+        # Calibrating `number` is one more untimed call, so at large sizes one warm-up is enough.
+        return 2 if n < 1_000_000 else 1
 
 
 @dataclass
@@ -449,6 +456,7 @@ class Bench:
         """The memory limit for `nbytes` of traffic: callables timed with the other peers, in the
         same round-robin, so that the machine's noise falls on the limit too."""
         if nbytes not in self.copy_cache:
+            self.copy_cache.clear()  # one pair of copy buffers alive at a time: at 5e7 they are GBs
             if self.opencl is not None:
                 copy_cl, copyto, copy_ok = self.opencl.copy(nbytes)
                 peers = {"copy_cl": copy_cl, "copyto": copyto}
@@ -466,6 +474,23 @@ def _raiser(message: str):
     def fail():
         raise RuntimeError(message)
     return fail
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available now (Linux), or None where that cannot be read."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def memory_needed(n: int, dtype) -> int:
+    """A generous peak for one size: 4 inputs, the 10-statement program's intermediates kept alive by
+    NumPy and numexpr, the checked results, and the copy buffers."""
+    return 24 * n * np.dtype(dtype).itemsize
 
 
 def make_data(n: int, dtype, seed: int) -> dict[str, np.ndarray]:
@@ -499,6 +524,8 @@ def run_cell(bench: Bench, case: Case, dtype: str, n: int, data: dict) -> dict:
         "sx_numpy": lambda: _as_tuple(prog_np(**inputs), n_out),
         "numpy": lambda: numpy_fn(*args),
     }
+    if n >= LARGE_SIZE:
+        del runners["sx_numpy"]  # the slowest peer, and the same story as at 1e7: it would double the time
     ne_fn = numexpr_function(case, dtype)
     if ne_fn is not None:
         runners["numexpr"] = lambda: ne_fn(inputs)
@@ -523,10 +550,12 @@ def run_cell(bench: Bench, case: Case, dtype: str, n: int, data: dict) -> dict:
         # numexpr and the hand kernel may round differently (e.g. a fused multiply-add):
         # they are checked with allclose, symexpr with the case's own rule.
         checks[peer] = compare(got, want, case.exact if peer.startswith("sx") else False)
+        del got
     backend = prog.backend
     timed = {p: f for p, f in runners.items() if p not in errors}
     timed.update(bench.copy_peers(nbytes))
-    times = measure(timed, repeats=bench.settings.repeats_for(n), target=bench.settings.target)
+    times = measure(timed, repeats=bench.settings.repeats_for(n), target=bench.settings.target,
+                    warmup=bench.settings.warmup_for(n))
     times.update({p: {"error": e} for p, e in errors.items()})
     cell = {"program": case.name, "dtype": dtype, "n": n, "backend": backend, "backend_after": prog.backend,
             "bytes": nbytes, "times": times, "speedup": _speedups(times), "gbps": _gbps(times, nbytes),
@@ -567,7 +596,8 @@ def run_out(bench: Bench, case: Case, dtype: str, n: int, data: dict, cell: dict
         hand_out = np.empty_like(want[0])
         runners["hand_out"] = lambda: hand(inputs, out=hand_out)
     runners.update(bench.copy_peers(nbytes))
-    times = measure(runners, repeats=bench.settings.repeats_for(n), target=bench.settings.target)
+    times = measure(runners, repeats=bench.settings.repeats_for(n), target=bench.settings.target,
+                    warmup=bench.settings.warmup_for(n))
     if cell is not None:
         for peer in ("sx", "numpy", "numexpr"):
             if "min" in cell["times"].get(peer, {}):
@@ -830,8 +860,10 @@ def _fmt_x(x, digits=2) -> str:
 
 
 def _fmt_n(n: int) -> str:
-    exp = int(round(math.log10(n))) if n > 0 else 0
-    return f"1e{exp}" if 10**exp == n else (f"{n / 10**exp:g}e{exp}" if n >= 1000 else str(n))
+    """10 -> 1e1, 50_000_000 -> 5e7, 16 -> 16."""
+    exp = int(math.floor(math.log10(n))) if n > 0 else 0
+    mantissa = n / 10**exp
+    return f"{mantissa:g}e{exp}" if n >= 10 and mantissa == int(mantissa) else str(n)
 
 
 def _header(results: dict) -> list[str]:
@@ -869,6 +901,8 @@ def render_summary(results: dict) -> str:
 def render_markdown(results: dict) -> str:
     """The results as markdown: a table per dtype, out=, overhead, compile times, and the targets."""
     lines = [f"# symexpr benchmark ({results['mode']} run)", ""] + _header(results)
+    if results.get("skipped"):
+        lines += ["Skipped for want of memory: " + "; ".join(results["skipped"]), ""]
     if results.get("warnings"):
         lines += ["Warnings while compiling: " + "; ".join(f"`{w}`" for w in results["warnings"]), ""]
     lines += ["Times are `min (median)` seconds per call. `×peer` is the peer's time over symexpr's "
@@ -990,9 +1024,17 @@ def run(settings: Settings) -> dict:
                       "numpy_source": numpy_source(c)} for c in cases],
         "cells": [], "out_runs": [], "overhead": [],
     }
+    results["skipped"] = []
     for dtype in settings.dtypes:
         for n in settings.sizes:
-            bench.copy_cache.clear()  # one size's copy buffers at a time
+            bench.copy_cache.clear()
+            free = available_memory()
+            if free is not None and memory_needed(n, dtype) > free:
+                note = (f"{dtype} n={n}: needs about {memory_needed(n, dtype) / 1e9:.1f} GB, "
+                        f"{free / 1e9:.1f} GB available")
+                results["skipped"].append(note)
+                bench.log("skipped " + note)
+                continue
             data = make_data(n, dtype, settings.seed)
             for case in cases:
                 cell = run_cell(bench, case, dtype, n, data)
