@@ -67,9 +67,14 @@ def _ordered(bits: np.ndarray, nbits: int) -> np.ndarray:
 def ulp_distance(result: np.ndarray, expected: np.ndarray) -> np.ndarray:
     """How many representable floats lie between result and expected (as float64, non-NaN inputs)."""
     nbits = result.dtype.itemsize * 8
-    a = _ordered(np.ascontiguousarray(result), nbits).astype(np.float64)
-    b = _ordered(np.ascontiguousarray(expected), nbits).astype(np.float64)
-    return np.abs(a - b)
+    a = _ordered(np.ascontiguousarray(result), nbits)
+    b = _ordered(np.ascontiguousarray(expected), nbits)
+    # Same sign: the int64 difference is exact (float64 would round it to a multiple of 512).
+    # Opposite signs: far apart anyway, and the int64 difference could overflow.
+    with np.errstate(over="ignore"):
+        same = np.abs(a - b).astype(np.float64)
+    apart = np.abs(a).astype(np.float64) + np.abs(b).astype(np.float64)
+    return np.where((a < 0) == (b < 0), same, apart)
 
 
 def assert_same(result, expected, ulps: int = 0, *, context: str = "") -> None:
