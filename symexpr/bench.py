@@ -807,14 +807,19 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def _git_commit() -> str | None:
+def _git(*args) -> str | None:
     root = Path(sx.__file__).resolve().parent.parent
     try:
-        done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True,
-                              text=True, timeout=10)
-        return done.stdout.strip() or None
+        done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.TimeoutExpired):
         return None
+    return done.stdout.rstrip("\n") if done.returncode == 0 else None
+
+
+def _uncommitted() -> list[str]:
+    """symexpr's files that differ from the commit: the figures are of the working tree, not HEAD."""
+    status = _git("status", "--porcelain", "--", "symexpr", "grammar")
+    return [line[3:] for line in status.splitlines()] if status else []
 
 
 def machine_info() -> dict:
@@ -833,7 +838,8 @@ def machine_info() -> dict:
     env = {k: os.environ[k] for k in ("PYOPENCL_CTX", "POCL_DEVICES", "OMP_NUM_THREADS", "NUMEXPR_NUM_THREADS")
            if k in os.environ}
     return {"cpu": _cpu_model(), "cores": os.cpu_count(), "platform": platform.platform(),
-            "versions": versions, "numexpr_threads": threads, "env": env, "git_commit": _git_commit()}
+            "versions": versions, "numexpr_threads": threads, "env": env, "git_commit": _git("rev-parse", "--short", "HEAD"),
+            "uncommitted": _uncommitted()}
 
 
 def _fmt_time(s) -> str:
@@ -870,7 +876,10 @@ def _header(results: dict) -> list[str]:
     """Where and when the figures come from: date, machine, versions, OpenCL, the backend that ran."""
     m, ocl = results["machine"], results.get("opencl") or {}
     backends = sorted({c["backend"] for c in results["cells"]})
-    return [f"- date: {results['date']}; commit {m.get('git_commit') or '?'}; took {results['elapsed_seconds']:.0f} s",
+    dirty = m.get("uncommitted") or []
+    return [f"- date: {results['date']}; commit {m.get('git_commit') or '?'}"
+            + (f" plus uncommitted changes to {', '.join(dirty)}" if dirty else "")
+            + f"; took {results['elapsed_seconds']:.0f} s",
              f"- machine: {m['cpu']}, {m['cores']} cores; {m['platform']}",
              f"- versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()),
              f"- OpenCL: {ocl.get('platform', 'none')} {ocl.get('platform_version', '')}; device "

@@ -126,3 +126,36 @@ def test_measure_reports_errors_without_stopping():
     times = bench.measure({"ok": lambda: None, "bad": broken}, repeats=2, target=1e-4)
     assert times["bad"]["error"].startswith("RuntimeError")
     assert times["ok"]["repeats"] == 2 and times["ok"]["min"] > 0
+
+
+def test_out_unsupported_is_recorded(monkeypatch):
+    """A backend that refuses `out=` is recorded as unsupported, with its error, not a crash."""
+    case = bench.CASES[0]
+
+    class NoOut:
+        backend = "fake"
+
+        def __call__(self, out=None, **inputs):
+            if out is not None:
+                raise TypeError("out= is not supported")
+            return inputs["a"] + inputs["b"]
+
+    b = bench.Bench(bench.Settings(repeats=2, target=1e-4, quiet=True), (case,))
+    b.programs[(case.name, "auto")] = NoOut()
+    data = bench.make_data(100, "float32", 3)
+    record = bench.run_out(b, case, "float32", 100, data, None)
+    assert record["supported"] is False and "TypeError" in record["error"]
+
+
+def test_readme_summary_replaces_what_follows_the_marker(tmp_path, short_run):
+    _, results, _ = short_run
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# title\n\n{bench.README_MARKER}\nold figures\n")
+    bench.update_readme(readme, results)
+    text = readme.read_text()
+    assert text.startswith("# title\n") and "old figures" not in text
+    assert "| target | threshold | measured | status | where |" in text
+
+
+def test_sizes_print_as_powers_of_ten():
+    assert [bench._fmt_n(n) for n in (10, 16, 1000, 10**7, 5 * 10**7)] == ["1e1", "16", "1e3", "1e7", "5e7"]
