@@ -62,8 +62,8 @@ def removed_nodes(written: Graph, optimized: Graph) -> list[Node]:
 def _label(node: Node, labels: dict[Node, str], source: str) -> str:
     if node.op == "input":
         return labels[node]
-    name = labels[node]
-    head = op_text(node) if name.startswith("%") else f"{name} = {op_text(node)}"
+    # The variable as written (`m`, even where the text printing says `m.7` to tell two apart).
+    head = f"{node.name} = {op_text(node)}" if node.name else op_text(node)
     where = f"line {node.statement.line}" if node.statement is not None else ""
     return f"{head}\n{where}".rstrip()
 

@@ -52,12 +52,25 @@ def _user_frame():
 
 
 def _where_in_user_code() -> str:
+    """`line 5 of adam (train.py): `m = beta1 * m``, for error messages."""
     f = _user_frame()
     if f is None:
         return ""
     line = linecache.getline(f.f_code.co_filename, f.f_lineno).strip()
-    where = f"line {f.f_lineno} of {f.f_code.co_name} ({os.path.basename(f.f_code.co_filename)})"
+    filename = f.f_code.co_filename
+    # A notebook cell's file is a numbered temporary: its name tells the reader nothing.
+    shown = "" if "ipykernel_" in filename or filename.startswith("<") else f" ({os.path.basename(filename)})"
+    where = f"line {f.f_lineno} of {f.f_code.co_name}{shown}"
     return f"{where}: `{line}`" if line else where
+
+
+def _origin() -> str:
+    """`line 5: m = beta1 * m + (1 - beta1) * g`: the Python line a traced statement came from."""
+    f = _user_frame()
+    if f is None:
+        return ""
+    line = linecache.getline(f.f_code.co_filename, f.f_lineno).strip()
+    return f"line {f.f_lineno}: {line}" if line else f"line {f.f_lineno}"
 
 
 # -- symbols -----------------------------------------------------------------------------------
@@ -288,7 +301,7 @@ class _Trace:
     def record(self, opname: str, args) -> Symbol:
         operands = [self.operand(a) for a in args]
         self.count += 1
-        sym = Symbol(self, self.fresh(f"t{self.count}"), opname, operands, _where_in_user_code())
+        sym = Symbol(self, self.fresh(f"t{self.count}"), opname, operands, _origin())
         self.statements.append(sym)
         return sym
 
@@ -378,8 +391,8 @@ def program_text(trace: _Trace, names: dict[int, str]) -> str:
         else:
             rhs = render_expression(sym.op, [text(o) for o in sym.operands])
         note = sym.origin
-        if lhs != sym.name:
-            note = f"{sym.name}; {note}" if note else sym.name
+        if lhs != sym.name:  # renamed after a local variable: say which symbol a print showed
+            note = f"{sym.name}, {note}" if note else sym.name
         rows.append((f"{lhs} = {rhs}", note))
     width = max((len(r[0]) for r in rows), default=0)
     for stmt, note in rows:
