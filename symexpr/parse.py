@@ -95,9 +95,18 @@ def _span_of(item) -> Span:
 def _describe_token(tok) -> str:
     if tok.type == "$END":
         return "the end of the program"
-    if tok.type == "_NEWLINE":
-        return "the end of the line"
+    if tok.type == "_NEWLINE" or (tok.type == "_SEP" and tok.value != ";"):
+        return "end of the line"
     return f"`{tok.value}`"
+
+
+def _paren_depth(source: str, pos: int) -> int:
+    """How many parentheses are open at offset `pos` (comments skipped)."""
+    depth = 0
+    code = "\n".join(line.split("#", 1)[0] for line in source[:pos].split("\n"))
+    for c in code:
+        depth += (c == "(") - (c == ")")
+    return max(depth, 0)
 
 
 def _syntax_error(source: str, err: UnexpectedInput) -> ParseError:
@@ -115,9 +124,11 @@ def _syntax_error(source: str, err: UnexpectedInput) -> ParseError:
         hint = "; expected a value, a name or `(`"
     elif expected:
         ends = expected & {"_SEP", "$END"}
-        closers = [_TERMINAL_TEXT[t] for t in ("RPAR", "COMMA") if t in expected]
-        hint = "; expected an operator" + "".join(f", {c}" for c in closers)
-        hint += " or the end of the statement" if ends else ""
+        # LALR merges states, so `)` and `,` can be "expected" outside any parentheses: say so only inside.
+        inside = tok is not None and tok.start_pos is not None and _paren_depth(source, tok.start_pos) > 0
+        closers = [_TERMINAL_TEXT[t] for t in ("RPAR", "COMMA") if t in expected and inside]
+        choices = ["an operator", *closers] + (["the end of the statement"] if ends and not inside else [])
+        hint = "; expected " + (", ".join(choices[:-1]) + " or " + choices[-1] if len(choices) > 1 else choices[0])
     else:
         hint = ""
     if tok is None or tok.type == "$END" or isinstance(err, UnexpectedEOF):
