@@ -69,6 +69,27 @@ SYNTAX = [
 ]
 
 
+# Exact messages: what was found, and only what could have come instead at that place.
+SYNTAX_MESSAGES = [
+    ("c = a +\n b", 1, 8, "unexpected end of the line; expected a value, a name or `(`"),
+    ("c = sin a", 1, 9, "unexpected `a`; expected an operator or the end of the statement"),
+    ("c = sin(a b)", 1, 11, "unexpected `b`; expected an operator, `)` or `,`"),
+    ("c = (a b", 1, 8, "unexpected `b`; expected an operator, `)` or `,`"),
+    ("c = a b  # (", 1, 7, "unexpected `b`; expected an operator or the end of the statement"),
+    ("c = (1 +\n 2) d", 2, 5, "unexpected `d`; expected an operator or the end of the statement"),
+    ("c = a)", 1, 6, "unexpected `)`; expected an operator or the end of the statement"),
+    ("c = a +", 1, 8, "unexpected end of the program; expected a value, a name or `(`"),
+    ("c = (a + b", 1, 11, "unexpected end of the program; expected an operator or `)`"),
+]
+
+
+@pytest.mark.parametrize("src,line,column,message", SYNTAX_MESSAGES)
+def test_syntax_error_message(backend, src, line, column, message):
+    err = compile_error(src, backend)
+    assert err.message == message
+    check_caret(err, src, line, column)
+
+
 @pytest.mark.parametrize("src,line,column,message", SYNTAX)
 def test_syntax_error(backend, src, line, column, message):
     err = compile_error(src, backend)
