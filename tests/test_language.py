@@ -311,3 +311,17 @@ def test_function_aliases(backend):
 def test_call_spacing_and_trailing_comma(backend):
     assert_same(run(backend, "c = maximum ( a , b , )", A, B), np.maximum(A, B))
     assert_same(run(backend, "c=a*b;d=c+1", A, B), A * B + 1)
+
+
+def test_a_name_can_be_input_and_output(backend):
+    prog = sx.compile("a = a + 1\na = a * 3", backend=backend)
+    assert prog.inputs == ("a",)
+    assert prog.outputs == ("a",)
+    assert_same(prog(A), (A + 1) * 3)
+
+
+def test_comments_may_hold_any_text(backend):
+    src = "# héllo, ünïcode, (unbalanced [ and 'quotes\nc = a + 1  # → ∞ ; d = a\n#"
+    prog = sx.compile(src, backend=backend)
+    assert prog.outputs == ("c",)
+    assert_same(prog(A), A + 1)
