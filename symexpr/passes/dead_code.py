@@ -1,17 +1,27 @@
 """Dead code elimination: only what the requested outputs need survives."""
 from __future__ import annotations
 
-from ..graph import Graph, rebuild, topological
+from typing import Iterable
+
+from ..graph import Graph, Node, rebuild
+
+
+def live_nodes(nodes: tuple[Node, ...], outputs: Iterable[Node]) -> set[int]:
+    """Ids of the nodes the outputs read, directly or not: one backward sweep over topological `nodes`."""
+    live = {id(n) for n in outputs}
+    for n in reversed(nodes):
+        if id(n) in live:
+            live.update(id(i) for i in n.inputs)
+    return live
 
 
 def eliminate_dead_code(graph: Graph, records: list) -> Graph:
     """Drop every node the outputs do not read; inputs only dead code read stop being inputs."""
     from . import Rewrite
 
-    live = topological(n for _, n in graph.outputs)
-    if len(live) == len(graph.nodes):
+    keep = live_nodes(graph.nodes, (n for _, n in graph.outputs))
+    if len(keep) == len(graph.nodes):
         return graph
-    keep = {id(n) for n in live}
     outs = ", ".join(graph.output_names)
     for n in graph.nodes:
         if id(n) in keep or n.op == "constant":

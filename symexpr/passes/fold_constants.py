@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..graph import Graph, Node, rebuild, render_operand, topological
+from ..graph import Graph, Node, rebuild, render_operand
 from ..infer import is_weak_value
 from ..ops import OPS, SUPPORTED_DTYPES
+from .dead_code import live_nodes
 
 
 def _folded_value(node: Node, args: list):
@@ -61,6 +62,7 @@ def fold_constants(graph: Graph, records: list) -> Graph:
             text = " ".join(old.span.text(graph.source).split())
             records.append(Rewrite("fold_constants", f"`{text}` folded to {render_operand(const, {})}", old))
     outputs = tuple((name, new[n]) for name, n in graph.outputs)
-    live = {id(n) for n in topological(n for _, n in outputs)}
-    nodes = tuple(n for n in dict.fromkeys(new[n] for n in graph.nodes) if id(n) in live)
+    nodes = tuple(dict.fromkeys(new[n] for n in graph.nodes))
+    live = live_nodes(nodes, (n for _, n in outputs))
+    nodes = tuple(n for n in nodes if id(n) in live)
     return rebuild(graph, nodes, outputs)

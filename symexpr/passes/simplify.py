@@ -26,9 +26,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..graph import Graph, Node, rebuild, topological
+from ..graph import Graph, Node, rebuild
 from ..infer import Kind, _result_kind, infer_kinds
 from ..ops import CASTS
+from .dead_code import live_nodes
 
 
 class Identity(NamedTuple):
@@ -143,6 +144,7 @@ def simplify(graph: Graph, kinds: dict, records: list, *, fast_math: bool = Fals
     if not changed:
         return graph
     outputs = tuple((name, new[n]) for name, n in graph.outputs)
-    live = {id(n) for n in topological(n for _, n in outputs)}
-    nodes = tuple(n for n in dict.fromkeys(new[n] for n in graph.nodes) if id(n) in live)
+    nodes = tuple(dict.fromkeys(new[n] for n in graph.nodes))
+    live = live_nodes(nodes, (n for _, n in outputs))
+    nodes = tuple(n for n in nodes if id(n) in live)
     return rebuild(graph, nodes, outputs)
