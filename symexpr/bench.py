@@ -712,9 +712,16 @@ def _geomean(xs):
     return math.exp(sum(map(math.log, xs)) / len(xs)) if xs else None
 
 
-def _target(tid, text, threshold, value, met, detail=""):
-    return {"id": tid, "target": text, "threshold": threshold, "value": value,
+def _target(tid, text, threshold, value, met, detail="", unit="x"):
+    """One target: `value` in `unit` ("x" a ratio, "%" a fraction, "us", "ms"); met is None if not measured."""
+    return {"id": tid, "target": text, "threshold": threshold, "value": value, "unit": unit,
             "met": None if value is None else bool(met), "detail": detail}
+
+
+def _fmt_value(value, unit: str) -> str:
+    if value is None:
+        return "–"
+    return {"x": f"{value:.3g}×", "%": f"{value:.0%}", "us": f"{value:.1f} µs", "ms": f"{value:.0f} ms"}[unit]
 
 
 def evaluate_targets(results: dict) -> list[dict]:
@@ -736,53 +743,54 @@ def evaluate_targets(results: dict) -> list[dict]:
         detail = ", ".join(f"{dt} {v:.2f}x" for dt, v in per.items() if v) + (
             f"; 10-statement program alone {multi:.2f}x" if multi else "")
         targets.append(_target(f"fused_vs_{peer}", f"n >= 1e6, multi-op programs: geomean speed-up over {peer}",
-                               f">= {need}x", g, g is not None and g >= need, detail))
+                               f">= {need:g}x", g, g is not None and g >= need, detail))
     ratios = [(c["times"]["sx"]["min"] / c["times"]["hand"]["min"], c) for c in cells
               if c["n"] >= 1_000_000 and c["program"] in hand and "min" in c["times"].get("hand", {})
               and "min" in c["times"].get("sx", {})]
     worst = max(ratios, key=lambda r: r[0]) if ratios else None
-    targets.append(_target("vs_hand", "n >= 1e6: time over the hand-written vector kernel (worst)", "<= 1.10",
+    targets.append(_target("vs_hand", "n >= 1e6: time over the hand-written vector kernel's (worst)", "<= 1.10x",
                            worst[0] if worst else None, worst is not None and worst[0] <= 1.10,
                            f"{worst[1]['program']} {worst[1]['dtype']} n={worst[1]['n']}" if worst else ""))
     outs = [o for o in results["out_runs"] if o.get("supported") and o.get("copy_fraction")]
     worst_out = min(outs, key=lambda o: o["copy_fraction"]) if outs else None
     unsupported = [o for o in results["out_runs"] if not o.get("supported")]
     targets.append(_target(
-        "out_bandwidth", f"memory-bound at n={results['settings']['out_size']:.0e} with out=: "
-        "fraction of the copy kernel's bandwidth (worst)", ">= 0.80",
+        "out_bandwidth", f"memory-bound at n={_fmt_n(results['settings']['out_size'])} with out=: "
+        "fraction of the copy kernel's bandwidth (worst)", ">= 80%",
         worst_out["copy_fraction"] if worst_out else None,
         worst_out is not None and worst_out["copy_fraction"] >= 0.8,
-        (f"{worst_out['program']} {worst_out['dtype']}; geomean {_geomean(o['copy_fraction'] for o in outs):.2f}"
-         if worst_out else ("out= unsupported" if unsupported else ""))))
+        (f"{worst_out['program']} {worst_out['dtype']}; geomean {_geomean(o['copy_fraction'] for o in outs):.0%}"
+         if worst_out else ("out= unsupported" if unsupported else "")), unit="%"))
     top = max((c["n"] for c in cells), default=0)
     tr = [(sp(c, "numpy"), c) for c in cells if c["program"] in transcendental and c["n"] == 10_000_000
           and sp(c, "numpy")]
     worst_tr = min(tr, key=lambda r: r[0]) if tr else None
     targets.append(_target("transcendental", "n = 1e7 transcendental programs: speed-up over NumPy (worst)",
-                           ">= 1.0", worst_tr[0] if worst_tr else None, worst_tr is not None and worst_tr[0] >= 1.0,
+                           ">= 1x", worst_tr[0] if worst_tr else None, worst_tr is not None and worst_tr[0] >= 1.0,
                            f"{worst_tr[1]['program']} {worst_tr[1]['dtype']}" if worst_tr else
                            f"largest n measured: {top}"))
     small = [c for c in cells if c["n"] <= 10_000] + results.get("overhead", [])
     ne_small = [(sp(c, "numexpr"), c) for c in small if sp(c, "numexpr")]
     w = min(ne_small, key=lambda r: r[0]) if ne_small else None
-    targets.append(_target("small_vs_numexpr", "n <= 1e4: speed-up over numexpr (worst)", ">= 1.0",
+    targets.append(_target("small_vs_numexpr", "n <= 1e4: speed-up over numexpr (worst)", ">= 1x",
                            w[0] if w else None, w is not None and w[0] >= 1.0,
                            f"{w[1]['program']} {w[1]['dtype']} n={w[1]['n']}" if w else ""))
     np_small = [(1 / sp(c, "numpy"), c) for c in small if sp(c, "numpy")]
     w = max(np_small, key=lambda r: r[0]) if np_small else None
-    targets.append(_target("small_vs_numpy", "n <= 1e4: time over NumPy's (worst)", "<= 2.0",
+    targets.append(_target("small_vs_numpy", "n <= 1e4: time over NumPy's (worst)", "<= 2x",
                            w[0] if w else None, w is not None and w[0] <= 2.0,
                            f"{w[1]['program']} {w[1]['dtype']} n={w[1]['n']}" if w else ""))
     fma = [c for c in results.get("overhead", []) if c["program"] == "a*b + c"]
     t16 = fma[0]["times"].get("sx", {}).get("min") if fma else None
     targets.append(_target("overhead", "fixed per-call overhead (a*b + c, n = 16, float32)", "< 5 us",
                            t16 * 1e6 if t16 else None, t16 is not None and t16 < 5e-6,
-                           f"backend {fma[0]['backend']}" if fma else ""))
+                           f"backend {fma[0]['backend']}" if fma else "", unit="us"))
     comp = results.get("compile") or {}
     first = comp.get("new_program_total", {}).get("median")
     targets.append(_target("compile_new", "compile + first call of a new program (median)", "< 200 ms",
                            first * 1e3 if first is not None else None, first is not None and first < 0.2,
-                           f"backend {comp['in_process'][0]['backend']}" if comp.get("in_process") else ""))
+                           f"backend {comp['in_process'][0]['backend']}" if comp.get("in_process") else "",
+                           unit="ms"))
     procs = comp.get("processes") or []
     warm = procs[1].get("compile_and_first_call") if len(procs) > 1 else None
     targets.append(_target("compile_cached", "compile + first call in a new process, disk cache warm",
@@ -791,7 +799,7 @@ def evaluate_targets(results: dict) -> list[dict]:
                             f"{procs[1]['first_call'] * 1e3:.1f} ms; cold process "
                             f"{procs[0]['compile_and_first_call'] * 1e3:.0f} ms; a further new program compiles in "
                             f"{procs[1]['compile_another'] * 1e3:.1f} ms"
-                            if warm is not None and "compile_and_first_call" in procs[0] else "")))
+                            if warm is not None and "compile_and_first_call" in procs[0] else ""), unit="ms"))
     return targets
 
 
@@ -896,7 +904,7 @@ def _targets_table(results: dict) -> list[str]:
     for t in results["targets"]:
         v = t["value"]
         status = "not measured" if t["met"] is None else ("**met**" if t["met"] else "**not met**")
-        val = "–" if v is None else f"{v:.3g}"
+        val = _fmt_value(v, t.get("unit", "x"))
         lines.append(f"| {t['target']} | {t['threshold']} | {val} | {status} | {t['detail']} |")
     return lines + [""]
 
@@ -1125,6 +1133,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--name", help="file stem of the results (default: 'short' or 'full')")
     p.add_argument("--readme", metavar="PATH",
                    help=f"also put the summary into PATH, after the line `{README_MARKER}`")
+    p.add_argument("--from-json", metavar="PATH",
+                   help="run nothing: render the markdown (and --readme) again from a results JSON")
     p.add_argument("--no-write", action="store_true", help="print the markdown, write nothing")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     return p.parse_args(argv)
@@ -1156,7 +1166,11 @@ def settings_from(args: argparse.Namespace) -> Settings:
 def main(argv=None) -> int:
     """`symexpr bench`: run, write JSON and markdown; exit 1 if a symexpr result disagreed with NumPy."""
     args = parse_args(argv)
-    results = run(settings_from(args))
+    if args.from_json:
+        results = json.loads(Path(args.from_json).read_text())
+        results["targets"] = evaluate_targets(results)
+    else:
+        results = run(settings_from(args))
     if args.no_write:
         print(render_markdown(results))
     else:
