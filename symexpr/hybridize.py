@@ -254,6 +254,9 @@ class _Trace:
         self.count = 0
 
     def fresh(self, base: str) -> str:
+        """An unused name for the program text, from `base` (symexpr names are ASCII identifiers)."""
+        if not (base.isascii() and base.isidentifier()):
+            base = "arg"
         name = base
         while name in self.taken or name in _RESERVED:
             self.count += 1
@@ -407,6 +410,28 @@ def _kind(value) -> str:
     return f"{value.dtype}[{value.ndim}-D]"
 
 
+def _argument(value):
+    """An argument as the program takes it, and its part of the call signature.
+
+    Arrays and NumPy scalars: their dtype and ndim. Python scalars: weak inputs, by type. Lists and
+    other unhashable values become arrays. Anything else (a string, None, an object) is *static*:
+    passed to the function as it is while tracing, and part of the signature by its value.
+    """
+    part = _signature_part(value)
+    if part is not None:
+        return value, part
+    try:
+        hash(value)
+    except TypeError:
+        hashable = False
+    else:
+        hashable = not isinstance(value, (list, tuple))
+    if not hashable:
+        arr = np.asarray(value)
+        return arr, _signature_part(arr)
+    return value, ("static", value)
+
+
 def _signature_part(value):
     if isinstance(value, Symbol):
         raise TracingError("a hybridized function was called with a Symbol: call it with arrays")
@@ -433,7 +458,7 @@ class HybridFunction:
         self.active = active
         self.backend = backend
         self.optimize = optimize
-        self.programs: dict[tuple, _Compiled] = {}
+        self._compiled: dict[tuple, _Compiled] = {}
         self.traces = 0  # how many times the function was traced, for tests and curious users
         self._signature = inspect.signature(fn)
         self._lock = threading.Lock()
@@ -444,8 +469,13 @@ class HybridFunction:
         self.active = active
         if backend is not None and backend != self.backend:
             self.backend = backend
-            self.programs.clear()
+            self._compiled.clear()
         return self
+
+    @property
+    def programs(self) -> dict:
+        """Every traced signature -> its Program."""
+        return {key: c.program for key, c in self._compiled.items()}
 
     @property
     def program(self):
@@ -467,27 +497,14 @@ class HybridFunction:
         flat = self._flatten(bound)
         values, key = {}, []
         for name, value in flat.items():
-            part = _signature_part(value)
-            if part is None:
-                try:
-                    hash(value)
-                except TypeError:
-                    value = np.asarray(value)
-                    part = _signature_part(value)
-                else:
-                    if isinstance(value, (list, tuple)):
-                        value = np.asarray(value)
-                        part = _signature_part(value)
-                    else:
-                        part = ("static", value)
-            values[name] = value
+            values[name], part = _argument(value)
             key.append((name, part))
         key = tuple(key)
         with self._lock:
-            compiled = self.programs.get(key)
+            compiled = self._compiled.get(key)
             if compiled is None:
                 compiled = self._trace(values, key)
-                self.programs[key] = compiled
+                self._compiled[key] = compiled
             self._last = compiled
         return compiled.run(values)
 
@@ -574,7 +591,7 @@ class HybridFunction:
 
     def __repr__(self) -> str:
         state = "hybridized" if self.active else "imperative"
-        return f"<symexpr.hybridize {self.fn.__qualname__} ({state}, {len(self.programs)} traced signatures)>"
+        return f"<symexpr.hybridize {self.fn.__qualname__} ({state}, {len(self._compiled)} traced signatures)>"
 
 
 class _Compiled:

@@ -252,3 +252,15 @@ def test_symbol_repr_and_format():
     assert seen["input"] == "<Symbol a: input float32[1-D]>"
     assert seen["b"] == "<Symbol t2 = exp(t1)>"
     assert isinstance(Symbol, type)
+
+
+def test_lists_static_arguments_and_any_parameter_name():
+    @sx.hybridize(active=True, backend="numpy")
+    def f(α, sin, mode="double"):
+        return α * 2 + sin if mode == "double" else α + sin
+
+    np.testing.assert_array_equal(f([1.0, 2.0], 1.0), [3.0, 5.0])        # a list becomes an array
+    np.testing.assert_array_equal(f([1.0, 2.0], 1.0, mode="add"), [2.0, 3.0])  # a static argument retraces
+    assert f.traces == 2 and len(f.programs) == 2
+    assert all(isinstance(p, sx.Program) for p in f.programs.values())
+    assert "sin1" in f.program.inputs  # `sin` is a function in the language: the input is renamed
