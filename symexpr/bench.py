@@ -447,7 +447,10 @@ class Bench:
     def program(self, case: Case, backend: str):
         key = (case.name, backend)
         if key not in self.programs:
-            prog, caught = _compile(case.source, backend)
+            try:
+                prog, caught = _compile(case.source, backend)
+            except Exception as err:  # noqa: BLE001 - recorded in every cell of the program
+                prog, caught = _Broken(f"compile failed: {type(err).__name__}: {err}"), []
             self.warnings += [m for m in caught if m not in self.warnings]
             self.programs[key] = prog
         return self.programs[key]
@@ -468,6 +471,18 @@ class Bench:
                 peers = {"copyto": lambda: np.copyto(dst, src)}
             self.copy_cache[nbytes] = peers
         return self.copy_cache[nbytes]
+
+
+class _Broken:
+    """Stands for a program that did not compile: every call raises the compile error."""
+
+    backend = "error"
+
+    def __init__(self, message: str):
+        self.message = message
+
+    def __call__(self, *args, **kwargs):
+        raise RuntimeError(self.message)
 
 
 def _raiser(message: str):
@@ -875,8 +890,10 @@ def _fmt_peer(times: dict, peer: str) -> str:
     return f"{_fmt_time(s['min'])} ({_fmt_time(s['median'])})"
 
 
-def _fmt_x(x, digits=2) -> str:
-    return "–" if x is None else f"{x:.{digits}f}×"
+def _fmt_x(x) -> str:
+    if x is None:
+        return "–"
+    return f"{x:.2g}×" if x < 0.1 else f"{x:.2f}×"
 
 
 def _fmt_n(n: int) -> str:

@@ -159,3 +159,12 @@ def test_readme_summary_replaces_what_follows_the_marker(tmp_path, short_run):
 
 def test_sizes_print_as_powers_of_ten():
     assert [bench._fmt_n(n) for n in (10, 16, 1000, 10**7, 5 * 10**7)] == ["1e1", "16", "1e3", "1e7", "5e7"]
+
+
+def test_a_program_that_does_not_compile_is_a_failed_cell_not_a_crash():
+    case = bench.Case("broken", "r = a + b")
+    b = bench.Bench(bench.Settings(repeats=2, target=1e-4, quiet=True), (case,))
+    b.programs[(case.name, "auto")] = bench._Broken("compile failed: boom")
+    cell = bench.run_cell(b, case, "float32", 10, bench.make_data(10, "float32", 4))
+    assert not cell["checks"]["sx"]["ok"] and "boom" in cell["times"]["sx"]["error"]
+    assert cell["backend"] == "error" and "min" in cell["times"]["numpy"]
