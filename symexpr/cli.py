@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import difflib
 import math
 import os
 import sys
@@ -209,6 +210,13 @@ def _compile(args):
 def cmd_run(args) -> int:
     prog = _compile(args)
     inputs = gather_inputs(args.inputs)
+    named = [spec.partition("=")[0].strip() for spec in args.inputs if "=" in spec]
+    unknown = [n for n in named if n not in prog.parsed.input_names]
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], prog.parsed.input_names, n=1)
+        hint = f"; did you mean `{close[0]}`?" if close else ""
+        raise UsageError(f"--in {unknown[0]}=...: the program has no input `{unknown[0]}` "
+                         f"(its inputs are {', '.join(prog.inputs) or 'none'}){hint}")
     missing = [n for n in prog.inputs if n not in inputs]
     if missing:
         raise UsageError(f"missing input{'s' if len(missing) > 1 else ''} {', '.join(missing)}: "

@@ -198,3 +198,9 @@ def test_show_kernel_specialized_for_a_dtype():
     assert "double" in proc.stdout and "float*" not in proc.stdout
     assert_clean_error(symexpr("show", "c = a * b", "--kernel", "--dtype", "int33", "--backend", "opencl"),
                        "not a NumPy dtype")
+
+
+def test_unknown_input_name_is_an_error_with_a_hint(files):
+    tmp, _, _ = files
+    proc = symexpr("run", PROGRAM, "--in", f"a={tmp / 'a.npy'}", "--in", "bb=2", "--backend", "numpy")
+    assert_clean_error(proc, "no input `bb`", "did you mean `b`?")
