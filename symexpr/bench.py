@@ -12,7 +12,7 @@ the results:
                     (multi-statement programs only; numexpr has no CSE, so shared
                     intermediates are computed again)
     hand            a hand-written pyopencl kernel with vload8/vstore8 floats
-                    (vload4/vstore4 doubles), for a few formulas
+                    (vload4/vstore4 doubles), for four of the programs
     copy_cl         the memory limit: an OpenCL copy kernel moving the same bytes
                     (reads + writes) as the program
     copyto          np.copyto of the same bytes
@@ -77,7 +77,8 @@ class Case:
     kind:   "memory" (bound by memory traffic) or "transcendental".
     exact:  symexpr must equal NumPy bit for bit; otherwise allclose (OpenCL's ulp bounds).
     fused:  more than one operation, so fusing them can win: the issue's multi-statement target.
-    hand:   the formula, in OpenCL C over the input names, for the hand-written kernel (or None).
+    hand:   the body of the hand-written kernel (or None): OpenCL C over the input names, assigning
+            each output's name, with `V` for the value type and SEL(c, x, y) for where.
     """
 
     name: str
@@ -128,18 +129,23 @@ z = y - t * c
 p = z * 0.25 + v
 q = x - y * d"""
 
+# The 10-statement program by hand, as one would write it in OpenCL C (see HAND_KERNEL for V, SEL).
+HAND_MULTI_STATEMENT = (
+    "const V s = a + b, t = a - b, u = s * t, v = u * c + d, w = v * (T)0.5 - a;"
+    " const V x = SEL(w > 0, w, -w), y = x * x + s, z = y - t * c, p = z * (T)0.25 + v, q = x - y * d;")
+
 CASES: tuple[Case, ...] = (
     Case("a + b", "r = a + b", fused=False),
-    Case("a*b + c", "r = a*b + c", hand="a*b + c"),
-    Case("2*a + 3*b - c*d", "r = 2*a + 3*b - c*d", hand="2*a + 3*b - c*d"),
+    Case("a*b + c", "r = a*b + c", hand="const V r = a*b + c;"),
+    Case("2*a + 3*b - c*d", "r = 2*a + 3*b - c*d", hand="const V r = 2*a + 3*b - c*d;"),
     Case("long (20 terms)", LONG_EXPRESSION),
     # sqrt is correctly rounded in IEEE but OpenCL allows 3 ulp for float sqrt.
     Case("sqrt(a*a + b*b)", "r = sqrt(a*a + b*b)", exact=False),
     Case("exp(-a*a) * b", "r = exp(-a*a) * b", kind="transcendental", exact=False),
     Case("sin(a) + cos(b)", "r = sin(a) + cos(b)", kind="transcendental", exact=False),
     Case("tanh(a)", "r = tanh(a)", kind="transcendental", exact=False, fused=False),
-    Case("where", "r = where(a > b, a*c, b - c)"),
-    Case("10 statements (2 outputs)", MULTI_STATEMENT),
+    Case("where", "r = where(a > b, a*c, b - c)", hand="const V r = SEL(a > b, a*c, b - c);"),
+    Case("10 statements (2 outputs)", MULTI_STATEMENT, hand=HAND_MULTI_STATEMENT),
 )
 
 _NUMPY_NAMES = {"sqrt": np.sqrt, "exp": np.exp, "sin": np.sin, "cos": np.cos, "tanh": np.tanh,
@@ -209,16 +215,26 @@ def numexpr_function(case: Case, dtype, inline: bool = False):
 HAND_KERNEL = """\
 #pragma OPENCL FP_CONTRACT OFF
 {pragma}
-__kernel void hand({params}, __global T *out, const long n)
+// The body is written once for both paths: `V` is the value type (VT, then T) and
+// SEL(c, x, y) is where(c, x, y) (select() on vectors, ?: on scalars).
+__kernel void hand({params}, const long n)
 {{
     const long i = get_global_id(0);
     if ((i + 1) * W <= n) {{
+#define V VT
+#define SEL(c, x, y) select((y), (x), (c))
 {vector_loads}
-        VSTORE(({formula}), i, out);
+        {body}
+{vector_stores}
+#undef V
+#undef SEL
     }} else {{
+#define V T
+#define SEL(c, x, y) ((c) ? (x) : (y))
         for (long k = i * W; k < n; k++) {{
 {scalar_loads}
-            out[k] = ({formula});
+            {body}
+{scalar_stores}
         }}
     }}
 }}
@@ -231,6 +247,19 @@ __kernel void copy(__global const uint4 *src, __global uint4 *dst)
     dst[i] = src[i];
 }
 """
+
+
+def render_hand_kernel(case: Case, t: str) -> str:
+    """The OpenCL C of a case's hand-written kernel, for element type `t` ("float" or "double")."""
+    return HAND_KERNEL.format(
+        pragma="#pragma OPENCL EXTENSION cl_khr_fp64 : enable" if t == "double" else "",
+        params=", ".join([f"__global const T *p_{x}" for x in case.inputs]
+                         + [f"__global T *p_{x}" for x in case.outputs]),
+        vector_loads="\n".join(f"        const VT {x} = VLOAD(i, p_{x});" for x in case.inputs),
+        vector_stores="\n".join(f"        VSTORE({x}, i, p_{x});" for x in case.outputs),
+        scalar_loads="\n".join(f"            const T {x} = p_{x}[k];" for x in case.inputs),
+        scalar_stores="\n".join(f"            p_{x}[k] = {x};" for x in case.outputs),
+        body=case.hand)
 
 
 class OpenCLPeers:
@@ -269,26 +298,24 @@ class OpenCLPeers:
         if key not in self._hand:
             t = "float" if dtype == np.float32 else "double"
             w = HAND_WIDTH[dtype.name]
-            src = HAND_KERNEL.format(
-                pragma="#pragma OPENCL EXTENSION cl_khr_fp64 : enable" if t == "double" else "",
-                params=", ".join(f"__global const T *p_{x}" for x in case.inputs),
-                vector_loads="\n".join(f"        const VT {x} = VLOAD(i, p_{x});" for x in case.inputs),
-                scalar_loads="\n".join(f"            const T {x} = p_{x}[k];" for x in case.inputs),
-                formula=case.hand)
+            src = render_hand_kernel(case, t)
             opts = [f"-DT={t}", f"-DW={w}", f"-DVT={t}{w}", f"-DVLOAD=vload{w}", f"-DVSTORE=vstore{w}"]
             kernel = self._build(src, opts).hand
-            kernel.set_scalar_arg_dtypes([None] * (len(case.inputs) + 1) + [np.int64])
+            kernel.set_scalar_arg_dtypes([None] * (len(case.inputs) + len(case.outputs)) + [np.int64])
             self._hand[key] = (kernel, w)
         kernel, w = self._hand[key]
-        names, queue, wrap = case.inputs, self.queue, self._wrap
+        names, n_out, queue, wrap = case.inputs, len(case.outputs), self.queue, self._wrap
 
         def run(data, out=None):
             first = data[names[0]]
             n = first.size
-            result = np.empty(n, first.dtype) if out is None else out
-            bufs = [wrap(data[x]) for x in names]
-            kernel(queue, ((n + w - 1) // w,), None, *bufs, wrap(result, write=True), n).wait()
-            return (result,)
+            if out is None:
+                results = tuple(np.empty(n, first.dtype) for _ in range(n_out))
+            else:
+                results = out if isinstance(out, tuple) else (out,)
+            bufs = [wrap(data[x]) for x in names] + [wrap(r, write=True) for r in results]
+            kernel(queue, ((n + w - 1) // w,), None, *bufs, n).wait()
+            return results
         return run
 
     def copy(self, nbytes: int):
@@ -608,7 +635,7 @@ def run_out(bench: Bench, case: Case, dtype: str, n: int, data: dict, cell: dict
         runners["numexpr_out"] = lambda: ne_fn(inputs, out=ne_out)
     hand = bench.opencl.hand(case, dtype) if bench.opencl is not None else None
     if hand is not None:
-        hand_out = np.empty_like(want[0])
+        hand_out = tuple(np.empty_like(w) for w in want)
         runners["hand_out"] = lambda: hand(inputs, out=hand_out)
     runners.update(bench.copy_peers(nbytes))
     times = measure(runners, repeats=bench.settings.repeats_for(n), target=bench.settings.target,
@@ -769,7 +796,9 @@ def evaluate_targets(results: dict) -> list[dict]:
     worst = max(ratios, key=lambda r: r[0]) if ratios else None
     targets.append(_target("vs_hand", "n >= 1e6: time over the hand-written vector kernel's (worst)", "<= 1.10x",
                            worst[0] if worst else None, worst is not None and worst[0] <= 1.10,
-                           f"{worst[1]['program']} {worst[1]['dtype']} n={worst[1]['n']}" if worst else ""))
+                           f"{worst[1]['program']} {worst[1]['dtype']} n={worst[1]['n']}; geomean "
+                           f"{_geomean(r for r, _ in ratios):.2f}x over {', '.join(sorted(hand))}"
+                           if worst else ""))
     outs = [o for o in results["out_runs"] if o.get("supported") and o.get("copy_fraction")]
     worst_out = min(outs, key=lambda o: o["copy_fraction"]) if outs else None
     unsupported = [o for o in results["out_runs"] if not o.get("supported")]

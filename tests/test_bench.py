@@ -36,6 +36,8 @@ def test_short_mode_exits_cleanly_and_everything_agrees_with_numpy(short_run):
         assert check["ok"], (cell["program"], cell["n"], check)
         assert check["mode"] == ("exact" if _program(results, cell["program"])["exact"] else "allclose")
         assert cell["checks"]["sx_numpy"]["ok"], (cell["program"], cell["n"])
+        if "hand" in cell["checks"]:  # the reference kernels must be right too, or the ratio means nothing
+            assert cell["checks"]["hand"]["ok"], (cell["program"], cell["n"], cell["checks"]["hand"])
     for run in results["out_runs"]:
         if run["supported"]:
             assert run["check"]["ok"], run["program"]
