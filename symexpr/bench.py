@@ -893,9 +893,14 @@ def machine_info() -> dict:
         threads = numexpr.get_num_threads()
     except ImportError:
         pass
+    try:  # which SIMD targets NumPy's ufuncs dispatch to here (AVX-512 sin/exp, for example)
+        from numpy._core import _multiarray_umath as umath
+        simd = [t for t in umath.__cpu_dispatch__ if umath.__cpu_features__.get(t)]
+    except (ImportError, AttributeError):
+        simd = None
     env = {k: os.environ[k] for k in ("PYOPENCL_CTX", "POCL_DEVICES", "OMP_NUM_THREADS", "NUMEXPR_NUM_THREADS")
            if k in os.environ}
-    return {"cpu": _cpu_model(), "cores": os.cpu_count(), "platform": platform.platform(),
+    return {"cpu": _cpu_model(), "cores": os.cpu_count(), "platform": platform.platform(), "numpy_simd": simd,
             "versions": versions, "numexpr_threads": threads, "env": env, "git_commit": _git("rev-parse", "--short", "HEAD"),
             "uncommitted": _uncommitted()}
 
@@ -945,7 +950,8 @@ def _header(results: dict) -> list[str]:
              f"- OpenCL: {ocl.get('platform', 'none')} {ocl.get('platform_version', '')}; device "
              f"{ocl.get('device', results.get('opencl_error') or 'none')}",
              f"- symexpr default backend that ran: **{', '.join(backends)}**",
-             f"- numexpr threads: {m.get('numexpr_threads')}; NumPy single-threaded",
+             f"- numexpr threads: {m.get('numexpr_threads')}; NumPy single-threaded, SIMD "
+             f"{', '.join(m.get('numpy_simd') or ['?'])}",
              "- every symexpr result checked against NumPy: "
              + ("**all agree**" if results["all_checks_ok"] else "**MISMATCHES, see JSON `checks`**"),
              ""]
