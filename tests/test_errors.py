@@ -405,3 +405,33 @@ def test_every_error_is_a_symexpr_error(backend):
             pass
         except Exception as err:  # pragma: no cover - what the test exists to find
             pytest.fail(f"{src!r} raised {type(err).__name__}: {err}")
+
+
+_PIECES = list("abc =+-*/%()<>!&|^~,;.#\n\t\\_019eE") + [
+    "sin(", "where(", "**", "//", "and", "or", "not", "True", "pi", "1e5", "é", "\r\n", "  ", "99999999999999999999"]
+
+
+def test_random_text_raises_only_symexpr_errors(backend):
+    """Whatever the text, compiling it succeeds or raises a SymExprError: never another exception."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=400, deadline=None, derandomize=True,
+              suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(st.lists(st.sampled_from(_PIECES), max_size=30).map("".join))
+    def compile_it(src):
+        try:
+            sx.compile(src, backend=backend)
+        except sx.SymExprError as err:
+            assert err.message
+            if isinstance(err, sx.ParseError) and err.line is not None:
+                assert 1 <= err.line <= max(1, len(src.splitlines()) + 1)
+
+    compile_it()
+
+
+@pytest.mark.parametrize("value", [None, "abc", [1, "a"], [[1, 2], [3]], object(), {"a": 1}, b"xy", [None]])
+def test_unusable_values_raise_symexpr_errors(backend, value):
+    prog = sx.compile("c = a * 2 + b", backend=backend)
+    with pytest.raises(sx.SymExprError):
+        prog(value, 1.0)
