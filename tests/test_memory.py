@@ -72,12 +72,28 @@ def test_plan_reuses_dead_buffer_of_equal_size_and_dtype_only():
 
 def test_plan_non_ufunc_gets_new_buffer_that_later_steps_reuse():
     x = np.zeros(100)
-    graph, plan = plan_for("w = where(a > 0, a, b)\nu = w * 2\nv = where(u > 1, u, b)\nc = v + 1", a=x, b=x)
-    labels = graph.labels()
-    by_label = {labels[n]: b for n, b in plan.buffer_of.items()}
-    assert by_label["u"] == by_label["w"]                 # ufunc in place of the dying `where`
-    assert by_label["v"] != by_label["u"]                 # `where` has no out=: a new buffer
+    graph, plan = plan_for("w = sigmoid(a)\nu = w * 2\nv = sigmoid(u)\nc = v + 1", a=x)
+    by_label = {graph.labels()[n]: b for n, b in plan.buffer_of.items()}
+    assert by_label["u"] == by_label["w"]                 # a ufunc, in place of the dying sigmoid
+    assert by_label["v"] != by_label["u"]                 # sigmoid takes no out=: a new buffer
     assert by_label["c"] == by_label["v"]
+
+
+def test_plan_where_only_in_place_of_y():
+    x = np.zeros(100)
+    # where(c, x, y) copies y, then x where c: it may overwrite y's buffer, never x's.
+    graph, plan = plan_for("t = a * 2\nv = where(a > 0, a, t)", a=x)
+    labels = graph.labels()
+    assert {labels[n]: labels[o] for n, o in plan.in_place.items()} == {"v": "t"}
+    graph, plan = plan_for("t = a * 2\nv = where(a > 0, t, a)", a=x)
+    assert plan.in_place == {}
+    # A weak int into an int result: np.where wraps it, copyto would refuse: a new array instead.
+    graph, plan = plan_for("t = i * 2\nv = where(i > 0, t, s)", i=np.zeros(10, np.int8), s=300)
+    assert plan.in_place == {} and len(set(plan.buffer_of.values())) == 3  # t, i > 0, v: all new
+    a = np.array([-1.0, 2.0, np.nan, -0.0])
+    prog = sx.compile("t = a * 2\nv = where(a > 0, a, t)\nw = where(a < 1, v, -0.0)", backend="numpy")
+    expected = np.where(a < 1, np.where(a > 0, a, a * 2), -0.0)
+    assert prog(a=a).tobytes() == expected.tobytes()
 
 
 @pytest.mark.parametrize("backend", ["numpy"])

@@ -21,6 +21,7 @@ from ..errors import EvaluationError, SymExprError
 from ..graph import Graph, Node, statement_text
 from ..infer import Kind, infer_kinds, infer_shapes, is_weak_value, kind_of_value
 from ..ops import CASTS, OPS
+from ..passes.memory_plan import writes_into
 
 _WEAK_TYPES = {"b": bool, "i": int, "u": int, "f": float}
 _RAISES = (ValueError, OverflowError, TypeError, ZeroDivisionError)
@@ -33,16 +34,31 @@ def last_uses(graph: Graph) -> dict[Node, int]:
     return {n: life.last for n, life in liveness(graph).items()}
 
 
+def _where_into(c, x, y, out):
+    # np.where(c, x, y) into `out`, for a bool c (see passes/memory_plan.py writes_into): y is read first.
+    np.copyto(out, y, casting="unsafe")
+    np.copyto(out, x, where=c, casting="unsafe")
+    return out
+
+
+# Ops that are not ufuncs but can write into a given array.
+INTO = {
+    "where": _where_into,
+    "clip": lambda x, lo, hi, out: np.clip(x, lo, hi, out=out),
+    "relu": lambda x, out: np.maximum(x, 0, out=out),
+}
+
+
 def evaluate(node: Node, args: list, out=None):
     """One op with NumPy, weak in, weak out: a result of weak operands only stays a Python scalar
     (but a cast names its dtype: `float32(2)` is a strong np.float32, as infer.py says).
 
-    `out`, for ufuncs only, is the array to write the result into.
+    `out` is the array to write the result into, for the ops `memory_plan.writes_into` allows.
     """
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if out is not None:
-            return OPS[node.op].numpy(*args, out=out)
+            return INTO.get(node.op, OPS[node.op].numpy)(*args, out=out)
         out = OPS[node.op].numpy(*args)
     if node.op not in CASTS and all(is_weak_value(a) for a in args):
         out = _WEAK_TYPES[np.asarray(out).dtype.kind](np.asarray(out)[()])
@@ -150,7 +166,7 @@ class NumpyEngine:
             b = plan.buffer_of.get(node) if plan is not None else None
             if node in targets:
                 dest = targets[node]
-            elif b is not None and OPS[node.op].numpy.__class__ is np.ufunc:
+            elif b is not None and writes_into(node, sig.kinds):
                 dest = buffers.get(b)
                 shape = sig.shapes[node]
                 if dest is None:
@@ -200,7 +216,7 @@ def direct_targets(graph: Graph, sig: Signature, out, values: dict) -> dict[Node
     for (name, node), t in zip(graph.outputs, targets):
         if not isinstance(t, np.ndarray) or node in chosen or node.op not in OPS:
             continue
-        if OPS[node.op].numpy.__class__ is not np.ufunc or sig.kinds[node].weak:
+        if not writes_into(node, sig.kinds) or sig.kinds[node].weak:
             continue
         if t.shape != tuple(sig.shapes[node]) or t.dtype != sig.kinds[node].dtype or not t.flags.writeable:
             continue

@@ -10,8 +10,8 @@ step's result goes, by preference,
 2. into a dead buffer of the same dtype and byte size;
 3. into a new buffer.
 
-Only ufuncs can write into a given array (`out=`); other operations (`where`,
-casts, `sigmoid`...) get a new buffer, which later steps may reuse once it is
+Only ufuncs (and `where`, `clip`, `relu`, see INTO_OPS) can write into a given
+array (`out=`); other operations (casts, `sigmoid`...) get a new buffer, which later steps may reuse once it is
 dead. Scalars (0-d values and weak Python scalars) are not planned. Buffers a
 later step will reuse stay allocated in between; the others are freed at their
 holder's last use. `peak_bytes` is the most bytes the planned buffers hold at
@@ -31,9 +31,29 @@ from ..ops import OPS
 from .liveness import Lifetime, liveness
 
 
-def writes_into(opname: str) -> bool:
-    """Whether an op's NumPy implementation takes `out=`: the ufuncs."""
-    return opname in OPS and isinstance(OPS[opname].numpy, np.ufunc)
+# Non-ufunc ops the NumPy engine can also compute into a given array (backends/numpy.py INTO).
+# where(c, x, y) is written as copyto(out, y); copyto(out, x, where=c), which is np.where bit for
+# bit when c is bool, and, with a Python scalar operand, when the result is float or bool (np.where
+# wraps an out-of-range Python int where copyto refuses it). It reads y first: only y may be `out`.
+INTO_OPS = frozenset(("where", "clip", "relu"))
+
+
+def writes_into(node: Node, kinds: dict[Node, Kind]) -> bool:
+    """Whether the NumPy engine can compute `node` into a given array (`out=`)."""
+    if node.op not in OPS:
+        return False
+    if isinstance(OPS[node.op].numpy, np.ufunc) or node.op in ("clip", "relu"):
+        return True
+    if node.op == "where":
+        c, x, y = node.inputs
+        weak = kinds[x].weak or kinds[y].weak
+        return kinds[c].dtype == np.bool_ and not kinds[c].weak and (not weak or kinds[node].dtype.kind in "fb")
+    return False
+
+
+def overwritable(node: Node) -> tuple[Node, ...]:
+    """The operands `node` may be computed in place of: all of an element-wise ufunc's; where's y only."""
+    return node.inputs[2:] if node.op == "where" else node.inputs
 
 
 @dataclass(frozen=True)
@@ -91,8 +111,8 @@ def plan_memory(graph: Graph, kinds: dict[Node, Kind], shapes: dict[Node, tuple]
         nbytes = math.prod(shape) * dtype.itemsize
         unplanned += nbytes
         buf = None
-        if writes_into(node.op):
-            for operand in node.inputs:
+        if writes_into(node, kinds):
+            for operand in overwritable(node):
                 if (operand in buffer_of and lifetimes[operand].last == k
                         and kinds[operand].dtype == dtype and tuple(shapes[operand]) == shape):
                     buf = buffer_of[operand]
