@@ -31,7 +31,7 @@ import threading
 import numpy as np
 
 from .errors import SymExprError
-from .ops import CONSTANTS, FUNCTIONS, OPS
+from .ops import CASTS, CONSTANTS, FUNCTIONS, OPS
 
 _HERE = os.path.abspath(__file__)
 ALIAS = "alias"  # a statement `y = x` that only names a value (an output returned twice, an input returned)
@@ -147,6 +147,14 @@ class Symbol:
     def __abs__(self): return self._trace.record("absolute", (self,))
 
     __hash__ = object.__hash__
+
+    def astype(self, dtype) -> "Symbol":
+        """`x.astype(np.float32)`: the language's cast, as NumPy's astype."""
+        name = np.dtype(dtype).name
+        if name not in CASTS:
+            raise TracingError(f"{_where_in_user_code()}: cannot cast to {name}: symexpr computes with "
+                               f"{', '.join(sorted(CASTS))}")
+        return self._trace.record(name, (self,))
 
     # -- NumPy's protocols: ufuncs trace, everything else is a clear error --------------------
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):

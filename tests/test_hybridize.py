@@ -264,3 +264,17 @@ def test_lists_static_arguments_and_any_parameter_name():
     assert f.traces == 2 and len(f.programs) == 2
     assert all(isinstance(p, sx.Program) for p in f.programs.values())
     assert "sin1" in f.program.inputs  # `sin` is a function in the language: the input is renamed
+
+
+def test_astype_is_the_language_cast():
+    @sx.hybridize(active=True, backend="numpy")
+    def f(a):
+        return (a * 2.7).astype(np.int32) + a.astype("uint8")
+
+    a = np.array([1.5, -2.0, 3.25])
+    with np.errstate(all="ignore"):
+        assert_same(f(a), f.fn(a))
+    assert "int32(" in f.program.source and "uint8(" in f.program.source
+    g = sx.hybridize(lambda a: a.astype(np.complex64), active=True, backend="numpy")
+    with pytest.raises(TracingError, match="cannot cast to complex64"):
+        g(a)
