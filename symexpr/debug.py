@@ -16,8 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .backends import numpy as _numpy_backend
-from .errors import SymExprError
-from .graph import Node
+from .errors import EvaluationError, SymExprError
+from .graph import Node, statement_text
+from .infer import infer_kinds, infer_shapes, kind_of_value
 from .parse import parse_tree
 
 # Captured once: the reference stays the reference even if an engine's evaluate is swapped out.
@@ -105,6 +106,10 @@ def compare(expected, got) -> str | None:
 def trace_values(prog, inputs: dict) -> tuple[Trace, dict]:
     """Run the written graph with NumPy, keeping every value; (named values, value of each node)."""
     graph = prog.parsed
+    if all(n in inputs for n in graph.input_names):
+        # The same DTypeError/ShapeError, with the statement, that a call would give.
+        infer_kinds(graph, {n: kind_of_value(inputs[n]) for n in graph.input_names})
+        infer_shapes(graph, {n: np.shape(inputs[n]) for n in graph.input_names})
     env: dict[Node, object] = {}
     for node in graph.nodes:
         if node.op == "input":
@@ -113,7 +118,10 @@ def trace_values(prog, inputs: dict) -> tuple[Trace, dict]:
         elif node.op == "constant":
             env[node] = node.value
         elif all(i in env for i in node.inputs):  # statements that read a missing dead input are skipped
-            env[node] = reference_evaluate(node, [env[i] for i in node.inputs])
+            try:
+                env[node] = reference_evaluate(node, [env[i] for i in node.inputs])
+            except (ValueError, TypeError, OverflowError, ZeroDivisionError) as err:
+                raise EvaluationError(f"{statement_text(graph.source, node)}: {err}") from None
 
     # Each statement's value: the last node built for it, or the variable it names (`y = x`).
     by_statement: dict[tuple, Node] = {}
@@ -166,7 +174,14 @@ def debug(prog, args: tuple, kwargs: dict) -> Trace:
     values = prog.convert({k: v for k, v in given.items()})
 
     trace, spans = trace_values(prog, values)
-    results = prog.run(bound)
+    try:
+        results = prog.run(bound)
+    except SymExprError as err:
+        # NumPy computed every statement, so a backend that fails disagrees: find where.
+        trace.mismatch = first_mismatch(prog, trace, spans, values) or Mismatch(
+            prog.outputs[0], 0, "the whole program", prog.backend, None, None, f"the backend fails: {err}")
+        warnings.warn(str(trace.mismatch), RuntimeWarning, stacklevel=3)
+        return trace
     got = {prog.outputs[0]: results} if len(prog.outputs) == 1 else dict(zip(prog.outputs, results))
     trace.outputs = got
 

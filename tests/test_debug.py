@@ -106,3 +106,33 @@ def test_positional_arguments():
     trace = prog.debug(np.arange(3), 1)
     np.testing.assert_array_equal(trace["c"], [-1, 0, 1])
     assert trace["c"].dtype == np.int64
+
+
+def test_bad_inputs_are_the_errors_a_call_gives():
+    prog = sx.compile("d = a * 2\nc = d + b", backend="numpy")
+    with pytest.raises(sx.ShapeError, match=r"line 2, `c = d \+ b`: cannot broadcast"):
+        prog.debug(a=np.ones(3), b=np.ones(4))
+    with pytest.raises(sx.DTypeError, match="complex128"):
+        prog.debug(a=np.ones(3, complex), b=1.0)
+    with pytest.raises(sx.EvaluationError, match="line 1"):
+        sx.compile("c = a ** b", backend="numpy").debug(a=np.arange(3), b=-1)
+
+
+def test_a_backend_that_fails_is_a_mismatch_at_the_failing_statement(monkeypatch):
+    original = numpy_backend.evaluate
+
+    def failing(node, args, out=None):
+        if node.op == "sqrt":
+            raise ValueError("the device is on fire")
+        result = original(node, args)
+        if out is not None:
+            out[...] = result
+            return out
+        return result
+
+    monkeypatch.setattr(numpy_backend, "evaluate", failing)
+    prog = sx.compile("d = a * 2\ne = sqrt(d)\nc = e + 1", backend="numpy")
+    with pytest.warns(RuntimeWarning, match="line 2"):
+        trace = prog.debug(a=np.arange(4.0))
+    assert list(trace) == ["d", "e", "c"] and trace.outputs is None
+    assert trace.mismatch.name == "e" and "the device is on fire" in trace.mismatch.detail
