@@ -901,7 +901,8 @@ def machine_info() -> dict:
     env = {k: os.environ[k] for k in ("PYOPENCL_CTX", "POCL_DEVICES", "OMP_NUM_THREADS", "NUMEXPR_NUM_THREADS")
            if k in os.environ}
     return {"cpu": _cpu_model(), "cores": os.cpu_count(), "platform": platform.platform(), "numpy_simd": simd,
-            "versions": versions, "numexpr_threads": threads, "env": env, "git_commit": _git("rev-parse", "--short", "HEAD"),
+            "versions": versions, "numexpr_threads": threads, "env": env,
+            "git_commit": _git("rev-parse", "--short", "HEAD"),
             "uncommitted": _uncommitted()}
 
 
@@ -984,8 +985,7 @@ def render_markdown(results: dict) -> str:
               "(above 1: symexpr is faster). GB/s counts the bytes of inputs and outputs; `%copy` is symexpr's "
               "bandwidth as a fraction of the OpenCL copy kernel moving the same bytes.", ""]
     lines += ["## Summary of the issue's targets", ""] + _targets_table(results)
-    peers = [p for p in ("sx", "sx_numpy", "numpy", "numexpr", "numexpr_inline", "hand", "copy_cl", "copyto")
-             if any(p in c["times"] for c in results["cells"])]
+    peers = [p for p in PEERS if any(p in c["times"] for c in results["cells"])]
     ratio_peers = [p for p in ("numpy", "numexpr", "numexpr_inline", "hand") if p in peers]
     for dtype in results["settings"]["dtypes"]:
         cells = [c for c in results["cells"] if c["dtype"] == dtype]
@@ -1061,7 +1061,8 @@ def render_markdown(results: dict) -> str:
                              f"{_fmt_time(p['first_call'])} | {_fmt_time(p['compile_and_first_call'])} | "
                              f"{_fmt_time(p.get('compile_another'))} |")
         lines.append("")
-    lines += ["## Programs", "", "| program | symexpr source | kind | check | hand kernel |", "| --- | --- | --- | --- | --- |"]
+    lines += ["## Programs", "", "| program | symexpr source | kind | check | hand kernel |",
+              "| --- | --- | --- | --- | --- |"]
     for p in results["programs"]:
         src = p["source"].replace("\n", "; ")
         lines.append(f"| {p['name']} | `{src}` | {p['kind']}{', multi-op' if p['fused'] else ''} | "
