@@ -253,8 +253,18 @@ def kernel_source(prog, dtype: str | None) -> str | None:
 
 def cmd_show(args) -> int:
     prog = _compile(args)
+    inputs = gather_inputs(args.inputs) if args.inputs else None
+    if inputs is not None:
+        missing = [n for n in prog.inputs if n not in inputs]
+        if missing:
+            raise UsageError(f"missing input{'s' if len(missing) > 1 else ''} {', '.join(missing)} for the signature")
+        inputs = {n: inputs[n] for n in prog.inputs}
     if args.what == "kernel":
-        src = kernel_source(prog, args.dtype)
+        if inputs is not None and prog.backend != "numpy":
+            prog.run(inputs)  # specialize for these inputs' dtypes and layout
+            src = prog.kernel_source
+        else:
+            src = kernel_source(prog, args.dtype)
         if src is None:
             raise UsageError(f"no kernel to show: the program runs on the {prog.backend} engine "
                              "(no OpenCL device; see `symexpr devices`)")
@@ -262,7 +272,7 @@ def cmd_show(args) -> int:
     elif args.what == "dot":
         print(prog.to_dot(show_removed=args.removed), end="")
     elif args.what == "explain":
-        print(prog.explain())
+        print(prog.explain(**inputs) if inputs is not None else prog.explain())
     else:
         print(prog.graph)
     return 0
@@ -424,6 +434,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="Graphviz DOT text (pipe into `dot -Tsvg`)")
     what.add_argument("--explain", dest="what", action="store_const", const="explain",
                       help="the graph before and after optimization, and each rewrite")
+    show.add_argument("--in", dest="inputs", action="append", default=[], metavar="NAME=FILE|NAME=NUMBER|TABLE",
+                      help="with --explain or --kernel: inputs (as for `run`) whose dtypes and shapes to "
+                           "specialize for; --explain then shows that signature's rewrites and memory plan")
     show.add_argument("--removed", action="store_true", help="with --dot: draw the pruned nodes, greyed")
     show.add_argument("--dtype", help="with --kernel: the inputs' dtype to specialize for (default float32)")
     show.set_defaults(func=cmd_show, what="graph")

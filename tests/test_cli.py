@@ -204,3 +204,11 @@ def test_unknown_input_name_is_an_error_with_a_hint(files):
     tmp, _, _ = files
     proc = symexpr("run", PROGRAM, "--in", f"a={tmp / 'a.npy'}", "--in", "bb=2", "--backend", "numpy")
     assert_clean_error(proc, "no input `bb`", "did you mean `b`?")
+
+
+def test_show_explain_for_a_signature(files):
+    tmp, _, _ = files
+    proc = symexpr("show", "c = a * 1 + b", "--explain", "--in", f"a={tmp / 'a.npy'}", "--in", "b=2",
+                   "--backend", "numpy")
+    assert proc.returncode == 0, proc.stderr
+    assert "# for a: float32[4]" in proc.stdout and "memory plan" in proc.stdout
