@@ -191,3 +191,24 @@ def test_simplifications_actually_fire():
         _, rewrites = prog.specialized(x=np.zeros(3))
         fired.append(bool(rewrites))
     assert all(fired)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_swapped_operands_keep_their_bits(backend):
+    """`a OP b` and `b OP a` as two outputs, on NaNs of both signs and zeros of both signs."""
+    from symexpr.ops import OPS
+
+    f = np.array([np.nan, -np.nan, 0.0, -0.0, np.inf, 1.0, np.nan, -0.0])
+    g = np.array([-np.nan, np.nan, -0.0, 0.0, np.nan, -np.nan, 2.0, -0.0])
+    data = [(f, g), (f.astype(np.float32), g.astype(np.float32)),
+            (np.array([1, -2, 3, 0, 7, -8, 2**31 - 1, 5], np.int32), np.array([3, 2, 1, 0, -1, -2, 2, 9], np.int32)),
+            (np.array([True, False] * 4), np.array([True, True, False, False] * 2))]
+    for name, op in OPS.items():
+        if not op.commutative:
+            continue
+        call = f"{op.symbol}" if op.symbol else None
+        src = (f"c = a {call} b\nd = b {call} a" if call else f"c = {op.functions[0]}(a, b)\nd = {op.functions[0]}(b, a)")
+        for a, b in data:
+            ref = sx.compile(src, backend=backend, optimize=False)
+            opt = sx.compile(src, backend=backend)
+            assert outcome(opt, {"a": a, "b": b}) == outcome(ref, {"a": a, "b": b}), f"{src} on {a.dtype}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..graph import Graph, Node
+from ..infer import infer_kinds
 from .common_subexpressions import eliminate_common_subexpressions
 from .dead_code import eliminate_dead_code
 from .fold_constants import fold_constants
@@ -57,8 +58,9 @@ def specialize(graph: Graph, kinds: dict, *, fast_math: bool = False) -> tuple[G
     """
     records: list[Rewrite] = []
     simplified = simplify(graph, kinds, records, fast_math=fast_math)
-    if simplified is not graph:
-        # `x ** 2 -> x * x` may write a product that is already there; rules leave operands unread.
-        simplified = eliminate_common_subexpressions(simplified, records)
-        simplified = eliminate_dead_code(simplified, records)
+    # Share `b + a` with `a + b` where the dtype makes that exact (not for floats: NaN signs), and
+    # what `x ** 2 -> x * x` wrote twice; then drop the operands the rules left unread.
+    node_kinds = infer_kinds(simplified, {n: kinds[n] for n in simplified.input_names})
+    simplified = eliminate_common_subexpressions(simplified, records, node_kinds, fast_math)
+    simplified = eliminate_dead_code(simplified, records)
     return simplified, records

@@ -3,11 +3,22 @@
 One walk in topological order with a dict from a node's one-level key (its op,
 its attributes, the identities of its already de-duplicated operands) to the
 first node that had it, so the pass is linear in the size of the graph and
-never recurses. Operands of commutative ops (`ops.Op.commutative`, set only
-where f(a, b) and f(b, a) agree bit for bit) are keyed in sorted order, so
-`a * b` and `b * a` share; `maximum(a, b)` and `maximum(b, a)` do not (they
-differ on -0.0 against +0.0 and on which NaN comes out). The first node keeps
-its name and source position.
+never recurses. The first node keeps its name and source position.
+
+Operands of a commutative op are keyed in sorted order (so `b * a` shares
+`a * b`) only where f(a, b) and f(b, a) agree bit for bit:
+
+- always for ops whose result is never a float (`&`, `|`, `^`, `==`, `!=`,
+  `and`, `or`), so the compile-time pipeline does it;
+- for `+`, `*`, `hypot` only when the result is not a float, which only the
+  per-signature run (from `specialize`, with `kinds`) knows. A float `a + b`
+  and `b + a` differ when both operands are NaNs of different sign or payload:
+  the result is the first operand's NaN (x86, and NumPy on it), so
+  np.signbit(nan + -nan) is False and np.signbit(-nan + nan) is True.
+  `fast_math=True` shares them anyway.
+
+`maximum(a, b)` and `maximum(b, a)` never share: they differ on -0.0 against
++0.0 as well.
 """
 from __future__ import annotations
 
@@ -15,6 +26,10 @@ import struct
 
 from ..graph import Graph, Node, rebuild, statement_text
 from ..ops import OPS
+
+# Commutative ops whose result is never a float: either operand order is always the same bits.
+NEVER_FLOAT = frozenset(("bitwise_and", "bitwise_or", "bitwise_xor", "equal", "not_equal",
+                         "logical_and", "logical_or"))
 
 
 def _constant_key(value) -> tuple:
@@ -26,17 +41,21 @@ def _constant_key(value) -> tuple:
     return (type(value).__name__, value)
 
 
-def _key(node: Node) -> tuple:
+def _key(node: Node, swappable: bool) -> tuple:
     if node.op == "constant":
         return ("constant", _constant_key(node.value))
     operands = tuple(id(i) for i in node.inputs)
-    if node.op in OPS and OPS[node.op].commutative:
+    if swappable:
         operands = tuple(sorted(operands))
     return (node.op, node.attrs, operands)
 
 
-def eliminate_common_subexpressions(graph: Graph, records: list) -> Graph:
-    """Share every computation that is written more than once."""
+def eliminate_common_subexpressions(graph: Graph, records: list, kinds: dict | None = None,
+                                    fast_math: bool = False) -> Graph:
+    """Share every computation that is written more than once.
+
+    `kinds` (node -> infer.Kind, for this graph) lets commutative float-free ops share in either order.
+    """
     from . import Rewrite
 
     first: dict[tuple, Node] = {}
@@ -44,7 +63,9 @@ def eliminate_common_subexpressions(graph: Graph, records: list) -> Graph:
     changed = False
     for node in graph.nodes:
         replaced = node.with_inputs(new[i] for i in node.inputs)
-        key = _key(replaced)
+        swappable = node.op in OPS and OPS[node.op].commutative and (
+            node.op in NEVER_FLOAT or (kinds is not None and (fast_math or kinds[node].dtype.kind != "f")))
+        key = _key(replaced, swappable)
         if key in first:
             kept = first[key]
             new[node] = kept
