@@ -313,3 +313,19 @@ def test_many_calls_reuse_the_program(backend):
         for shape in ((5,), (2, 3), ()):
             a = np.ones(shape, dtype) * 3
             assert_same(prog(a, a), a * a + 1)
+
+
+def test_outputs_that_are_constants_or_inputs_among_others(backend):
+    """Outputs need not be computed: a literal and an input are outputs like any other."""
+    res = prog_for(backend, "t = 0\nu = a\nv = a * 2\nw = 1.5")(A)
+    assert_same(res.t, np.int64(0))
+    assert_same(res.u, A)
+    assert_same(res.v, A * 2)
+    assert_same(res.w, np.float64(1.5))
+
+
+def test_outputs_of_weak_scalars_only_among_others(backend):
+    """An output computed from Python scalars alone, next to an array output."""
+    res = prog_for(backend, "t = a > b\nu = sqrt(s) + 1")(A, B, s=4.0)
+    assert_same(res.t, A > B)
+    assert_same(res.u, np.asarray(np.sqrt(4.0) + 1)[()])
