@@ -120,6 +120,16 @@ def test_unary_function_dense_range(backend, fname, dtype):
     expect(backend, f"c = {fname}(a)", fn, (a,), ulps_for(op, backend, dtype))
 
 
+@pytest.mark.parametrize("fname", ["sin", "cos", "tan"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_trig_of_small_values_next_to_huge_ones(backend, fname, dtype):
+    """Each element is computed on its own: a huge argument (slow range reduction) next to a small
+    one in the same vector of a vectorized loop must not change the small one's result."""
+    op, fn = UNARY_FUNCTIONS[fname]
+    a = np.tile(np.array([0.001, 1e10, -2.5e-7, 3e30, 0.5, -1e20, 1e-30, 7.0], dtype), 128)
+    expect(backend, f"c = {fname}(a)", fn, (a,), ulps_for(op, backend, dtype))
+
+
 def test_sigmoid_over_the_whole_range(backend):
     """sigmoid never overflows: 0 <= sigmoid(x) <= 1 and it is exactly 0.5 at 0, for huge |x| too."""
     for dtype in ("float32", "float64"):
