@@ -435,3 +435,16 @@ def test_unusable_values_raise_symexpr_errors(backend, value):
     prog = sx.compile("c = a * 2 + b", backend=backend)
     with pytest.raises(sx.SymExprError):
         prog(value, 1.0)
+
+
+@pytest.mark.parametrize("src,expected,line", [
+    ("x = a * 2; c = a + b", "line 1, `c = a + b`: cannot broadcast a (3,) with b (4,)", 1),
+    ("x = a * 2\nc = (a +\n     b)", "line 2, `c = (a + b)`: cannot broadcast a (3,) with b (4,)", 2),
+    ("c = a + b  # sum", "line 1, `c = a + b`: cannot broadcast a (3,) with b (4,)", 1),
+])
+def test_shape_error_statement_text(backend, src, expected, line):
+    prog = sx.compile(src, backend=backend)
+    with pytest.raises(sx.ShapeError) as info:
+        prog(a=np.ones(3), b=np.ones(4))
+    assert info.value.message == expected
+    assert info.value.line == line
