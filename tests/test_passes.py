@@ -335,3 +335,16 @@ def test_optimize_false_runs_as_written():
     prog = sx.compile("c = a * 1\nd = a * b", outputs=["c"], optimize=False, backend="numpy")
     assert prog.rewrites == [] and prog.inputs == ("a", "b") and prog.graph is prog.parsed
     assert "# rewrites" not in prog.explain()
+
+
+@pytest.mark.parametrize("dtype, bits", [(np.float32, np.uint32), (np.float64, np.uint64)])
+def test_numpy_float_square_is_x_times_x_bit_for_bit(dtype, bits):
+    """The premise of `x ** 2 -> x * x`: NumPy's power computes x*x for an exponent of 2 (every bit pattern)."""
+    rng = np.random.default_rng(7)
+    x = rng.integers(0, np.iinfo(bits).max, 200_000, dtype=bits, endpoint=True).view(dtype)
+    finfo = np.finfo(dtype)
+    edges = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, -np.nan, 1.0, -1.0], dtype)
+    x = np.concatenate([x, edges, np.array([finfo.smallest_subnormal, finfo.tiny, finfo.max], dtype)])
+    with np.errstate(all="ignore"):
+        for exponent in (2, 2.0, dtype(2)):
+            assert np.power(x, exponent).view(bits).tobytes() == (x * x).view(bits).tobytes()
