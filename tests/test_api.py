@@ -329,3 +329,15 @@ def test_outputs_of_weak_scalars_only_among_others(backend):
     res = prog_for(backend, "t = a > b\nu = sqrt(s) + 1")(A, B, s=4.0)
     assert_same(res.t, A > B)
     assert_same(res.u, np.asarray(np.sqrt(4.0) + 1)[()])
+
+
+def test_auto_backend_picks_one_and_gives_the_same_results():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # "no OpenCL device": a fallback is allowed
+        prog = sx.compile("c = a * 2 + 1")
+    assert prog.backend in ("numpy", "opencl")
+    assert_same(prog(A), A * 2 + 1)
+    if sx.devices():
+        assert prog.backend == "opencl"
