@@ -46,6 +46,10 @@ class Results(tuple):
     def names(self) -> tuple[str, ...]:
         return tuple(object.__getattribute__(self, "__dict__")["\0names"])
 
+    def __getnewargs__(self):
+        # pickle and copy rebuild a tuple subclass from these: the names too, not only the values.
+        return (tuple(object.__getattribute__(self, "__dict__")["\0names"]), tuple(self))
+
     def __repr__(self):
         names = object.__getattribute__(self, "__dict__")["\0names"]
         body = ", ".join(f"{n}={tuple.__getitem__(self, k)!r}" for n, k in names.items())
