@@ -341,3 +341,19 @@ def test_auto_backend_picks_one_and_gives_the_same_results():
     assert_same(prog(A), A * 2 + 1)
     if sx.devices():
         assert prog.backend == "opencl"
+
+
+@pytest.mark.parametrize("names", [("c", "e"), ("names", "count")])
+def test_results_pickle_and_copy(backend, names):
+    import copy
+    import pickle
+
+    src = f"d = a * b\n{names[0]} = d + a\n{names[1]} = d - b"
+    res = prog_for(backend, src)(A, B)
+    ec, ee = expected_c_e(A, B)
+    for clone in (pickle.loads(pickle.dumps(res)), copy.copy(res), copy.deepcopy(res)):
+        assert isinstance(clone, sx.Results)
+        assert_same(getattr(clone, names[0]), ec)
+        assert_same(clone[names[1]], ee)
+        x, y = clone
+        assert_same(y, ee)
