@@ -57,12 +57,17 @@ def evaluate(node: Node, args: list, out=None):
     """
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        if out is not None:
-            return INTO.get(node.op, OPS[node.op].numpy)(*args, out=out)
-        out = OPS[node.op].numpy(*args)
-    if node.op not in CASTS and all(is_weak_value(a) for a in args):
-        out = _WEAK_TYPES[np.asarray(out).dtype.kind](np.asarray(out)[()])
-    return out
+        return _apply(node.op, args, out)
+
+
+def _apply(opname: str, args: list, out=None):
+    """`evaluate` without its warning guards, for a loop that sets them once."""
+    if out is not None:
+        return INTO.get(opname, OPS[opname].numpy)(*args, out=out)
+    result = OPS[opname].numpy(*args)
+    if opname not in CASTS and all(is_weak_value(a) for a in args):
+        result = _WEAK_TYPES[np.asarray(result).dtype.kind](np.asarray(result)[()])
+    return result
 
 
 def as_result(value, inputs_seen: set[int]):
@@ -87,6 +92,19 @@ class Signature:
         self.kinds = kinds
         self.shapes = shapes
         self.last = {n: life.last for n, life in plan.lifetimes.items()}
+        # The plan as one instruction per operation, so a call does no analysis:
+        # (node, its buffer or None, shape, dtype, whether it can write into a buffer,
+        #  the nodes that die here, the buffers no later step needs).
+        dying: dict[int, list[Node]] = {}
+        for n, k in self.last.items():
+            dying.setdefault(k, []).append(n)
+        self.steps = []
+        for k, node in enumerate(graph.nodes):
+            if node.op in ("input", "constant"):
+                continue
+            b = plan.buffer_of.get(node)
+            self.steps.append((node, b, shapes[node], kinds[node].dtype, writes_into(node, kinds),
+                               tuple(dying.get(k, ())), plan.free_after.get(k, ())))
 
 
 class NumpyEngine:
@@ -151,42 +169,42 @@ class NumpyEngine:
         sig = self.signature(values)
         graph = sig.graph
         targets = direct_targets(graph, sig, out, values) if (out is not None and self.optimize) else {}
-        plan = sig.plan if self.optimize else None
+        planned = self.optimize
         env: dict[Node, object] = {}
-        buffers: dict[int, np.ndarray] = {}
-        for k, node in enumerate(graph.nodes):
+        for node in graph.nodes:
             if node.op == "input":
                 env[node] = values[node.input_name]
-                continue
-            if node.op == "constant":
+            elif node.op == "constant":
                 env[node] = node.value
-                continue
-            args = [env[i] for i in node.inputs]
-            dest = None
-            b = plan.buffer_of.get(node) if plan is not None else None
-            if node in targets:
-                dest = targets[node]
-            elif b is not None and writes_into(node, sig.kinds):
-                dest = buffers.get(b)
-                shape = sig.shapes[node]
-                if dest is None:
-                    dest = buffers[b] = np.empty(shape, sig.kinds[node].dtype)
-                elif dest.shape != shape:
-                    dest = dest.reshape(shape)  # same dtype and byte size; C-contiguous, so a view
-            try:
-                result = evaluate(node, args, out=dest)
-            except _RAISES as err:
-                raise EvaluationError(f"{statement_text(graph.source, node)}: {err}") from None
-            env[node] = result
-            if b is not None and b not in buffers and dest is None and isinstance(result, np.ndarray) \
-                    and result.flags.c_contiguous and result.flags.writeable:
-                buffers[b] = result  # a new array from a non-ufunc op: later steps may reuse it
-            if plan is not None:
-                for i in node.inputs:
-                    if sig.last[i] == k:
-                        env.pop(i, None)
-                for freed in plan.free_after.get(k, ()):
-                    buffers.pop(freed, None)
+        buffers: dict[int, np.ndarray] = {}
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for node, b, shape, dtype, into, dying, free in sig.steps:
+                args = [env[i] for i in node.inputs]
+                dest = None
+                if not planned:
+                    b = None
+                elif node in targets:
+                    dest = targets[node]
+                elif b is not None and into:
+                    dest = buffers.get(b)
+                    if dest is None:
+                        dest = buffers[b] = np.empty(shape, dtype)
+                    elif dest.shape != shape:
+                        dest = dest.reshape(shape)  # same dtype and byte size; C-contiguous, so a view
+                try:
+                    result = _apply(node.op, args, dest)
+                except _RAISES as err:
+                    raise EvaluationError(f"{statement_text(graph.source, node)}: {err}") from None
+                env[node] = result
+                if planned:
+                    if b is not None and dest is None and b not in buffers and isinstance(result, np.ndarray) \
+                            and result.flags.c_contiguous and result.flags.writeable:
+                        buffers[b] = result  # a new array from an op without out=: later steps may reuse it
+                    for n in dying:
+                        env.pop(n, None)
+                    for freed in free:
+                        buffers.pop(freed, None)
         seen = {id(v) for v in values.values()}
         results = []
         for _, node in graph.outputs:
