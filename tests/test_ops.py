@@ -448,12 +448,12 @@ def _reference(a, b):
 SHAPES = [
     ((3, 1), (1, 4)), ((3,), (3,)), ((4,), ()), ((), (4,)), ((), ()), ((2, 3, 4), (3, 1)), ((2, 3, 4), (4,)),
     ((1, 3, 1), (2, 1, 5)), ((0,), (0,)), ((0,), ()), ((0, 3), (1, 3)), ((2, 0), (2, 1)), ((1,), (5,)),
-    ((5, 1, 1), (1,)),
+    ((5, 1, 1), (1,)), ((1, 1), (1,)), ((1,), ()),
 ]
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64", "int32", "int64"])
-@pytest.mark.parametrize("shape_a,shape_b", SHAPES)
+@pytest.mark.parametrize("shape_a,shape_b", SHAPES, ids=[f"{a}-{b}".replace(" ", "") for a, b in SHAPES])
 def test_broadcasting(backend, shape_a, shape_b, dtype):
     rng = np.random.default_rng(1)
     a = (rng.standard_normal(shape_a) * 10).astype(dtype)
