@@ -191,6 +191,11 @@ class Program:
 
     def run(self, inputs: Mapping[str, object], out=None):
         """Run on a mapping of inputs; `out=` an array, or a tuple/mapping of arrays, to write results into."""
+        if not isinstance(inputs, Mapping):
+            if not _is_table(inputs):
+                raise CallError(f"run() takes the inputs by name, as a mapping or a table, "
+                                f"not {type(inputs).__name__}")
+            inputs = self.bind((inputs,), {})
         if set(inputs) != set(self.inputs):
             inputs = self.bind((), {k: v for k, v in inputs.items()})
         results = self._engine.run(self.convert(dict(inputs)), out)
