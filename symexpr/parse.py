@@ -375,6 +375,8 @@ def parse(source: str, outputs=None) -> Graph:
         names = [n for n in b.env if not b.read_after[n]]
         names.sort(key=lambda n: b.assigned_at[n])
     else:
+        if not isinstance(outputs, str) and not hasattr(outputs, "__iter__"):
+            raise ParseError(f"outputs: a name or a sequence of names, not {type(outputs).__name__}")
         names = [outputs] if isinstance(outputs, str) else list(outputs)
         for n in names:
             if not isinstance(n, str) or n not in b.env:
