@@ -357,3 +357,19 @@ def test_results_pickle_and_copy(backend, names):
         assert_same(clone[names[1]], ee)
         x, y = clone
         assert_same(y, ee)
+
+
+def test_run_takes_a_mapping_or_a_table(backend):
+    import pandas as pd
+
+    prog = prog_for(backend, "c = a + 1")
+    assert_same(prog.run(pd.DataFrame({"a": A, "z": B})), A + 1)
+    for bad in ("abc", 5, [A]):
+        with pytest.raises(sx.CallError):
+            prog.run(bad)
+
+
+def test_outputs_must_be_names(backend):
+    for bad in (5, 3.5, [1], [None]):
+        with pytest.raises(sx.ParseError):
+            sx.compile("c = a + 1", outputs=bad, backend=backend)
