@@ -166,20 +166,26 @@ class Program:
         """Values as the engines take them: weak Python scalars, NumPy arrays, or device arrays."""
         values = {}
         for name, value in bound.items():
-            if is_weak_value(value):
-                if type(value) is int and not INT64[0] <= value <= INT64[1]:
-                    raise DTypeError(f"input `{name}` = {value} does not fit in int64")
-                values[name] = value
-                continue
-            if self._engine.accepts(value):
-                values[name] = value
-                continue
             try:
-                arr = np.asarray(value)
-            except Exception as err:  # noqa: BLE001 - anything np.asarray refuses
-                raise DTypeError(f"input `{name}`: cannot make an array of {type(value).__name__}: {err}") from None
-            check_dtype(name, arr.dtype)
-            values[name] = arr
+                if is_weak_value(value):
+                    if type(value) is int and not INT64[0] <= value <= INT64[1]:
+                        raise DTypeError(f"input `{name}` = {value} does not fit in int64")
+                    values[name] = value
+                    continue
+                if self._engine.accepts(value):
+                    values[name] = value
+                    continue
+                try:
+                    arr = np.asarray(value)
+                except Exception as err:  # noqa: BLE001 - anything np.asarray refuses
+                    raise DTypeError(f"input `{name}`: cannot make an array of {type(value).__name__}: "
+                                     f"{err}") from None
+                check_dtype(name, arr.dtype)
+                values[name] = arr
+            except DTypeError as err:
+                # Name the statement that reads the input, and carry its line.
+                statement = next((n.statement for n in self.graph.inputs if n.input_name == name), None)
+                raise DTypeError(err.message + self._where_read(name), statement=statement) from None
         return values
 
     def __call__(self, /, *args, **kwargs):
