@@ -353,6 +353,8 @@ def test_unsupported_input_dtype(backend, value, dtype_name):
         prog(np.ones(1), value) if not isinstance(value, str) else prog(np.ones(1), b=value)
     assert "input `b`" in info.value.message
     assert dtype_name in info.value.message
+    assert info.value.message.endswith("(read on line 1, `c = a + b`)")
+    assert info.value.line == 1
 
 
 def test_unconvertible_input(backend):
