@@ -180,6 +180,9 @@ class Program:
                 except Exception as err:  # noqa: BLE001 - anything np.asarray refuses
                     raise DTypeError(f"input `{name}`: cannot make an array of {type(value).__name__}: "
                                      f"{err}") from None
+                if not arr.dtype.isnative:
+                    # Big-endian data (FITS, network formats): NumPy computes on it natively, and so do we.
+                    arr = arr.astype(arr.dtype.newbyteorder("="))
                 check_dtype(name, arr.dtype)
                 values[name] = arr
             except DTypeError as err:
