@@ -373,3 +373,11 @@ def test_outputs_must_be_names(backend):
     for bad in (5, 3.5, [1], [None]):
         with pytest.raises(sx.ParseError):
             sx.compile("c = a + 1", outputs=bad, backend=backend)
+
+
+@pytest.mark.parametrize("dtype", [">f4", ">f8", ">i4", ">i8", ">u2"])
+def test_non_native_byte_order(backend, dtype):
+    """Big-endian arrays compute as NumPy computes them: same values, native result dtype."""
+    a = np.array([1.5, -2.0, 3.0, 0.0]).astype(dtype)
+    b = np.array([2, 3, 4, 5]).astype(dtype)
+    assert_same(prog_for(backend, "c = a * b + 1")(a, b), a * b + 1)
