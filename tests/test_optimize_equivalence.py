@@ -50,30 +50,33 @@ with np.errstate(over="ignore"):
 
 
 @st.composite
-def values(draw, n: int):
-    """One input: an array of a random dtype with edge values, or a weak Python scalar."""
+def values(draw, shape: tuple):
+    """One input: an array of a random dtype and the given shape with edge values, or a weak Python scalar."""
     # Floats half the time: most templates are about them, and fewer programs end in a dtype error.
     choice = draw(st.sampled_from(["float64", "float32"] * 3 + ["int32", "int64", "uint8", "int8", "bool", "weak"]))
     if choice == "weak":
         return draw(st.one_of(st.sampled_from(_special), st.integers(-5, 5), st.booleans()))
     dtype = np.dtype(choice)
+    size = int(np.prod(shape))
     if dtype.kind == "f":
         elems = st.one_of(st.sampled_from(_special), st.floats(allow_nan=True, allow_infinity=True))
-        with np.errstate(all="ignore"):
-            return np.array(draw(st.lists(elems, min_size=n, max_size=n)), dtype=dtype)
-    if dtype.kind == "b":
-        return np.array(draw(st.lists(st.booleans(), min_size=n, max_size=n)), dtype=dtype)
-    info = np.iinfo(dtype)
-    elems = st.one_of(st.sampled_from([0, 1, -1 if info.min < 0 else 2, info.min, info.max, 2]),
-                      st.integers(int(info.min), int(info.max)))
-    return np.array(draw(st.lists(elems, min_size=n, max_size=n)), dtype=dtype)
+    elif dtype.kind == "b":
+        elems = st.booleans()
+    else:
+        info = np.iinfo(dtype)
+        elems = st.one_of(st.sampled_from([0, 1, -1 if info.min < 0 else 2, info.min, info.max, 2]),
+                          st.integers(int(info.min), int(info.max)))
+    with np.errstate(all="ignore"):
+        return np.array(draw(st.lists(elems, min_size=size, max_size=size)), dtype=dtype).reshape(shape)
 
 
 @st.composite
 def programs(draw):
-    """(source, outputs, inputs): 1 to 6 statements over inputs a, b, s."""
+    """(source, outputs, inputs): 1 to 6 statements over inputs a, b, s, which broadcast together."""
     n = draw(st.integers(1, 4))
-    inputs = {"a": draw(values(n)), "b": draw(values(n)), "s": draw(values(n))}
+    inputs = {"a": draw(values((n,))),
+              "b": draw(values(draw(st.sampled_from([(n,), (n,), (2, n), (1,)])))),
+              "s": draw(values(draw(st.sampled_from([(n,), (), (3, 1, n)]))))}
     names = list(inputs)
     lines = []
     for k in range(draw(st.integers(1, 6))):
