@@ -369,6 +369,44 @@ def test_backends_agree(case):
         assert_same(r, e, ulps, context=f"output {name}")
 
 
+@st.composite
+def program_data_and_outputs(draw):
+    """A program, its data, and an explicit `outputs=`: any assigned names, in any order."""
+    generated, data = draw(program_and_data())
+    last = {}
+    for k, (name, _) in enumerate(generated.statements):
+        last[name] = k
+    names = draw(st.lists(st.sampled_from(sorted(last)), min_size=1, max_size=len(last), unique=True))
+    chosen = Generated(generated.statements, [(n, last[n]) for n in names], generated.inputs)
+    return chosen, data
+
+
+@settings(max_examples=80, **SETTINGS)
+@given(case=program_data_and_outputs())
+def test_explicit_outputs_match_numpy(backend, case):
+    """outputs= picks each name's newest value; everything else is dead code and may be dropped."""
+    generated, data = case
+    names = [n for n, _ in generated.outputs]
+    src = generated.source()
+    note(f"program:\n{src}\noutputs={names}")
+    notes = Evaluation()
+    try:
+        expected = evaluate(generated, data, notes)
+    except (TypeError, OverflowError, ValueError):
+        with pytest.raises((sx.DTypeError, sx.EvaluationError)):
+            prog = sx.compile(src, backend=backend, outputs=names)
+            prog(**{n: data[n] for n in prog.inputs})
+        return
+    prog = sx.compile(src, backend=backend, outputs=names)
+    assert prog.outputs == tuple(names)
+    result = prog(**{n: data[n] for n in prog.inputs})
+    results = result if len(names) > 1 else (result,)
+    if notes.undefined and backend != "numpy":
+        return
+    for name, r in zip(names, results):
+        assert_same(r, expected[name], context=f"output {name}")
+
+
 def test_generator_covers_the_language():
     """The generator reaches every op kind, reassignment and several outputs (so the properties mean something)."""
     seen_ops, reassigned, multi = set(), False, False
