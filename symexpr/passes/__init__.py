@@ -4,6 +4,18 @@ Each pass takes a graph and a list to append `Rewrite` records to, never
 mutates its input, and returns the same graph object when it had nothing to
 do. `optimize` runs the pipeline in order; `prog.explain()` reports what each
 pass did.
+
+Two stages:
+
+- `optimize(graph)`, once per program, dtype-agnostic (PIPELINE): dead code,
+  constant folding (with NumPy itself), common subexpressions.
+- `specialize(graph, kinds)`, once per call signature, by every engine:
+  algebraic simplification (simplify.py: which identities are exact depends
+  on dtypes), sharing of `b + a` with `a + b` where the dtype makes it exact,
+  dead code again.
+
+Analyses for a signature: `liveness.liveness` (first and last use of every
+value) and `memory_plan.plan_memory` (buffer sharing, peak bytes).
 """
 from __future__ import annotations
 
