@@ -528,3 +528,46 @@ def test_large_values_of_every_op_in_one_program(backend):
         assert_same(res.m, np.minimum(x, y) + np.maximum(x, y))
         assert_same(res.f, np.floor(x / 3) - np.ceil(y))
         assert_same(res.r, np.remainder(x, y))
+
+
+def _one_program(backend, exprs, args):
+    """Run every expression NumPy allows as one multi-output program; the rest must be DTypeErrors."""
+    allowed, refused = [], []
+    for src, fn in exprs:
+        try:
+            expected = numpy_quiet(fn, *args)
+        except (TypeError, OverflowError):
+            refused.append(src)
+            continue
+        if np.asarray(expected).dtype in SUPPORTED:
+            allowed.append((src, expected))
+        else:
+            refused.append(src)
+    if allowed:
+        prog_src = "\n".join(f"r{k} = {src}" for k, (src, _) in enumerate(allowed))
+        results = run(backend, prog_src, *args)
+        results = results if len(allowed) > 1 else (results,)
+        for (src, expected), r in zip(allowed, results):
+            assert_same(r, expected, context=src)
+    for src in refused:
+        with pytest.raises(sx.DTypeError):
+            run(backend, f"c = {src}", *args)
+
+
+SMALL_INTS = ["int8", "int16", "uint8", "uint16", "uint32", "uint64"]
+EXACT_UNARY = ["abs", "square", "sign", "floor", "ceil", "trunc", "rint", "sqrt", "relu", "isnan", "isfinite"]
+
+
+@pytest.mark.parametrize("dtype", SMALL_INTS)
+def test_small_integer_dtypes(backend, dtype):
+    """The other integer dtypes symexpr supports: every exact op in one program, NumPy's wrap-around included."""
+    a, b = pairs(edge_values(dtype), edge_values(dtype))
+    binary = [(src, fn) for src, (op, fn) in BINARY.items()
+              if op not in ("power", "arctan2", "hypot") and "atan2" not in src]
+    _one_program(backend, binary, (a, b))
+    unary = [(f"{f}(a)", UNARY_FUNCTIONS[f][1]) for f in EXACT_UNARY]
+    unary += [(src, fn) for src, (_, fn) in UNARY_OPERATORS.items()]
+    unary += [(f"{t}(a)", (lambda t: lambda x: x.astype(t))(t)) for t in CASTS]
+    _one_program(backend, unary, (a,))
+    small = np.array([0, 1, 2, 3, 5], dtype)
+    expect(backend, "c = a ** b", np.power, pairs(small, small))
