@@ -26,6 +26,7 @@ import struct
 
 from ..graph import Graph, Node, rebuild, statement_text
 from ..ops import OPS
+from .walk import reading
 
 # Commutative ops whose result is never a float: either operand order is always the same bits.
 NEVER_FLOAT = frozenset(("bitwise_and", "bitwise_or", "bitwise_xor", "equal", "not_equal",
@@ -62,7 +63,7 @@ def eliminate_common_subexpressions(graph: Graph, records: list, kinds: dict | N
     new: dict[Node, Node] = {}
     changed = False
     for node in graph.nodes:
-        replaced = node.with_inputs(new[i] for i in node.inputs)
+        replaced = reading(node, tuple(new[i] for i in node.inputs))
         swappable = node.op in OPS and OPS[node.op].commutative and (
             node.op in NEVER_FLOAT or (kinds is not None and (fast_math or kinds[node].dtype.kind != "f")))
         key = _key(replaced, swappable)

@@ -1,18 +1,8 @@
 """Dead code elimination: only what the requested outputs need survives."""
 from __future__ import annotations
 
-from typing import Iterable
-
-from ..graph import Graph, Node, rebuild
-
-
-def live_nodes(nodes: tuple[Node, ...], outputs: Iterable[Node]) -> set[int]:
-    """Ids of the nodes the outputs read, directly or not: one backward sweep over topological `nodes`."""
-    live = {id(n) for n in outputs}
-    for n in reversed(nodes):
-        if id(n) in live:
-            live.update(id(i) for i in n.inputs)
-    return live
+from ..graph import Graph, rebuild
+from .walk import live_nodes
 
 
 def eliminate_dead_code(graph: Graph, records: list) -> Graph:

@@ -14,7 +14,7 @@ import numpy as np
 from ..graph import Graph, Node, rebuild, render_operand
 from ..infer import is_weak_value
 from ..ops import OPS, SUPPORTED_DTYPES
-from .dead_code import live_nodes
+from .walk import live_nodes, reading
 
 
 def _folded_value(node: Node, args: list):
@@ -52,7 +52,7 @@ def fold_constants(graph: Graph, records: list) -> Graph:
                 folded.append((node, const))
                 changed = True
                 continue
-        replaced = node.with_inputs(inputs)
+        replaced = reading(node, tuple(inputs))
         changed |= replaced is not node
         new[node] = replaced
     if not changed:

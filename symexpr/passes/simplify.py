@@ -29,7 +29,7 @@ import numpy as np
 from ..graph import Graph, Node, rebuild
 from ..infer import Kind, _result_kind, infer_kinds
 from ..ops import CASTS
-from .dead_code import live_nodes
+from .walk import live_nodes, reading
 
 
 class Identity(NamedTuple):
@@ -133,7 +133,7 @@ def simplify(graph: Graph, kinds: dict, records: list, *, fast_math: bool = Fals
         kind = old_kinds[node]
         found = rewrite(node, inputs, kind) if node.inputs else None
         if found is None:
-            result = node.with_inputs(inputs)
+            result = reading(node, tuple(inputs))
         else:
             result, algebra = found
             text = " ".join(node.span.text(graph.source).split()) if node.span is not None else node.op
