@@ -343,7 +343,7 @@ def test_transcendental_programs_match_numpy(backend, case):
 
 @settings(max_examples=60, **SETTINGS)
 @given(case=program_and_data(transcendental=True))
-def test_backends_agree(case):
+def test_opencl_agrees_with_the_numpy_engine(case):
     """The OpenCL engine against the NumPy engine on the same program and data."""
     generated, data = case
     src = generated.source()
