@@ -381,3 +381,23 @@ def test_non_native_byte_order(backend, dtype):
     a = np.array([1.5, -2.0, 3.0, 0.0]).astype(dtype)
     b = np.array([2, 3, 4, 5]).astype(dtype)
     assert_same(prog_for(backend, "c = a * b + 1")(a, b), a * b + 1)
+
+
+def test_out_non_contiguous_views(backend):
+    """out= may be any writeable view of the right shape and dtype: a strided slice, a transpose."""
+    prog = prog_for(backend, "c = a * 2 + b")
+    a = np.arange(12.0).reshape(3, 4)
+    b = np.linspace(-1, 1, 4)
+    big = np.zeros((6, 8))
+    view = big[::2, ::2]
+    r = prog(a, b, out=view)
+    assert r is view
+    assert_same(view, a * 2 + b)
+    assert np.all(big[1::2] == 0) and np.all(big[:, 1::2] == 0)
+    fortran = np.zeros((3, 4), order="F")
+    prog(a, b, out=fortran)
+    assert_same(fortran, a * 2 + b)
+    readonly = np.zeros((3, 4))
+    readonly.flags.writeable = False
+    with pytest.raises(sx.SymExprError):
+        prog(a, b, out=readonly)
