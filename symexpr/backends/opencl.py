@@ -1,0 +1,622 @@
+"""The OpenCL engine: a whole graph as one fused kernel, specialized per call signature.
+
+This module owns the runtime; the OpenCL C comes from `opencl_render.render_kernel`,
+a pure function. Per call: infer dtypes (errors as the NumPy engine gives them),
+decide each array's layout (a kernel scalar, flat, or strided with broadcast
+dimensions left out), look the specialization up in a per-engine dict keyed by
+that signature (building it on a miss, through an on-disk binary cache), wrap
+NumPy arrays as zero-copy host-pointer buffers on CPU devices, and launch a
+modest number of work-items, each doing a contiguous chunk.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import threading
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+try:
+    import pyopencl as cl
+    import pyopencl.array as cl_array
+except ImportError as _err:  # pragma: no cover - pyopencl is a dependency
+    raise ImportError(f"pyopencl is not installed ({_err})") from None
+
+from ..errors import BackendError, DTypeError, EvaluationError, ShapeError, SymExprError
+from ..graph import Graph, Node, statement_text
+from ..infer import Kind, infer_kinds, infer_shapes, is_weak_value
+from ..passes import specialize
+from .numpy import NumpyEngine, check_out, evaluate
+from .opencl_render import (KERNEL_NAME, Layout, Signature, contiguous_signature, host_nodes, kernel_arguments,
+                            needs_error_flag, operand_dtypes, render_kernel, vector_width)
+
+MF = cl.mem_flags
+
+
+# -- devices ------------------------------------------------------------------------------------
+
+def devices() -> list:
+    """Every OpenCL device found, over all platforms (empty without a platform)."""
+    try:
+        platforms = cl.get_platforms()
+    except cl.Error:
+        return []
+    found = []
+    for p in platforms:
+        try:
+            found += p.get_devices()
+        except cl.Error:
+            continue
+    return found
+
+
+def _queue_for(device) -> "cl.CommandQueue":
+    """A command queue from a Device, Context, CommandQueue, or the default (PYOPENCL_CTX, else the first device)."""
+    if isinstance(device, cl.CommandQueue):
+        return device
+    if isinstance(device, cl.Context):
+        return cl.CommandQueue(device)
+    if isinstance(device, cl.Device):
+        return cl.CommandQueue(cl.Context([device]))
+    if device is not None:
+        raise BackendError(f"device= takes a pyopencl Device, Context or CommandQueue, not {type(device).__name__}")
+    return _default_queue()
+
+
+_default = None
+_default_lock = threading.Lock()
+
+
+def _default_queue():
+    global _default
+    with _default_lock:
+        if _default is None:
+            found = devices()
+            if not found:
+                raise BackendError("no OpenCL platform or device found (install pyopencl[pocl] for a CPU device)")
+            try:
+                if os.environ.get("PYOPENCL_CTX"):
+                    ctx = cl.create_some_context(interactive=False)
+                else:
+                    ctx = cl.Context([found[0]])
+            except cl.Error as err:
+                raise BackendError(f"cannot create an OpenCL context: {err}") from None
+            _default = cl.CommandQueue(ctx)
+        return _default
+
+
+@dataclass
+class DeviceInfo:
+    """What the engine needs to know of a device, read once."""
+
+    is_cpu: bool
+    fp64: bool
+    widths: dict
+    units: int
+    build_options: tuple
+    cache_key: str
+
+
+_device_info: dict = {}
+
+
+def _info(device) -> DeviceInfo:
+    key = device.int_ptr
+    if key not in _device_info:
+        is_cpu = bool(device.type & cl.device_type.CPU)
+        fp64 = "cl_khr_fp64" in device.extensions or bool(getattr(device, "double_fp_config", 0))
+        # PoCL's SLEEF gives vector transcendentals only for explicit vector types. The native
+        # widths are 8 floats and 4 doubles on AVX2; float16 built empty and double8 crashed on
+        # the pip PoCL 3.0-rc2, so wider vectors are not used.
+        wf = min(max(device.native_vector_width_float, 1), 8)
+        wd = min(max(device.native_vector_width_double, 1), 4) if fp64 else 1
+        options = []
+        if device.single_fp_config & cl.device_fp_config.CORRECTLY_ROUNDED_DIVIDE_SQRT:
+            options.append("-cl-fp32-correctly-rounded-divide-sqrt")
+        ident = "|".join([device.platform.name, device.platform.version, device.name, device.version,
+                          device.driver_version, cl.VERSION_TEXT])
+        _device_info[key] = DeviceInfo(is_cpu, fp64, {"float32": wf, "float64": wd},
+                                       device.max_compute_units, tuple(options), ident)
+    return _device_info[key]
+
+
+# -- the binary cache -----------------------------------------------------------------------------
+
+def _cache_dir() -> Path | None:
+    if os.environ.get("SYMEXPR_NO_CACHE"):
+        return None
+    base = os.environ.get("SYMEXPR_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "symexpr", "opencl")
+    return Path(base)
+
+
+def build_program(ctx, device, source: str, options: list[str]):
+    """Build `source`, from a stored binary when this device built it before (pyopencl does not cache for PoCL).
+
+    Returns (program, binary path or None): the caller stores the binary after the first launch,
+    when PoCL has also compiled the work-group function, so a warm process skips both.
+    """
+    info = _info(device)
+    key = hashlib.sha256("\0".join([info.cache_key, " ".join(options), source]).encode()).hexdigest()
+    base = _cache_dir()
+    path = base / f"{key}.bin" if base is not None else None
+    if path is not None and path.exists():
+        try:
+            prg = cl.Program(ctx, [device], [path.read_bytes()]).build(options=options)
+            return prg, None
+        except (cl.Error, OSError):
+            pass  # a stale or broken entry: build from source and store it again
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pyopencl warns about build logs
+            prg = cl.Program(ctx, source).build(options=options)
+    except cl.RuntimeError as err:
+        raise BackendError(f"the OpenCL compiler rejected the generated kernel:\n{err}\n\n{source}") from None
+    return prg, path
+
+
+def store_binary(prg, path: Path) -> None:
+    try:
+        binary = prg.get_info(cl.program_info.BINARIES)[0]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+        tmp.write_bytes(binary)
+        os.replace(tmp, path)
+    except (cl.Error, OSError):
+        pass  # a cache that cannot be written is only slower
+
+
+# -- one specialization ---------------------------------------------------------------------------
+
+@dataclass
+class Specialization:
+    """A built kernel for one signature, with its argument list and a lock for set_args + enqueue."""
+
+    graph: Graph
+    kinds: dict
+    signature: Signature
+    source: str
+    program: object
+    kernel: object
+    args: list
+    lock: threading.Lock
+    pending_binary: Path | None
+
+
+@dataclass
+class Typing:
+    """Per input-kinds: the specialized graph and every node's kind (original graph's errors checked)."""
+
+    graph: Graph
+    kinds: dict
+    host: tuple
+    width_candidates: dict
+    err_flag: bool
+    fits: list  # (host node index, integer dtype, statement) checks for weak ints meeting integer arrays
+
+
+class OpenCLEngine:
+    """Runs a graph as one OpenCL kernel per call signature."""
+
+    name = "opencl"
+
+    def __init__(self, graph: Graph, *, device=None, optimize: bool = True, fast_math: bool = False):
+        self.graph = graph
+        self.optimize = optimize
+        self.fast_math = fast_math
+        try:
+            self.queue = _queue_for(device)
+        except cl.Error as err:
+            raise BackendError(f"cannot use the OpenCL device: {err}") from None
+        self.context = self.queue.context
+        self.device = self.queue.device
+        self.info = _info(self.device)
+        self.options = list(self.info.build_options)
+        if fast_math:
+            self.options.append("-cl-fast-relaxed-math")
+        self._typings: dict[tuple, Typing] = {}
+        self._specs: dict[tuple, Specialization] = {}
+        self._shapes: dict[tuple, tuple] = {}
+        self._lock = threading.Lock()
+        self._last_source: str | None = None
+        self._numpy = NumpyEngine(graph)
+
+    @staticmethod
+    def accepts(value) -> bool:
+        """pyopencl arrays stay on their device: the result comes back as a pyopencl array."""
+        return isinstance(value, cl_array.Array)
+
+    # -- what a call is specialized on --------------------------------------------------------
+    def _typing(self, key: tuple) -> Typing:
+        typing = self._typings.get(key)
+        if typing is not None:
+            return typing
+        names = self.graph.input_names
+        by_name = dict(zip(names, key))
+        infer_kinds(self.graph, by_name)  # the NumPy engine's errors, on the graph as written
+        graph = self.graph
+        if self.optimize:
+            graph, _ = specialize(graph, by_name, fast_math=self.fast_math)
+        kinds = infer_kinds(graph, {n.input_name: by_name[n.input_name] for n in graph.inputs})
+        if not self.info.fp64:
+            for node in graph.nodes:
+                if kinds[node].dtype.name == "float64" and not kinds[node].weak:
+                    raise DTypeError(f"{statement_text(graph.source, node) or 'the program'}: float64 is not "
+                                     f"supported by the OpenCL device {self.device.name.strip()}; cast to float32")
+        host = host_nodes(graph, kinds)
+        # A Python int meeting a smaller integer dtype must fit in it (NumPy raises OverflowError).
+        fits = []
+        index = {n: k for k, n in enumerate(graph.nodes)}
+        for node in graph.nodes:
+            if kinds[node].weak or node.op in ("input", "constant"):
+                continue
+            for operand, dt in zip(node.inputs, operand_dtypes(node, kinds)):
+                if (kinds[operand].weak and operand.op != "constant" and kinds[operand].dtype.kind == "i"
+                        and dt.kind in "iu" and dt.name != "int64"):
+                    fits.append((index[operand], dt, node))
+        widths = {name: w for name, w in self.info.widths.items()}
+        typing = Typing(graph, kinds, host, widths, needs_error_flag(graph, kinds), fits)
+        self._typings[key] = typing
+        return typing
+
+    def _out_shapes(self, shapes: tuple) -> tuple:
+        got = self._shapes.get(shapes)
+        if got is None:
+            by_node = infer_shapes(self.graph, dict(zip(self.graph.input_names, shapes)))
+            outs = tuple(by_node[n] for _, n in self.graph.outputs)
+            try:
+                space = np.broadcast_shapes(*outs) if outs else ()
+            except ValueError:
+                space = None  # outputs that do not broadcast together: no single index space
+            got = (outs, space)
+            if len(self._shapes) > 1024:
+                self._shapes.clear()
+            self._shapes[shapes] = got
+        return got
+
+    @property
+    def kernel_source(self) -> str:
+        """The OpenCL C of the most recent specialization (before any call: float32 contiguous inputs)."""
+        if self._last_source is None:
+            for dtype in ("float32", "float64", "int64", "bool"):
+                try:
+                    typing = self._typing(tuple(Kind(np.dtype(dtype)) for _ in self.graph.inputs))
+                    break
+                except SymExprError:
+                    continue
+            else:
+                return "// no kernel yet: the program takes no same-dtype inputs; call it first\n"
+            sig = contiguous_signature(typing.graph, typing.kinds)
+            width = vector_width(typing.graph, typing.kinds, typing.width_candidates)
+            sig = Signature(sig.inputs, sig.outputs, 0, width, sig.scalars)
+            self._last_source = render_kernel(typing.graph, typing.kinds, sig)
+        return self._last_source
+
+    # -- a call -------------------------------------------------------------------------------
+    def run(self, values: dict[str, object], out=None) -> list:
+        graph = self.graph
+        names = graph.input_names
+        inputs = [values[n] for n in names]
+        key = tuple(Kind(np.dtype(v.dtype)) if not is_weak_value(v) else _WEAK_KIND[type(v)] for v in inputs)
+        typing = self._typing(key)
+        shapes = tuple(() if is_weak_value(v) else tuple(v.shape) for v in inputs)
+        out_shapes, space = self._out_shapes(shapes)
+        targets = _targets(out, graph)
+        size = math.prod(space) if space is not None else 0
+        if space is None or (size == 0 and any(math.prod(s) for s in out_shapes)):
+            # No single index space covers every output (say (3,) and (5,)): the NumPy engine runs it.
+            return self._numpy.run(_to_host(values), out)
+        device_arrays = any(isinstance(v, cl_array.Array) for v in inputs)
+        sgraph, kinds = typing.graph, typing.kinds
+        by_name = dict(zip(names, inputs))
+
+        # Weak values (Python scalars and what is computed from them alone) are computed on the host.
+        env = {}
+        for node in sgraph.nodes:
+            if not kinds[node].weak:
+                continue
+            if node.op == "input":
+                env[node] = by_name[node.input_name]
+            elif node.op == "constant":
+                env[node] = node.value
+            else:
+                try:
+                    env[node] = evaluate(node, [env[i] for i in node.inputs])
+                except (ValueError, OverflowError, TypeError, ZeroDivisionError) as err:
+                    raise EvaluationError(f"{statement_text(sgraph.source, node)}: {err}") from None
+        for j, dt, user in typing.fits:
+            v = env[sgraph.nodes[j]]
+            info = np.iinfo(dt)
+            if not info.min <= v <= info.max:
+                raise DTypeError(f"{statement_text(sgraph.source, user)}: Python integer {v} out of bounds for {dt}")
+
+        # Results: the user's out= arrays, or new ones.
+        results = []
+        out_arrays = []
+        post = []
+        for k, ((oname, node), shape) in enumerate(zip(sgraph.outputs, out_shapes)):
+            dt = kinds[node].dtype
+            target = targets[k] if targets else None
+            if kinds[node].weak:
+                value = np.asarray(env[node]).astype(dt)[()]
+                if target is not None:
+                    _check_target(oname, target, shape, dt)
+                    target[...] = value
+                    value = target
+                results.append(value)
+                out_arrays.append(None)
+                continue
+            if target is not None:
+                _check_target(oname, target, shape, dt)
+                arr = target
+                if isinstance(target, np.ndarray) and (_misaligned(target) or any(
+                        np.may_share_memory(target, v) and not _same_view(target, v)
+                        for v in inputs if isinstance(v, np.ndarray))):
+                    # Overlapping an input other than element for element, or not whole elements
+                    # apart: compute into a new array, then copy.
+                    arr = np.empty(shape, dt)
+                    post.append((target, arr))
+            elif device_arrays:
+                arr = cl_array.empty(self._array_queue(inputs), shape, dt)
+            else:
+                arr = np.empty(shape, dt)
+            results.append(arr)
+            out_arrays.append(arr)
+        if size == 0 or all(a is None for a in out_arrays):
+            return [self._finish(r, a) for r, a in zip(results, out_arrays)]
+
+        # The layout of every array in the index space `space`.
+        ndim = len(space)
+        in_layouts = tuple(_layout(v, space, kinds[node].weak) for v, node in
+                           zip((by_name[n.input_name] for n in sgraph.inputs), sgraph.inputs))
+        out_layouts = tuple(_layout(a, space, False, True) if a is not None else Layout("flat") for a in out_arrays)
+        flat = all(lay.how != "strided" for lay in in_layouts + out_layouts)
+        if flat:
+            width = vector_width(sgraph, kinds, typing.width_candidates) if size >= 64 else 1
+            sig = Signature(in_layouts, out_layouts, 0, width, typing.host)
+        else:
+            sig = Signature(in_layouts, out_layouts, ndim, 1, typing.host)
+        spec = self._specialization(key, typing, sig)
+
+        # Arguments.
+        queue = self._array_queue(inputs) if device_arrays else self.queue
+        chunk, groups = self._split(size, sig.width)
+        keep = []  # host arrays whose buffers the kernel reads: alive until it is done
+        bufs_in = {}
+        wait_for = []
+        for k, (node, lay) in enumerate(zip(sgraph.inputs, in_layouts)):
+            if lay.how == "scalar":
+                continue
+            v = by_name[node.input_name]
+            bufs_in[k] = self._buffer(v, keep, wait_for, write=False)
+        bufs_out = {}
+        for k, arr in enumerate(out_arrays):
+            if arr is not None:
+                bufs_out[k] = self._buffer(arr, keep, wait_for, write=True)
+        err = None
+        if typing.err_flag:
+            err = np.zeros(1, np.int32)
+            err_buf = cl.Buffer(self.context, MF.READ_WRITE | MF.COPY_HOST_PTR, hostbuf=err)
+        argv = []
+        for a in spec.args:
+            w = a.what
+            tag = w[0]
+            if tag == "n":
+                argv.append(size)
+            elif tag == "chunk":
+                argv.append(chunk)
+            elif tag == "shape":
+                argv.append(space[w[1]])
+            elif tag == "in":
+                argv.append(bufs_in[w[1]][0])
+            elif tag == "in_off":
+                argv.append(bufs_in[w[1]][1])
+            elif tag == "in_st":
+                argv.append(bufs_in[w[1]][2][w[2] - (ndim - len(bufs_in[w[1]][2]))])
+            elif tag == "scalar_in":
+                v = by_name[sgraph.inputs[w[1]].input_name]
+                argv.append(_scalar_of(v, a.dtype))
+            elif tag == "host":
+                argv.append(a.dtype.type(env[sgraph.nodes[w[1]]]))
+            elif tag == "out":
+                argv.append(bufs_out[w[1]][0])
+            elif tag == "out_off":
+                argv.append(bufs_out[w[1]][1])
+            elif tag == "out_st":
+                argv.append(bufs_out[w[1]][2][w[2] - (ndim - len(bufs_out[w[1]][2]))])
+            elif tag == "err":
+                argv.append(err_buf)
+        try:
+            with spec.lock:
+                spec.kernel.set_args(*argv)
+                event = cl.enqueue_nd_range_kernel(queue, spec.kernel, (groups,), None,
+                                                   wait_for=wait_for or None)
+        except cl.MemoryError as e:
+            raise BackendError(f"the OpenCL device ran out of memory: {e}") from None
+        except cl.Error as e:
+            raise BackendError(f"the OpenCL launch failed: {e}") from None
+
+        # Copies back (devices that are not the host), the error flag, and device-array events.
+        host_results = not device_arrays
+        events = [event]
+        for k, arr in enumerate(out_arrays):
+            if arr is None:
+                continue
+            buf, _, _, copy_back = bufs_out[k]
+            if copy_back is not None:
+                events.append(cl.enqueue_copy(queue, copy_back, buf, wait_for=[event], is_blocking=False))
+            if isinstance(arr, cl_array.Array):
+                arr.add_event(event)
+        if host_results or keep or err is not None:
+            try:
+                cl.wait_for_events(events)
+            except cl.Error as e:
+                raise BackendError(f"the OpenCL kernel failed: {e}") from None
+        if err is not None:
+            cl.enqueue_copy(queue, err, err_buf, is_blocking=True)
+            if err[0]:
+                node = next(n for n in sgraph.nodes if n.op == "power" and kinds[n].dtype.kind == "i")
+                raise EvaluationError(f"{statement_text(sgraph.source, node)}: "
+                                      "Integers to negative integer powers are not allowed.")
+        if spec.pending_binary is not None:
+            path, spec.pending_binary = spec.pending_binary, None
+            store_binary(spec.program, path)
+        del keep
+        for target, arr in post:
+            target[...] = arr
+        return [self._finish(r, a) for r, a in zip(results, out_arrays)]
+
+    def _finish(self, result, arr):
+        if arr is None or isinstance(arr, cl_array.Array):
+            return result
+        if arr.ndim == 0:
+            return arr[()]
+        return arr
+
+    def _array_queue(self, inputs):
+        for v in inputs:
+            if isinstance(v, cl_array.Array):
+                if v.context != self.context:
+                    raise BackendError("a pyopencl array input lives in another OpenCL context than the program's "
+                                       "device; compile with device=<that array's queue>")
+                return v.queue or self.queue
+        return self.queue
+
+    def _split(self, size: int, width: int) -> tuple[int, int]:
+        """(elements per work-item, work-items): a few chunks per compute unit, whole vectors each."""
+        units = max(self.info.units, 1) if self.info.is_cpu else 4096
+        if size < 4096 * max(width, 1):
+            groups = 1 if self.info.is_cpu else min(size, 256)
+        else:
+            groups = units * 4
+        chunk = -(-size // groups)
+        if width > 1:
+            chunk = -(-chunk // width) * width
+        groups = -(-size // chunk)
+        return chunk, groups
+
+    def _buffer(self, v, keep: list, wait_for: list, *, write: bool):
+        """(buffer, element offset, element strides, host array to copy back into or None)."""
+        if isinstance(v, cl_array.Array):
+            item = v.dtype.itemsize
+            if v.offset % item or any(s % item for s in v.strides):
+                raise BackendError("a pyopencl array with an offset or strides that are not whole elements")
+            if v.events:
+                wait_for.extend(v.events)
+            return (v.base_data, v.offset // item, tuple(s // item for s in v.strides), None)
+        arr = v
+        item = arr.dtype.itemsize
+        if _misaligned(arr):
+            arr = np.ascontiguousarray(arr)  # inputs only: outputs were given a new array instead
+        # The smallest memory block holding every element: flip the negative strides.
+        low = arr[tuple(slice(None, None, -1) if s < 0 else slice(None) for s in arr.strides)] if arr.ndim else arr
+        span = 1 + sum((d - 1) * s for d, s in zip(low.shape, low.strides)) // item if arr.size else 1
+        block = np.lib.stride_tricks.as_strided(low, shape=(span,), strides=(item,), writeable=write and arr.flags.writeable)
+        offset = (arr.ctypes.data - low.ctypes.data) // item
+        buf, copy_back = self._wrap(block, keep, write=write)
+        return (buf, offset, tuple(s // item for s in arr.strides), copy_back)
+
+    def _wrap(self, block: np.ndarray, keep: list, *, write: bool):
+        keep.append(block)
+        try:
+            if self.info.is_cpu:
+                flags = (MF.READ_WRITE if write else MF.READ_ONLY) | MF.USE_HOST_PTR
+                return cl.Buffer(self.context, flags, hostbuf=block), None
+            flags = (MF.READ_WRITE | MF.COPY_HOST_PTR) if write else (MF.READ_ONLY | MF.COPY_HOST_PTR)
+            return cl.Buffer(self.context, flags, hostbuf=block), (block if write else None)
+        except cl.MemoryError as e:
+            raise BackendError(f"the OpenCL device ran out of memory for {block.nbytes} bytes: {e}") from None
+        except cl.Error as e:
+            raise BackendError(f"cannot make an OpenCL buffer of {block.nbytes} bytes: {e}") from None
+
+    def _specialization(self, key: tuple, typing: Typing, sig: Signature) -> Specialization:
+        skey = (key, sig)
+        spec = self._specs.get(skey)
+        if spec is not None:
+            self._last_source = spec.source
+            return spec
+        with self._lock:
+            spec = self._specs.get(skey)
+            if spec is None:
+                source = render_kernel(typing.graph, typing.kinds, sig)
+                prg, pending = build_program(self.context, self.device, source, self.options)
+                kernel = getattr(prg, KERNEL_NAME)
+                args = kernel_arguments(typing.graph, typing.kinds, sig)
+                kernel.set_scalar_arg_dtypes([a.dtype for a in args])
+                spec = Specialization(typing.graph, typing.kinds, sig, source, prg, kernel, args,
+                                      threading.Lock(), pending)
+                self._specs[skey] = spec
+        self._last_source = spec.source
+        return spec
+
+
+_COMPARE = frozenset(("less", "less_equal", "greater", "greater_equal", "equal", "not_equal"))
+_WEAK_KIND = {bool: Kind(np.dtype(bool), True), int: Kind(np.dtype(np.int64), True),
+              float: Kind(np.dtype(np.float64), True)}
+
+
+def _misaligned(arr: np.ndarray) -> bool:
+    """Elements not whole elements apart (a field of a record array, an odd byte offset)."""
+    item = arr.dtype.itemsize
+    return arr.ctypes.data % item != 0 or any(s % item for s in arr.strides)
+
+
+def _same_view(a: np.ndarray, b: np.ndarray) -> bool:
+    return a.ctypes.data == b.ctypes.data and a.strides == b.strides and a.shape == b.shape
+
+
+def _layout(v, space: tuple, weak: bool, output: bool = False) -> Layout:
+    """How the kernel addresses value `v` in the index space `space`."""
+    if weak:
+        return Layout("scalar")
+    shape = tuple(v.shape)
+    if isinstance(v, np.ndarray) and v.size == 1 and not output:
+        return Layout("scalar")
+    if shape == space and v.flags.c_contiguous and (isinstance(v, np.ndarray) or v.offset == 0):
+        return Layout("flat")
+    pad = len(space) - len(shape)
+    full = (1,) * pad + shape
+    return Layout("strided", tuple(d == 1 for d in full))
+
+
+def _scalar_of(v, dtype):
+    """A one-element array's value, as a kernel argument."""
+    if is_weak_value(v):
+        return dtype.type(v)
+    return np.asarray(v).reshape(())[()]
+
+
+def _to_host(values: dict) -> dict:
+    return {k: (v.get() if isinstance(v, cl_array.Array) else v) for k, v in values.items()}
+
+
+def _targets(out, graph: Graph):
+    """out= as a list in graph.outputs order (None where not given), checked as the NumPy engine does."""
+    if out is None:
+        return None
+    names = graph.output_names
+    if isinstance(out, dict):
+        unknown = set(out) - set(names)
+        if unknown:
+            raise SymExprError(f"out= names {sorted(unknown)}, which are not outputs {list(names)}")
+        return [out.get(n) for n in names]
+    if isinstance(out, (tuple, list)):
+        if len(out) != len(names):
+            raise SymExprError(f"out= has {len(out)} arrays for {len(names)} outputs {list(names)}")
+        return list(out)
+    if len(names) != 1:
+        raise SymExprError(f"out= is one array but the program has {len(names)} outputs {list(names)}")
+    return [out]
+
+
+def _check_target(name: str, target, shape, dtype) -> None:
+    if isinstance(target, cl_array.Array):
+        if target.shape != tuple(shape) or target.dtype != dtype:
+            raise SymExprError(f"out= for `{name}` is {target.dtype}{list(target.shape)}; "
+                               f"the result is {dtype}{list(shape)}")
+        return
+    check_out(name, target, shape, dtype)
