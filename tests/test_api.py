@@ -401,3 +401,20 @@ def test_out_non_contiguous_views(backend):
     readonly.flags.writeable = False
     with pytest.raises(sx.SymExprError):
         prog(a, b, out=readonly)
+
+
+def test_results_of_earlier_calls_stay_valid(backend):
+    """Each call returns fresh arrays: a later call (same signature, reused buffers) must not overwrite them."""
+    prog = prog_for(backend, "c = a * 2\nd = a + b")
+    a1, a2 = np.arange(5.0), np.arange(5.0) * -3
+    first = prog(a1, 1.0)
+    snapshot = [np.array(x, copy=True) for x in first]
+    second = prog(a2, 2.0)
+    for x, s in zip(first, snapshot):
+        assert_same(x, s)
+    assert_same(second.c, a2 * 2)
+    assert not np.shares_memory(first.c, second.c)
+    for x in first:
+        assert x.flags.writeable
+        x[...] = 0  # the caller owns it
+    assert_same(prog(a1, 1.0).c, a1 * 2)
