@@ -250,8 +250,13 @@ class Program:
         from .backends.numpy import NumpyEngine
 
         bound = self.bind(args, inputs)
-        values = {n: v if is_weak_value(v) or (hasattr(v, "dtype") and hasattr(v, "shape")) else np.asarray(v)
-                  for n, v in bound.items()}
+        # A spec (anything with .dtype and .shape that is not an array) is taken as it is; data is
+        # converted as a call converts it (checks, native byte order).
+        specs = {n: v for n, v in bound.items() if not isinstance(v, np.ndarray) and not is_weak_value(v)
+                 and hasattr(v, "dtype") and hasattr(v, "shape")}
+        values = self.convert({n: v for n, v in bound.items() if n not in specs})
+        # A zero-strided view stands for it: its dtype and shape, no memory.
+        values.update({n: np.broadcast_to(np.zeros((), v.dtype), tuple(v.shape)) for n, v in specs.items()})
         planner = self.__dict__.get("_planner")
         if planner is None:
             planner = self._engine if isinstance(self._engine, NumpyEngine) else NumpyEngine(
