@@ -202,3 +202,27 @@ def test_memory_plan_for_optimize_false_is_still_data():
     plan = prog.memory_plan(a=np.zeros(10))
     assert plan.peak_bytes_unplanned == 160 and plan.peak_bytes == 80
     assert "optimize=False: every value kept to the end, 160 bytes" in prog.explain(a=np.zeros(10))
+
+
+def test_threads_calling_one_program_do_not_share_buffers():
+    """Buffers belong to a call: eight threads over many shapes (signatures made and evicted) agree with NumPy."""
+    import threading
+
+    prog = sx.compile("t = a * 2\nu = where(t > 0, t, b)\nc = u + 1", backend="numpy")
+    prog._engine.max_signatures = 4  # evictions while other threads look signatures up
+    wrong = []
+
+    def work(seed):
+        rng = np.random.default_rng(seed)
+        for _ in range(150):
+            n = int(rng.integers(1, 40))
+            a, b = rng.standard_normal(n), rng.standard_normal(n)
+            if not np.array_equal(prog(a=a, b=b), np.where(a * 2 > 0, a * 2, b) + 1):
+                wrong.append(seed)
+
+    threads = [threading.Thread(target=work, args=(seed,)) for seed in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert wrong == []

@@ -12,6 +12,7 @@ until the call returns: the baseline the optimizer is measured against.
 """
 from __future__ import annotations
 
+import threading
 import warnings
 from collections import OrderedDict
 
@@ -117,9 +118,9 @@ class NumpyEngine:
         self.graph = graph
         self.optimize = optimize if keep_all is None else not keep_all
         self.fast_math = fast_math
-        self._last = last_uses(graph)
         self._kinds_cache: dict[tuple, dict[Node, Kind]] = {}
         self._signatures: OrderedDict[tuple, Signature] = OrderedDict()
+        self._lock = threading.Lock()  # one Program may be called from many threads
 
     @property
     def keep_all(self) -> bool:
@@ -144,10 +145,11 @@ class NumpyEngine:
     def signature(self, values: dict[str, object]) -> Signature:
         """The specialized graph and memory plan for these values' dtypes and shapes, made once and cached."""
         key = self.check(values)
-        sig = self._signatures.get(key)
-        if sig is not None:
-            self._signatures.move_to_end(key)
-            return sig
+        with self._lock:
+            sig = self._signatures.get(key)
+            if sig is not None:
+                self._signatures.move_to_end(key)
+                return sig
         from ..passes import specialize
         from ..passes.memory_plan import plan_memory
 
@@ -160,9 +162,11 @@ class NumpyEngine:
         node_kinds = infer_kinds(graph, {n: kinds[n] for n in graph.input_names})
         node_shapes = infer_shapes(graph, {n: shapes[n] for n in graph.input_names})
         plan = plan_memory(graph, node_kinds, node_shapes)
-        sig = self._signatures[key] = Signature(graph, rewrites, plan, node_kinds, node_shapes)
-        if len(self._signatures) > self.max_signatures:
-            self._signatures.popitem(last=False)
+        sig = Signature(graph, rewrites, plan, node_kinds, node_shapes)
+        with self._lock:
+            self._signatures[key] = sig
+            if len(self._signatures) > self.max_signatures:
+                self._signatures.popitem(last=False)
         return sig
 
     def run(self, values: dict[str, object], out=None) -> list:
