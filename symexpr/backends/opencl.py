@@ -31,7 +31,7 @@ from ..graph import Graph, Node, statement_text
 from ..infer import Kind, infer_kinds, infer_shapes, is_weak_value
 from ..passes import specialize
 from .numpy import NumpyEngine, check_out, evaluate
-from .opencl_render import (KERNEL_NAME, Layout, Signature, contiguous_signature, host_nodes, kernel_arguments,
+from .opencl_render import (KERNEL_NAME, clip_bound, Layout, Signature, contiguous_signature, host_nodes, kernel_arguments,
                             needs_error_flag, operand_dtypes, render_kernel, vector_width)
 
 MF = cl.mem_flags
@@ -146,7 +146,9 @@ def build_program(ctx, device, source: str, options: list[str]):
     path = base / f"{key}.bin" if base is not None else None
     if path is not None and path.exists():
         try:
-            prg = cl.Program(ctx, [device], [path.read_bytes()]).build(options=options)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                prg = cl.Program(ctx, [device], [path.read_bytes()]).build(options=options)
             return prg, None
         except (cl.Error, OSError):
             pass  # a stale or broken entry: build from source and store it again
@@ -254,10 +256,10 @@ class OpenCLEngine:
         for node in graph.nodes:
             if kinds[node].weak or node.op in ("input", "constant"):
                 continue
-            for operand, dt in zip(node.inputs, operand_dtypes(node, kinds)):
+            for pos, (operand, dt) in enumerate(zip(node.inputs, operand_dtypes(node, kinds))):
                 if (kinds[operand].weak and operand.op != "constant" and kinds[operand].dtype.kind == "i"
                         and dt.kind in "iu" and dt.name != "int64"):
-                    fits.append((index[operand], dt, node))
+                    fits.append((index[operand], dt, node, clip_bound(node, pos, kinds)))
         widths = {name: w for name, w in self.info.widths.items()}
         typing = Typing(graph, kinds, host, widths, needs_error_flag(graph, kinds), fits)
         self._typings[key] = typing
@@ -328,11 +330,16 @@ class OpenCLEngine:
                     env[node] = evaluate(node, [env[i] for i in node.inputs])
                 except (ValueError, OverflowError, TypeError, ZeroDivisionError) as err:
                     raise EvaluationError(f"{statement_text(sgraph.source, node)}: {err}") from None
-        for j, dt, user in typing.fits:
+        for j, dt, user, bound in typing.fits:
             v = env[sgraph.nodes[j]]
             info = np.iinfo(dt)
+            if bound is not None:  # np.clip drops a bound beyond the array's range
+                side, xdt = bound
+                if (v <= np.iinfo(xdt).min) if side == "lower" else (v >= np.iinfo(xdt).max):
+                    continue
             if not info.min <= v <= info.max:
-                raise DTypeError(f"{statement_text(sgraph.source, user)}: Python integer {v} out of bounds for {dt}")
+                # As the NumPy engine reports NumPy's OverflowError.
+                raise EvaluationError(f"{statement_text(sgraph.source, user)}: Python integer {v} out of bounds for {dt}")
 
         # Results: the user's out= arrays, or new ones.
         results = []
@@ -373,8 +380,10 @@ class OpenCLEngine:
         ndim = len(space)
         in_layouts = tuple(_layout(v, space, kinds[node].weak) for v, node in
                            zip((by_name[n.input_name] for n in sgraph.inputs), sgraph.inputs))
-        out_layouts = tuple(_layout(a, space, False, True) if a is not None else Layout("flat") for a in out_arrays)
+        out_layouts = tuple(_layout(a, space, False, True) if a is not None else Layout("none") for a in out_arrays)
         flat = all(lay.how != "strided" for lay in in_layouts + out_layouts)
+        if not flat and ndim == 0:
+            flat = True
         if flat:
             width = vector_width(sgraph, kinds, typing.width_candidates) if size >= 64 else 1
             sig = Signature(in_layouts, out_layouts, 0, width, typing.host)

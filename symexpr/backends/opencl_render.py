@@ -63,6 +63,7 @@ class Layout:
     """How one array (input or output) is addressed in the kernel.
 
     how:   "scalar" (a kernel scalar argument: a weak Python scalar or a one-element array),
+           "none" (an output the host computes: a weak value),
            "flat" (C-contiguous with the iteration shape: index i), or
            "strided" (an element offset plus a stride per dimension, in elements).
     skip:  for "strided": per dimension of the iteration space, True where the array does not
@@ -95,7 +96,7 @@ class Signature:
 def contiguous_signature(graph: Graph, kinds: dict[Node, Kind]) -> Signature:
     """The signature of a call with same-shape contiguous arrays (weak inputs as scalars)."""
     ins = tuple(Layout("scalar") if kinds[n].weak else Layout("flat") for n in graph.inputs)
-    outs = tuple(Layout("flat") for _ in graph.outputs)
+    outs = tuple(Layout("none") if kinds[n].weak else Layout("flat") for _, n in graph.outputs)
     return Signature(ins, outs, 0, 1, host_nodes(graph, kinds))
 
 
@@ -345,6 +346,27 @@ def _func(name):
     return render
 
 
+def _trig(name):
+    """sin/cos/tan. PoCL 3.0's float vector versions go wrong in every lane when one lane is
+    beyond about 1e6 (small lanes come out wrong); such vectors are computed in double
+    (rounded once, within 1 ulp)."""
+    def render(ctx, a):
+        if not (ctx.vector and ctx.result.name == "float32"):
+            return f"{name}({a})"
+        w, h = ctx.width, ctx.width // 2
+        if h >= 2:
+            slow = (f"(float{w})(convert_float{h}({name}(convert_double{h}(x.lo))), "
+                    f"convert_float{h}({name}(convert_double{h}(x.hi))))")
+        else:
+            slow = f"(float{w})((float){name}((double)x.x), (float){name}((double)x.y))"
+        helper = f"sx_{name}_float{w}"
+        src = (f"float{w} {helper}(float{w} x) {{\n"
+               f"    if (any(fabs(x) > 1.0e5f)) return {slow};\n"
+               f"    return {name}(x);\n}}")
+        return f"{ctx.helper(helper, src)}({a})"
+    return render
+
+
 def _rounding(name):
     def render(ctx, a):
         return f"{name}({a})" if ctx.result.kind == "f" else a  # NumPy keeps ints as they are
@@ -463,6 +485,9 @@ CL_OPS: dict[str, ClOp] = {
     "absolute": ClOp(_absolute),
     "square": ClOp(_square),
     **{name: ClOp(_func(cname)) for name, cname in _FUNCS.items()},
+    "sin": ClOp(_trig("sin")),
+    "cos": ClOp(_trig("cos")),
+    "tan": ClOp(_trig("tan")),
     "floor": ClOp(_rounding("floor")),
     "ceil": ClOp(_rounding("ceil")),
     "trunc": ClOp(_rounding("trunc")),
@@ -499,7 +524,7 @@ def literal(value, dtype) -> str:
         if v == -(2**63):
             return f"(({t})(-9223372036854775807L - 1))"
         return f"(({t}){v}L)"
-    f = float(np.array(value).astype(dtype)) if not isinstance(value, float) or dtype.itemsize != 8 else value
+    f = float(np.array(value).astype(dtype))
     t = cl_type(dtype)
     if math.isnan(f):
         return f"(({t})NAN)"
@@ -661,10 +686,12 @@ def render_kernel(graph: Graph, kinds: dict[Node, Kind], signature: Signature) -
             ods = operand_dtypes(node, kinds)
             ctx = Ctx(node, ods, kinds[node].dtype, w, helpers, float_dtype)
             args = []
-            for i, d in zip(node.inputs, ods):
-                if CL_OPS[node.op].operands == "own":
-                    d = kinds[i].dtype
-                args.append(_operand(i, d, kinds, names, ctx, vector_nodes))
+            for pos, (i, d) in enumerate(zip(node.inputs, ods)):
+                bound = clip_bound(node, pos, kinds)
+                if bound is not None:
+                    args.append(_clip_bound(i, d, bound, names))
+                else:
+                    args.append(_operand(i, d, kinds, names, ctx, vector_nodes))
             if node.op in COMPARISONS and "uint64" in (ods[0].name, ods[1].name) and ods[0] != ods[1]:
                 expr = _compare_uint64_weak(node, args, kinds, ctx)
             else:
@@ -676,6 +703,8 @@ def render_kernel(graph: Graph, kinds: dict[Node, Kind], signature: Signature) -
                 lines.append(f"// {comment}")
             lines.append(f"const {ctx.t()} {names[node]} = {expr};")
         for k, ((oname, node), lay) in enumerate(zip(graph.outputs, signature.outputs)):
+            if lay.how == "none":
+                continue
             dt = kinds[node].dtype
             value = _output_value(node, dt, kinds, names, vector_nodes, width, float_dtype, helpers)
             if vec:
@@ -749,6 +778,37 @@ def _operand(i: Node, d, kinds, names, ctx: Ctx, vector_nodes) -> str:
     return convert(name, src, d, ctx)
 
 
+def clip_bound(node: Node, pos: int, kinds) -> tuple | None:
+    """np.clip of an integer array drops a Python-int bound beyond the array's range
+    (uint8 clipped below -1 is not clipped below): (side, array dtype) for such a bound, else None."""
+    if node.op != "clip" or pos == 0 or kinds[node].weak:
+        return None
+    x, b = node.inputs[0], node.inputs[pos]
+    if kinds[x].weak or kinds[x].dtype.kind not in "iu" or not (kinds[b].weak and kinds[b].dtype.kind == "i"):
+        return None
+    return ("lower" if pos == 1 else "upper", kinds[x].dtype)
+
+
+def _clip_bound(i: Node, d, bound: tuple, names) -> str:
+    """A Python-int clip bound: past the array's range it is no bound, the extreme of the dtype `d`."""
+    side, xdt = bound
+    d = np.dtype(d)
+    xinfo = np.iinfo(xdt)
+    none = (np.iinfo(d).min if side == "lower" else np.iinfo(d).max) if d.kind in "iu" else \
+        (-math.inf if side == "lower" else math.inf)
+    if i.op == "constant":
+        v = i.value
+        beyond = v <= xinfo.min if side == "lower" else v >= xinfo.max
+        return literal(none if beyond else v, d)
+    w = names[i]
+    limit = literal(xinfo.min if side == "lower" else xinfo.max, "int64") if xdt.name != "uint64" else None
+    if limit is None:  # a uint64 array: no Python int (an int64) is at or past its top
+        cond = f"({w} <= 0)" if side == "lower" else "0"
+    else:
+        cond = f"({w} {'<=' if side == 'lower' else '>='} {limit})"
+    return f"({cond} ? {literal(none, d)} : ({cl_type(d)}){w})"
+
+
 def _output_value(node, dt, kinds, names, vector_nodes, width, float_dtype, helpers) -> str:
     if node.op == "constant":
         return literal(node.value, dt)
@@ -804,6 +864,8 @@ def kernel_arguments(graph: Graph, kinds: dict[Node, Kind], signature: Signature
         node = graph.nodes[j]
         args.append(Arg(names[node], ("host", j), kinds[node].dtype))
     for k, ((_, node), lay) in enumerate(zip(graph.outputs, signature.outputs)):
+        if lay.how == "none":
+            continue
         args.append(Arg(f"sx_out{k}", ("out", k), None, f"__global {cl_type(kinds[node].dtype)}*"))
         if lay.how == "strided":
             args.append(Arg(f"sx_out{k}_off", ("out_off", k), i64))
