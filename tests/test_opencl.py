@@ -567,3 +567,77 @@ def test_more_than_two_to_the_31_elements():
     c = prog(a=a)
     assert c.shape == (n,) and c[-1] == 11 and c[0] == 3 and c[n // 2] == 3
     del a, c
+
+
+# -- generated programs -------------------------------------------------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_BINARY = ["+", "-", "*", "/", "//", "%", "<", ">=", "==", "&", "maximum", "minimum", "arctan2", "hypot"]
+_UNARY = ["-", "abs", "sqrt", "exp", "sin", "tanh", "floor", "sign", "square", "isnan", "relu", "sigmoid", "log1p"]
+_SHAPES = [(), (1,), (5,), (3, 1), (1, 5), (3, 5), (2, 3, 5)]
+
+
+@st.composite
+def programs(draw):
+    """A random program over inputs a, b, c (NaN and inf included) and the data to run it on."""
+    dtypes = [draw(st.sampled_from(["float32", "float64", "int32", "int8", "uint16", "bool"])) for _ in range(3)]
+    shapes = [draw(st.sampled_from(_SHAPES)) for _ in range(3)]
+    names = ["a", "b", "c"]
+    lines = []
+    for k in range(draw(st.integers(1, 8))):
+        kind = draw(st.sampled_from(["binary", "unary", "where", "literal"]))
+        x, y, z = (draw(st.sampled_from(names)) for _ in range(3))
+        if kind == "binary":
+            op = draw(st.sampled_from(_BINARY))
+            expr = f"{op}({x}, {y})" if op.isalpha() else f"{x} {op} {y}"
+        elif kind == "unary":
+            op = draw(st.sampled_from(_UNARY))
+            expr = f"-{x}" if op == "-" else f"{op}({x})"
+        elif kind == "where":
+            expr = f"where({x} > {y}, {y}, {z})"
+        else:
+            lit = draw(st.sampled_from(["2", "0.5", "-3", "1e10", "True"]))
+            expr = f"{x} * {lit}" if lit != "True" else f"{x} | {lit}"
+        names.append(f"t{k}")
+        lines.append(f"t{k} = {expr}")
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    data = {}
+    for n, dt, shape in zip("abc", dtypes, shapes):
+        v = rng.standard_normal(shape) * 4
+        if dt.startswith("float"):
+            v = np.where(rng.random(shape) < 0.1, rng.choice([np.nan, np.inf, -np.inf, -0.0], shape), v)
+        data[n] = np.asarray(v).astype(dt)
+    outputs = draw(st.lists(st.sampled_from(names[3:]), min_size=1, max_size=3, unique=True))
+    return "\n".join(lines), outputs, data
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(programs())
+def test_generated_programs_match_the_numpy_engine(case):
+    src, outputs, data = case
+    try:
+        want = sx.compile(src, outputs=outputs, backend="numpy")(**data)
+    except SymExprError as err:
+        with pytest.raises(type(err)):
+            sx.compile(src, outputs=outputs, backend="opencl")(**data)
+        return
+    got = sx.compile(src, outputs=outputs, backend="opencl")(**data)
+    if len(outputs) == 1:
+        got, want = (got,), (want,)
+    transcendental = any(f in src for f in ("exp", "sin", "tanh", "sigmoid", "log1p", "arctan2", "hypot"))
+    # Errors within ulp bounds can be magnified past any tolerance by later discontinuous ops.
+    jumps = any(f in src for f in ("//", "%", "floor", "sign", "<", ">", "==", "isnan", "where", "&", "relu",
+                                   "maximum", "minimum"))
+    for g, w in zip(got, want):
+        assert type(g) is type(w)
+        g, w = np.asarray(g), np.asarray(w)
+        assert g.shape == w.shape and g.dtype == w.dtype, src
+        if not transcendental:
+            assert differs(g, w, True) is None, src
+        elif not jumps and w.dtype.kind == "f":
+            with np.errstate(all="ignore"):
+                ok = (g == w) | (np.isnan(g) & np.isnan(w)) | np.isclose(g, w, rtol=1e-3, atol=1e-6)
+            assert ok.all(), src
