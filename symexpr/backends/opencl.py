@@ -519,6 +519,10 @@ class OpenCLEngine:
             return (v.base_data, v.offset // item, tuple(s // item for s in v.strides), None)
         arr = v
         item = arr.dtype.itemsize
+        if arr.flags.c_contiguous and arr.ctypes.data % item == 0:
+            # The common case, without the stride arithmetic below.
+            buf, copy_back = self._wrap(arr if arr.ndim else arr.reshape(1), keep, write=write)
+            return (buf, 0, tuple(s // item for s in arr.strides), copy_back)
         if _misaligned(arr):
             arr = np.ascontiguousarray(arr)  # inputs only: outputs were given a new array instead
         # The smallest memory block holding every element: flip the negative strides.
