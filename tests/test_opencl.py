@@ -641,3 +641,27 @@ def test_generated_programs_match_the_numpy_engine(case):
             with np.errstate(all="ignore"):
                 ok = (g == w) | (np.isnan(g) & np.isnan(w)) | np.isclose(g, w, rtol=1e-3, atol=1e-6)
             assert ok.all(), src
+
+
+def test_a_device_without_fp64_refuses_float64_by_name(monkeypatch):
+    prog = sx.compile("c = a * 2", backend="opencl")
+    monkeypatch.setattr(prog._engine.info, "fp64", False)
+    with pytest.raises(DTypeError, match="float64 is not supported by the OpenCL device"):
+        prog(a=np.ones(3))
+    assert prog(a=np.ones(3, np.float32)).dtype == np.float32
+
+
+def test_a_build_failure_is_a_backend_error(monkeypatch):
+    from symexpr.backends import opencl
+
+    monkeypatch.setattr(opencl, "render_kernel", lambda *a: "__kernel void symexpr_kernel( { nonsense")
+    monkeypatch.setenv("SYMEXPR_NO_CACHE", "1")
+    with pytest.raises(BackendError, match="rejected the generated kernel"):
+        sx.compile("c = a * 2 + 0.25", backend="opencl")(a=np.ones(3, np.float32))
+
+
+def test_fast_math_is_opt_in():
+    assert "-cl-fast-relaxed-math" not in sx.compile("c = a * 2", backend="opencl")._engine.options
+    prog = sx.compile("c = a * 2", backend="opencl", fast_math=True)
+    assert "-cl-fast-relaxed-math" in prog._engine.options
+    assert prog(a=np.arange(4.0)).tolist() == [0, 2, 4, 6]

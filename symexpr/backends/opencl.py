@@ -109,9 +109,10 @@ def _info(device) -> DeviceInfo:
     if key not in _device_info:
         is_cpu = bool(device.type & cl.device_type.CPU)
         fp64 = "cl_khr_fp64" in device.extensions or bool(getattr(device, "double_fp_config", 0))
-        # PoCL's SLEEF gives vector transcendentals only for explicit vector types. The native
-        # widths are 8 floats and 4 doubles on AVX2; float16 built empty and double8 crashed on
-        # the pip PoCL 3.0-rc2, so wider vectors are not used.
+        # PoCL's SLEEF gives vector transcendentals only for explicit vector types. The pip PoCL
+        # 3.0-rc2 reports native widths of 16 floats and 8 doubles on this AVX2 EPYC, but a sin
+        # kernel on float16 or double8 builds with no kernel in it (and the process then aborts
+        # at exit), so widths are capped at 8 floats and 4 doubles, which work and are fast.
         wf = min(max(device.native_vector_width_float, 1), 8)
         wd = min(max(device.native_vector_width_double, 1), 4) if fp64 else 1
         options = []
