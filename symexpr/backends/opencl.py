@@ -199,7 +199,9 @@ class Typing:
     host: tuple
     width_candidates: dict
     err_flag: bool
-    fits: list  # (host node index, integer dtype, statement) checks for weak ints meeting integer arrays
+    fits: list  # (host node index, integer dtype, user node, clip bound) checks for Python ints meeting integer arrays
+    width: int = 1          # the vector width of the flat path
+    weak_nodes: tuple = ()  # nodes the host computes, in order
 
 
 class OpenCLEngine:
@@ -262,7 +264,8 @@ class OpenCLEngine:
                         and dt.kind in "iu" and dt.name != "int64"):
                     fits.append((index[operand], dt, node, clip_bound(node, pos, kinds)))
         widths = {name: w for name, w in self.info.widths.items()}
-        typing = Typing(graph, kinds, host, widths, needs_error_flag(graph, kinds), fits)
+        typing = Typing(graph, kinds, host, widths, needs_error_flag(graph, kinds), fits,
+                        vector_width(graph, kinds, widths), tuple(n for n in graph.nodes if kinds[n].weak))
         self._typings[key] = typing
         return typing
 
@@ -294,7 +297,7 @@ class OpenCLEngine:
             else:
                 return "// no kernel yet: the program takes no same-dtype inputs; call it first\n"
             sig = contiguous_signature(typing.graph, typing.kinds)
-            width = vector_width(typing.graph, typing.kinds, typing.width_candidates)
+            width = typing.width
             sig = Signature(sig.inputs, sig.outputs, 0, width, sig.scalars)
             self._last_source = render_kernel(typing.graph, typing.kinds, sig)
         return self._last_source
@@ -319,9 +322,7 @@ class OpenCLEngine:
 
         # Weak values (Python scalars and what is computed from them alone) are computed on the host.
         env = {}
-        for node in sgraph.nodes:
-            if not kinds[node].weak:
-                continue
+        for node in typing.weak_nodes:
             if node.op == "input":
                 env[node] = by_name[node.input_name]
             elif node.op == "constant":
@@ -386,7 +387,7 @@ class OpenCLEngine:
         if not flat and ndim == 0:
             flat = True
         if flat:
-            width = vector_width(sgraph, kinds, typing.width_candidates) if size >= 64 else 1
+            width = typing.width if size >= 64 else 1
             sig = Signature(in_layouts, out_layouts, 0, width, typing.host)
         else:
             sig = Signature(in_layouts, out_layouts, ndim, 1, typing.host)
