@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import symexpr as sx
-from symexpr.errors import BackendError, DTypeError, EvaluationError, ShapeError, SymExprError
+from symexpr.errors import BackendError, DTypeError, EvaluationError, SymExprError
 from symexpr.ops import CASTS, OPS
 
 cl = pytest.importorskip("pyopencl")

@@ -26,8 +26,8 @@ try:
 except ImportError as _err:  # pragma: no cover - pyopencl is a dependency
     raise ImportError(f"pyopencl is not installed ({_err})") from None
 
-from ..errors import BackendError, DTypeError, EvaluationError, ShapeError, SymExprError
-from ..graph import Graph, Node, statement_text
+from ..errors import BackendError, DTypeError, EvaluationError, SymExprError
+from ..graph import Graph, statement_text
 from ..infer import Kind, infer_kinds, infer_shapes, is_weak_value
 from ..passes import specialize
 from .numpy import NumpyEngine, check_out, evaluate

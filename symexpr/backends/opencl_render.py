@@ -26,7 +26,7 @@ import numpy as np
 
 from ..graph import Graph, Node
 from ..infer import Kind
-from ..ops import CASTS, OPS
+from ..ops import CASTS
 
 # -- types ------------------------------------------------------------------------------------
 
@@ -41,15 +41,10 @@ _UNSIGNED = {"int8": "uchar", "int16": "ushort", "int32": "uint", "int64": "ulon
 _MASK = {"float32": "int", "float64": "long"}
 
 COMPARISONS = frozenset(("less", "less_equal", "greater", "greater_equal", "equal", "not_equal"))
-_OWN_OPERANDS = frozenset(("logical_and", "logical_or", "logical_not", "isnan", "isinf", "isfinite", "sigmoid")) | CASTS
 
 
 def cl_type(dtype) -> str:
     return CL_TYPES[np.dtype(dtype).name]
-
-
-def is_float(dtype) -> bool:
-    return np.dtype(dtype).kind == "f"
 
 
 def is_int(dtype) -> bool:
@@ -706,7 +701,7 @@ def render_kernel(graph: Graph, kinds: dict[Node, Kind], signature: Signature) -
             if lay.how == "none":
                 continue
             dt = kinds[node].dtype
-            value = _output_value(node, dt, kinds, names, vector_nodes, width, float_dtype, helpers)
+            value = literal(node.value, dt) if node.op == "constant" else names[node]
             if vec:
                 if node not in vector_nodes:
                     value = f"(({cl_type(dt)}{width})({value}))"
@@ -807,12 +802,6 @@ def _clip_bound(i: Node, d, bound: tuple, names) -> str:
     else:
         cond = f"({w} {'<=' if side == 'lower' else '>='} {limit})"
     return f"({cond} ? {literal(none, d)} : ({cl_type(d)}){w})"
-
-
-def _output_value(node, dt, kinds, names, vector_nodes, width, float_dtype, helpers) -> str:
-    if node.op == "constant":
-        return literal(node.value, dt)
-    return names[node]
 
 
 def _compare_uint64_weak(node: Node, args: list[str], kinds, ctx: Ctx) -> str:
