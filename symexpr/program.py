@@ -96,6 +96,7 @@ class Program:
         self._all_inputs = frozenset(self.parsed.input_names)
         self._engine = self._make_engine(backend, device)
         self.backend: str = self._engine.name
+        self._fast: dict[tuple, object] = {}  # (dtype, shape) of each input -> the engine's fast runner
 
     # -- backends ---------------------------------------------------------------------------
     def _make_engine(self, backend: str, device):
@@ -111,12 +112,16 @@ class Program:
             _warn_fallback(str(err))
             return NumpyEngine(self.graph, optimize=self.optimized, fast_math=self.fast_math)
         try:
-            return OpenCLEngine(self.graph, device=device, optimize=self.optimized, fast_math=self.fast_math)
+            engine = OpenCLEngine(self.graph, device=device, optimize=self.optimized, fast_math=self.fast_math)
         except SymExprError as err:
             if backend == "opencl":
                 raise
             _warn_fallback(err.message)
             return NumpyEngine(self.graph, optimize=self.optimized, fast_math=self.fast_math)
+        if backend == "opencl":
+            return engine
+        from .backends.auto import AutoEngine
+        return AutoEngine(engine, NumpyEngine(self.graph, optimize=self.optimized, fast_math=self.fast_math))
 
     @property
     def kernel_source(self) -> str | None:
@@ -193,10 +198,47 @@ class Program:
 
     def __call__(self, /, *args, **kwargs):
         # `self` is positional-only so that an input named `self` can be passed by keyword.
+        # The fast path: every input a NumPy array, no out=, a signature seen before.
+        if kwargs and not args and len(kwargs) == len(self.inputs):
+            try:
+                args = tuple([kwargs[n] for n in self.inputs])
+            except KeyError:
+                args = None
+            else:
+                kwargs = {}
+        if not kwargs and args is not None and len(args) == len(self.inputs):
+            key = []
+            for a in args:
+                if type(a) is not np.ndarray:
+                    break
+                key.append((a.dtype, a.shape))
+            else:
+                run = self._fast.get(tuple(key))
+                if run is not None:
+                    results = run(args)
+                    if results is not None:
+                        return results[0] if len(results) == 1 else Results(self.outputs, results)
+                elif args:
+                    return self._run_and_learn(tuple(key), args)
+        if args is None:
+            args = ()
         out = None
         if "out" in kwargs and "out" not in self._all_inputs:
             out = kwargs.pop("out")
         return self.run(self.bind(args, kwargs), out=out)
+
+    def _run_and_learn(self, key: tuple, args: tuple):
+        """A call on NumPy arrays of a signature not seen before: the general path, then the fast
+        runner for the next calls of the signature (native, supported dtypes only)."""
+        values = self.convert(self.bind(args, {}))
+        results = self.run(values)
+        if all(values[n] is a for n, a in zip(self.inputs, args)):
+            runner = getattr(self._engine, "fast_runner", lambda values: None)(values)
+            if runner is not None:
+                if len(self._fast) >= 256:
+                    self._fast.clear()
+                self._fast[key] = runner
+        return results
 
     def run(self, inputs: Mapping[str, object], out=None):
         """Run on a mapping of inputs; `out=` an array, or a tuple/mapping of arrays, to write results into."""

@@ -99,6 +99,8 @@ class Signature:
         dying: dict[int, list[Node]] = {}
         for n, k in self.last.items():
             dying.setdefault(k, []).append(n)
+        self.straight_line = False  # not made yet; see `straight_line`
+        self.python_source = None
         self.steps = []
         for k, node in enumerate(graph.nodes):
             if node.op in ("input", "constant"):
@@ -169,6 +171,18 @@ class NumpyEngine:
                 self._signatures.popitem(last=False)
         return sig
 
+    def fast_runner(self, values: dict[str, object]):
+        """For calls with these values' dtypes and shapes (all NumPy arrays): a function of the
+        inputs, in order, that returns the results or None (then call `run`); None if there is none."""
+        if not self.optimize:
+            return None
+        sig = self.signature(values)
+        if sig.straight_line is False:
+            made = straight_line(sig, {n: k for k, n in enumerate(self.graph.input_names)})
+            sig.straight_line = made[1] if made else None
+            sig.python_source = made[0] if made else None
+        return sig.straight_line
+
     def run(self, values: dict[str, object], out=None) -> list:
         sig = self.signature(values)
         graph = sig.graph
@@ -222,6 +236,68 @@ class NumpyEngine:
                 seen.add(id(r))
             results.append(r)
         return deliver(results, out, graph)
+
+
+def straight_line(sig: Signature, input_index: dict[str, int]):
+    """One signature as a Python function of straight-line NumPy calls, or None where it does not apply.
+
+    The fast path of a call whose inputs are all NumPy arrays: the same calls as `NumpyEngine.run`
+    makes (the same functions, the same `out=` buffers of the memory plan, the same frees), with
+    the interpreting done once, here, instead of on every call. The function takes the inputs in
+    `input_index` order and returns the results, or None when anything raises (the caller then
+    takes the general path, which raises the positioned error). Returns (source, function).
+    """
+    graph, plan = sig.graph, sig.plan
+    if any(sig.shapes[n] == () or sig.kinds[n].weak for _, n in graph.outputs):
+        return None  # NumPy scalars and weak results: the general path's `as_result`
+    index = {node: k for k, node in enumerate(graph.nodes)}
+    scope = {"_errstate": np.errstate, "_RAISES": _RAISES}
+    lines = ["def run(args):", "    try:", "        with _errstate(all='ignore'):"]
+    body = []
+    for node in graph.nodes:
+        k = index[node]
+        if node.op == "input":
+            body.append(f"v{k} = args[{input_index[node.input_name]}]")
+        elif node.op == "constant":
+            scope[f"v{k}"] = node.value
+    held: dict[int, str] = {}  # buffer id -> the local that holds its array
+    for node, b, shape, dtype, into, dying, free in sig.steps:
+        k = index[node]
+        if sig.kinds[node].weak or any(sig.kinds[i].weak and i.op != "constant" for i in node.inputs):
+            return None
+        fn = INTO.get(node.op) if (into and node.op in INTO) else OPS[node.op].numpy
+        scope[f"f{k}"] = fn
+        call = f"f{k}({', '.join(f'v{index[i]}' for i in node.inputs)}"
+        if b is not None and into and b in held:
+            dest = held[b] if plan.buffers[b].shape == tuple(shape) else \
+                f"{held[b]}.reshape({tuple(shape)!r}, copy=False)"
+            body.append(f"v{k} = {call}, out={dest})")
+        else:
+            if node.op in INTO and into:
+                scope[f"f{k}"] = OPS[node.op].numpy
+            body.append(f"v{k} = {call})")
+            if b is not None and b not in held:
+                body.append(f"b{b} = v{k}")
+                held[b] = f"b{b}"
+                if node.op not in OPS or not isinstance(OPS[node.op].numpy, np.ufunc):
+                    # Adopted as a buffer: later steps write into it, so it must be a C-contiguous array.
+                    body.append(f"if not b{b}.flags.c_contiguous: return None")
+        outputs = {index[n] for _, n in graph.outputs}
+        body += [f"del v{index[n]}" for n in dying if n.op != "constant" and index[n] not in outputs]
+        for freed in free:
+            if held.pop(freed, None) is not None:
+                body.append(f"del b{freed}")
+    results, seen = [], set()
+    for _, node in graph.outputs:
+        k = index[node]
+        results.append(f"v{k}.copy()" if (node.op in ("input", "constant") or k in seen) else f"v{k}")
+        seen.add(k)
+    body.append(f"return [{', '.join(results)}]")
+    lines += ["            " + line for line in body]
+    lines += ["    except _RAISES:", "        return None"]
+    source = "\n".join(lines) + "\n"
+    exec(compile(source, f"<symexpr numpy signature>", "exec"), scope)
+    return source, scope["run"]
 
 
 def direct_targets(graph: Graph, sig: Signature, out, values: dict) -> dict[Node, np.ndarray]:

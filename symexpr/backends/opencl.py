@@ -303,6 +303,11 @@ class OpenCLEngine:
         return self._last_source
 
     # -- a call -------------------------------------------------------------------------------
+    def fast_runner(self, values: dict[str, object]):
+        """For calls with all-NumPy-array inputs: a function of the inputs in order."""
+        names = self.graph.input_names
+        return lambda args: self.run(dict(zip(names, args)))
+
     def run(self, values: dict[str, object], out=None) -> list:
         graph = self.graph
         names = graph.input_names
@@ -395,7 +400,7 @@ class OpenCLEngine:
 
         # Arguments.
         queue = self._array_queue(inputs) if device_arrays else self.queue
-        chunk, groups = self._split(size, sig.width)
+        chunk, groups, local = self._split(size, sig.width)
         keep = []  # host arrays whose buffers the kernel reads: alive until it is done
         bufs_in = {}
         wait_for = []
@@ -444,7 +449,7 @@ class OpenCLEngine:
         try:
             with spec.lock:
                 spec.kernel.set_args(*argv)
-                event = cl.enqueue_nd_range_kernel(queue, spec.kernel, (groups,), None,
+                event = cl.enqueue_nd_range_kernel(queue, spec.kernel, (groups,), local,
                                                    wait_for=wait_for or None)
         except cl.MemoryError as e:
             raise BackendError(f"the OpenCL device ran out of memory: {e}") from None
@@ -497,8 +502,11 @@ class OpenCLEngine:
                 return v.queue or self.queue
         return self.queue
 
-    def _split(self, size: int, width: int) -> tuple[int, int]:
-        """(elements per work-item, work-items): a few chunks per compute unit, whole vectors each."""
+    def _split(self, size: int, width: int) -> tuple[int, int, tuple | None]:
+        """(elements per work-item, work-items, local size): a few chunks per compute unit, whole
+        vectors each. On a CPU each work-item is its own work-group: a CPU device runs one
+        work-group per thread, and with the local size left to it PoCL put all the work-items in
+        one group, on one core (half the speed on two cores)."""
         units = max(self.info.units, 1) if self.info.is_cpu else 4096
         if size < 4096 * max(width, 1):
             groups = 1 if self.info.is_cpu else min(size, 256)
@@ -508,7 +516,7 @@ class OpenCLEngine:
         if width > 1:
             chunk = -(-chunk // width) * width
         groups = -(-size // chunk)
-        return chunk, groups
+        return chunk, groups, ((1,) if self.info.is_cpu else None)
 
     def _buffer(self, v, keep: list, wait_for: list, *, write: bool):
         """(buffer, element offset, element strides, host array to copy back into or None)."""

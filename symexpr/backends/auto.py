@@ -1,0 +1,97 @@
+"""backend="auto": the fused OpenCL kernel, or the NumPy engine where a launch costs more than it saves.
+
+A kernel launch has a fixed price (40 to 65 µs on PoCL's multi-threaded CPU device,
+against about 1 µs for a NumPy call), and the fused kernel wins it back on memory
+traffic only once the arrays are large enough; where that happens depends on the
+device, the program and the dtypes. So the choice is made per call signature (the
+inputs' dtypes and shapes), once, and remembered:
+
+- up to `SMALL` elements the NumPy engine runs: no device launches that fast;
+- above, the first call of a signature runs both engines on the call's own data
+  (the kernel is built for it anyway), keeps the faster, and returns the kernel's
+  result. Later calls of the signature go straight to the engine chosen.
+
+Both engines compute NumPy's results; exact operations agree bit for bit, and
+transcendental functions within the OpenCL ulp bounds (see the README). Pass
+backend="opencl" or "numpy" to fix the engine.
+"""
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from ..infer import is_weak_value
+from .numpy import NumpyEngine
+from .opencl import OpenCLEngine, cl_array
+
+SMALL = 4096         # elements: at or below, the NumPy engine without measuring
+MAX_DECISIONS = 256  # signatures remembered
+
+
+class AutoEngine:
+    """Picks, per call signature, the OpenCL engine or the NumPy engine, whichever is faster."""
+
+    name = "opencl"
+
+    def __init__(self, opencl: OpenCLEngine, numpy: NumpyEngine):
+        self.opencl = opencl
+        self.numpy = numpy
+        self.decisions: dict[tuple, str] = {}
+
+    def __getattr__(self, attr):
+        # kernel_source, queue, info, options...: the OpenCL engine's.
+        return getattr(self.__dict__["opencl"], attr)
+
+    def accepts(self, value) -> bool:
+        return self.opencl.accepts(value)
+
+    def run(self, values: dict[str, object], out=None) -> list:
+        engine, first = self.choose(values)
+        if first is not None:
+            return first if out is None else self.opencl.run(values, out)
+        return engine.run(values, out)
+
+    def fast_runner(self, values: dict[str, object]):
+        engine, _ = self.choose(values)
+        return engine.fast_runner(values)
+
+    def engine_for(self, values: dict[str, object]) -> str:
+        """Which engine runs these values' signature ("numpy" or "opencl"), measuring if not yet known."""
+        return self.choose(values)[0].name
+
+    def choose(self, values: dict[str, object]):
+        """(engine, the kernel's result if this call measured, else None)."""
+        if any(isinstance(v, cl_array.Array) for v in values.values()):
+            return self.opencl, None
+        shapes = [() if is_weak_value(v) else np.shape(v) for v in values.values()]
+        try:
+            size = math.prod(np.broadcast_shapes(*shapes)) if shapes else 1
+        except ValueError:
+            return self.numpy, None  # it raises the positioned ShapeError
+        if size <= SMALL:
+            return self.numpy, None
+        key = tuple((type(v) if is_weak_value(v) else np.dtype(v.dtype), s) for v, s in zip(values.values(), shapes))
+        decided = self.decisions.get(key)
+        if decided is not None:
+            return (self.numpy if decided == "numpy" else self.opencl), None
+        repeats = 3 if size < 1_000_000 else 1
+        result = self.opencl.run(values)  # builds the kernel (or finds it on disk)
+        t_cl = _best(self.opencl, values, repeats)
+        if size < 1_000_000:
+            self.numpy.run(values)
+        t_np = _best(self.numpy, values, repeats)
+        if len(self.decisions) >= MAX_DECISIONS:
+            self.decisions.clear()
+        self.decisions[key] = "numpy" if t_np < t_cl else "opencl"
+        return (self.numpy if t_np < t_cl else self.opencl), result
+
+
+def _best(engine, values: dict, repeats: int) -> float:
+    best = math.inf
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        engine.run(values)
+        best = min(best, time.perf_counter() - t0)
+    return best

@@ -1,0 +1,138 @@
+"""The per-call fast path and backend="auto"'s choice of engine.
+
+A call whose inputs are all NumPy arrays, with a signature (dtypes and shapes) seen before, skips
+argument binding and checking; on the NumPy engine it runs the signature's straight-line Python
+(backends/numpy.py `straight_line`). Everything here compares it with the general path.
+"""
+import warnings
+
+import numpy as np
+import pytest
+
+import symexpr as sx
+from symexpr.backends.auto import SMALL, AutoEngine
+
+CHAIN = "d = a * b\ne = d + a\nf = e * e - b\ng = sqrt(abs(f)) / (b + 1)"
+
+
+def same_bits(x, y):
+    assert type(x) is type(y)
+    assert np.asarray(x).dtype == np.asarray(y).dtype and np.shape(x) == np.shape(y)
+    assert np.asarray(x).tobytes() == np.asarray(y).tobytes()
+
+
+def test_second_call_takes_the_straight_line_path():
+    prog = sx.compile(CHAIN, backend="numpy")
+    a, b = np.linspace(-3, 3, 50), np.linspace(1, 2, 50)
+    first = prog(a, b)
+    assert len(prog._fast) == 1
+    second = prog(a=a, b=b)  # by name too
+    same_bits(first, second)
+    reference = sx.compile(CHAIN, backend="numpy", optimize=False)(a, b)
+    same_bits(first, reference)
+    sig = prog._engine.signature({"a": a, "b": b})
+    assert "out=" in sig.python_source  # the memory plan's buffer reuse, in the generated code
+
+
+def test_fast_path_errors_are_the_general_paths():
+    prog = sx.compile("c = a ** b", backend="numpy")
+    a = np.array([2, 3], np.int64)
+    prog(a, np.array([1, 2], np.int64))
+    with pytest.raises(sx.EvaluationError, match=r"line 1, `c = a \*\* b`"):
+        prog(a, np.array([1, -2], np.int64))  # same signature: the fast path hands over to the general one
+
+
+def test_fast_path_raises_no_warnings():
+    prog = sx.compile("c = a / b + log(a)", backend="numpy")
+    a = np.array([0.0, -1.0, 1.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        first = prog(a, np.zeros(3))
+        second = prog(a, np.zeros(3))
+    same_bits(first, second)
+
+
+def test_buffer_reused_at_another_shape_from_a_fortran_ordered_result():
+    # x is (4, 3) and dies; y, (3, 4) of the same bytes, reuses its buffer through a reshape, which
+    # a Fortran-ordered x cannot give without a copy: the fast path must notice and hand over.
+    prog = sx.compile("x = a * 2\nw = float32(x)\ny = b + c", backend="numpy")
+    b, c = np.arange(3.0).reshape(3, 1), np.arange(4.0).reshape(1, 4)
+    for a in (np.arange(12.0).reshape(4, 3), np.asfortranarray(np.arange(12.0).reshape(4, 3))):
+        sig = prog._engine.signature({"a": a, "b": b, "c": c})
+        for _ in range(2):
+            w, y = prog(a, b, c)
+            same_bits(w, (a * 2).astype(np.float32))
+            same_bits(y, b + c)
+        assert "reshape((3, 4), copy=False)" in sig.python_source
+
+
+def test_outputs_that_are_inputs_or_repeated_are_new_arrays():
+    prog = sx.compile("c = a * 1\nd = a", outputs=["c", "d", "c"][:2], backend="numpy")
+    a = np.arange(4.0)
+    for _ in range(2):
+        c, d = prog(a)
+        assert c is not a and d is not a
+        c[0] = 99
+        assert a[0] == 0
+
+
+def test_new_signature_takes_the_general_path_then_its_own_fast_path():
+    prog = sx.compile("c = a + 1", backend="numpy")
+    prog(np.arange(3.0))
+    prog(np.arange(3, dtype=np.int32))
+    assert len(prog._fast) == 2
+    same_bits(prog(np.arange(3, dtype=np.int32)), np.arange(3, dtype=np.int32) + 1)
+
+
+def test_big_endian_and_table_inputs_never_enter_the_fast_path():
+    prog = sx.compile("c = a * 2", backend="numpy")
+    be = np.arange(3.0).astype(">f8")
+    for _ in range(2):
+        same_bits(prog(be), np.arange(3.0) * 2)
+    assert not prog._fast
+    table = np.zeros(3, [("a", "f8"), ("b", "f8")])
+    for _ in range(2):
+        same_bits(prog(table), np.zeros(3) * 2)
+
+
+# -- backend="auto" --------------------------------------------------------------------------
+
+def auto_program(src):
+    prog = sx.compile(src)
+    if not isinstance(prog._engine, AutoEngine):
+        pytest.skip("no OpenCL device: backend='auto' is the NumPy engine")  # pragma: no cover
+    return prog
+
+
+def test_auto_runs_small_calls_on_the_numpy_engine():
+    prog = auto_program("c = a * b + a")
+    a = np.arange(SMALL, dtype=np.float32)
+    assert prog._engine.engine_for({"a": a, "b": a}) == "numpy"
+    same_bits(prog(a, a), a * a + a)
+    assert not prog._engine.decisions  # nothing measured
+
+
+def test_auto_measures_a_larger_signature_once_and_keeps_the_choice():
+    prog = auto_program("c = a * b + a\nd = where(c > 1, c, -c)")
+    a = np.linspace(-2, 2, 4 * SMALL)
+    reference = sx.compile("c = a * b + a\nd = where(c > 1, c, -c)", backend="numpy")(a, a)
+    for _ in range(3):
+        result = prog(a, a)
+        same_bits(result, reference)
+    assert len(prog._engine.decisions) == 1
+    (choice,) = prog._engine.decisions.values()
+    assert choice in ("numpy", "opencl")
+    assert prog._engine.engine_for({"a": a, "b": a}) == choice
+
+
+def test_auto_with_out_and_device_arrays_still_works():
+    cl_array = pytest.importorskip("pyopencl.array")
+    prog = auto_program("c = a + b")
+    a = np.arange(4 * SMALL, dtype=np.float32)
+    out = np.empty_like(a)
+    assert prog(a, a, out=out) is out
+    same_bits(out, a + a)
+    d = cl_array.to_device(prog._engine.queue, a)
+    got = prog(d, d)
+    assert isinstance(got, cl_array.Array)
+    same_bits(got.get(), a + a)
