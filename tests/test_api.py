@@ -1,5 +1,6 @@
 """The public API: binding arguments, tables, results, the graph, out=, on every backend."""
 import io
+import os
 
 import numpy as np
 import pytest
@@ -418,3 +419,19 @@ def test_results_of_earlier_calls_stay_valid(backend):
         assert x.flags.writeable
         x[...] = 0  # the caller owns it
     assert_same(prog(a1, 1.0).c, a1 * 2)
+
+
+def test_parser_tables_are_cached_on_disk_and_a_broken_cache_is_rebuilt(tmp_path):
+    import subprocess
+    import sys
+
+    env = dict(os.environ, SYMEXPR_CACHE_DIR=str(tmp_path))
+    script = "import symexpr as sx; print(sx.compile('c = a + 1', backend='numpy')(2.0))"
+    for damage in (None, b"not a lark cache\n", b""):
+        if damage is not None:
+            for f in (tmp_path / "parser").iterdir():
+                f.write_bytes(damage)
+        done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == "3.0"
+        assert len(list((tmp_path / "parser").glob("lark-*.cache"))) == 1

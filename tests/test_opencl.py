@@ -227,7 +227,7 @@ def test_binary_cache_on_disk(tmp_path, monkeypatch):
     src = "c = a * 3 + b  # cache test"
     a = np.arange(100, dtype=np.float32)
     assert sx.compile(src, backend="opencl")(a=a, b=a)[5] == 20
-    stored = list(tmp_path.glob("*.bin"))
+    stored = list(tmp_path.glob("opencl/*.bin"))
     assert len(stored) == 1
     from symexpr.backends import opencl
 
@@ -236,7 +236,7 @@ def test_binary_cache_on_disk(tmp_path, monkeypatch):
     monkeypatch.setattr(opencl, "build_program", lambda *x: calls.append(real(*x)) or calls[-1])
     assert sx.compile(src, backend="opencl")(a=a, b=a)[5] == 20  # a new program, same kernel
     assert calls and calls[0][1] is None  # loaded from the stored binary, nothing to store
-    assert list(tmp_path.glob("*.bin")) == stored
+    assert list(tmp_path.glob("opencl/*.bin")) == stored
 
 
 def test_kernel_source_before_any_call_is_the_float32_fast_path():

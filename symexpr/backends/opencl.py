@@ -26,6 +26,7 @@ try:
 except ImportError as _err:  # pragma: no cover - pyopencl is a dependency
     raise ImportError(f"pyopencl is not installed ({_err})") from None
 
+from ..cache import cache_dir
 from ..errors import BackendError, DTypeError, EvaluationError, SymExprError
 from ..graph import Graph, statement_text
 from ..infer import Kind, infer_kinds, infer_shapes, is_weak_value
@@ -127,14 +128,6 @@ def _info(device) -> DeviceInfo:
 
 # -- the binary cache -----------------------------------------------------------------------------
 
-def _cache_dir() -> Path | None:
-    if os.environ.get("SYMEXPR_NO_CACHE"):
-        return None
-    base = os.environ.get("SYMEXPR_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "symexpr", "opencl")
-    return Path(base)
-
-
 def build_program(ctx, device, source: str, options: list[str]):
     """Build `source`, from a stored binary when this device built it before (pyopencl does not cache for PoCL).
 
@@ -143,7 +136,7 @@ def build_program(ctx, device, source: str, options: list[str]):
     """
     info = _info(device)
     key = hashlib.sha256("\0".join([info.cache_key, " ".join(options), source]).encode()).hexdigest()
-    base = _cache_dir()
+    base = cache_dir("opencl")
     path = base / f"{key}.bin" if base is not None else None
     if path is not None and path.exists():
         try:
