@@ -268,6 +268,9 @@ class Program:
             what = ", ".join(f"{n}: {k}{list(sig.shapes[node]) if sig.shapes[node] else ''}"
                              for n, node, k in ((n.input_name, n, sig.kinds[n]) for n in sig.graph.inputs))
             lines += ["", f"# for {what or 'no inputs'}"]
+            describe = getattr(self._engine, "describe", None)
+            if describe is not None:
+                lines += [f"engine: {describe(self.bind(args, inputs))}"]
             if self.optimized:
                 lines += [f"line {r.line}: {r.message}" if r.line else r.message for r in sig.rewrites] or ["(no rewrites)"]
                 if sig.graph is not self.graph:

@@ -115,6 +115,7 @@ def test_auto_runs_small_calls_on_the_numpy_engine():
 def test_auto_measures_a_larger_signature_once_and_keeps_the_choice():
     prog = auto_program("c = a * b + a\nd = where(c > 1, c, -c)")
     a = np.linspace(-2, 2, 4 * SMALL)
+    assert "engine: not chosen yet" in prog.explain(a=a, b=a)
     reference = sx.compile("c = a * b + a\nd = where(c > 1, c, -c)", backend="numpy")(a, a)
     for _ in range(3):
         result = prog(a, a)
@@ -123,6 +124,9 @@ def test_auto_measures_a_larger_signature_once_and_keeps_the_choice():
     (choice,) = prog._engine.decisions.values()
     assert choice in ("numpy", "opencl")
     assert prog._engine.engine_for({"a": a, "b": a}) == choice
+    said = {"numpy": "the NumPy engine: it was faster", "opencl": "the OpenCL engine: it was faster"}[choice]
+    assert said in prog.explain(a=a, b=a)
+    assert "engine: the NumPy engine: 3 elements" in prog.explain(a=a[:3], b=a[:3])
 
 
 def test_auto_with_out_and_device_arrays_still_works():

@@ -42,3 +42,19 @@ def test_error_example_is_what_symexpr_says():
         assert caret == str(err).splitlines()[1:]
     else:
         raise AssertionError("the README's error example compiles")
+
+
+def test_hybridize_example_traces_to_the_imperative_result():
+    block = next(b for b in python_blocks() if "@sx.hybridize" in b)
+    namespace = {"sx": sx, "np": np}
+    exec(block, namespace)  # noqa: S102 - our own README
+    adam = namespace["adam"]
+    rng = np.random.default_rng(0)
+    w, g, m, v = (rng.standard_normal(1000) for _ in range(4))
+    v = np.abs(v)
+    traced = adam(w, g, m, v)
+    adam.hybridize(False)
+    imperative = adam(w, g, m, v)
+    for t, i in zip(traced, imperative):
+        np.testing.assert_allclose(t, i, rtol=1e-12)
+    assert adam.program is not None and len(adam.program.outputs) == 3

@@ -61,18 +61,36 @@ class AutoEngine:
         """Which engine runs these values' signature ("numpy" or "opencl"), measuring if not yet known."""
         return self.choose(values)[0].name
 
-    def choose(self, values: dict[str, object]):
-        """(engine, the kernel's result if this call measured, else None)."""
+    def describe(self, values: dict[str, object]) -> str:
+        """Which engine runs these values' signature and why, without measuring (for explain)."""
+        size, key = self._size_and_key(values)
+        if size is None:
+            return "the OpenCL engine: the inputs are device arrays" if key == "device" else "(shapes do not broadcast)"
+        if size <= SMALL:
+            return f"the NumPy engine: {size} elements, at most {SMALL}, cost less than a kernel launch"
+        decided = self.decisions.get(key)
+        if decided is None:
+            return f"not chosen yet: the first call of this signature ({size} elements) times both engines"
+        return f"the {'NumPy' if decided == 'numpy' else 'OpenCL'} engine: it was faster at the first call ({size} elements)"
+
+    def _size_and_key(self, values: dict[str, object]):
         if any(isinstance(v, cl_array.Array) for v in values.values()):
-            return self.opencl, None
+            return None, "device"
         shapes = [() if is_weak_value(v) else np.shape(v) for v in values.values()]
         try:
             size = math.prod(np.broadcast_shapes(*shapes)) if shapes else 1
         except ValueError:
-            return self.numpy, None  # it raises the positioned ShapeError
-        if size <= SMALL:
-            return self.numpy, None
+            return None, None
         key = tuple((type(v) if is_weak_value(v) else np.dtype(v.dtype), s) for v, s in zip(values.values(), shapes))
+        return size, key
+
+    def choose(self, values: dict[str, object]):
+        """(engine, the kernel's result if this call measured, else None)."""
+        size, key = self._size_and_key(values)
+        if key == "device":
+            return self.opencl, None
+        if size is None or size <= SMALL:
+            return self.numpy, None  # (shapes that do not broadcast: it raises the positioned ShapeError)
         decided = self.decisions.get(key)
         if decided is not None:
             return (self.numpy if decided == "numpy" else self.opencl), None
