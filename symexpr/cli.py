@@ -372,7 +372,11 @@ def cmd_demo(args) -> int:
     t_prog = best_time(lambda: prog.run(data), args.repeat)
     t_ref = best_time(lambda: reference.run(data), args.repeat)
     print("# time (best of %d)" % args.repeat)
-    print(f"{prog.backend + ' (default backend)':<28} {t_prog * 1e3:9.3f} ms")
+    describe = getattr(prog._engine, "describe", None)
+    if describe is not None:
+        print(f"(backend auto, for {n:,} elements: {describe(data)})")
+    label = f"{args.backend if describe is not None else prog.backend} (default backend)"
+    print(f"{label:<28} {t_prog * 1e3:9.3f} ms")
     print(f"{'numpy engine':<28} {t_ref * 1e3:9.3f} ms")
     if prog.backend != "numpy":
         print(f"speed-up: {t_ref / t_prog:.1f}x")
@@ -401,7 +405,7 @@ def build_parser() -> argparse.ArgumentParser:
     def common(sp):
         sp.add_argument("program", metavar="PROGRAM", help="a program file, `-` for stdin, or the program text")
         sp.add_argument("--backend", choices=("auto", "numpy", "opencl"), default="auto",
-                        help="where to run it (default: auto, OpenCL if a device exists, else NumPy)")
+                        help="where to run it (default: auto, the faster of OpenCL and NumPy for each call signature; NumPy if no OpenCL device exists)")
         sp.add_argument("--outputs", metavar="A,B", help="the outputs wanted, comma separated "
                         "(default: every name assigned and never read)")
         sp.add_argument("--no-optimize", action="store_true", help="run every statement as written")
