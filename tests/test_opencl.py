@@ -668,3 +668,14 @@ def test_fast_math_is_opt_in():
     prog = sx.compile("c = a * 2", backend="opencl", fast_math=True)
     assert "-cl-fast-relaxed-math" in prog._engine.options
     assert prog(a=np.arange(4.0)).tolist() == [0, 2, 4, 6]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("src", ["c = where(a > 0, nan, a)", "c = where(a > 0, -nan, a)",
+                                 "c = maximum(a, -nan)", "c = a * 1 + float32(-nan) * 0"])
+def test_nan_constants_keep_numpys_sign_and_payload(src, dtype):
+    a = np.arange(1, 20, dtype=dtype)  # both the vector path and the scalar tail
+    want = sx.compile(src, backend="numpy")(a)
+    got = sx.compile(src, backend="opencl")(a)
+    assert got.dtype == want.dtype
+    assert got.tobytes() == want.tobytes()

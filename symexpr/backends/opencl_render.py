@@ -519,10 +519,13 @@ def literal(value, dtype) -> str:
         if v == -(2**63):
             return f"(({t})(-9223372036854775807L - 1))"
         return f"(({t}){v}L)"
-    f = float(np.array(value).astype(dtype))
+    as_dtype = np.array(value).astype(dtype)
+    f = float(as_dtype)
     t = cl_type(dtype)
     if math.isnan(f):
-        return f"(({t})NAN)"
+        # NaN's sign and payload as NumPy has them (OpenCL's NAN is another bit pattern).
+        bits = int(as_dtype.view(np.uint32 if t == "float" else np.uint64))
+        return f"as_float(0x{bits:08x}U)" if t == "float" else f"as_double(0x{bits:016x}UL)"
     if math.isinf(f):
         return f"(({t})INFINITY)" if f > 0 else f"(-({t})INFINITY)"
     # The shortest decimal that reads back as the same value (C rounds decimal literals correctly).
