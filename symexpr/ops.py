@@ -4,11 +4,13 @@ An `Op` record holds everything about an operation that does not depend on a
 backend's runtime: its name (NumPy's ufunc name where one exists), its arity,
 the names it is called by in the language, its NumPy implementation (the
 reference semantics, also used to infer dtypes and to fold constants, so none
-of them can disagree with NumPy), its OpenCL C rendering, and its algebra.
+of them can disagree with NumPy), and its algebra.
 
 Adding an operation means one `_op(...)` line here and, if it has new syntax,
-one grammar alternative; `tests/test_ops_table.py` checks that every op is
-complete and that every grammar alias resolves to an op.
+one grammar alternative, and its OpenCL C in backends/opencl_render.py CL_OPS;
+`tests/test_ops_table.py` checks that every op is complete and that every
+grammar alias resolves to an op, `tests/test_opencl_render.py` that every op
+renders.
 """
 from __future__ import annotations
 
@@ -28,11 +30,16 @@ class Op:
                  Python scalars; it must follow NumPy's dtype rules.
     functions:   the names that call it as a function in the language (`sin(x)`).
     symbol:      the operator that spells it in the language, for printing.
-    commutative: f(a, b) == f(b, a) bit for bit, for every input (so CSE may match
-                 either order). maximum/minimum are not: they differ on -0.0/+0.0.
+    commutative: f(a, b) == f(b, a) in value for every input. Bit for bit too
+                 except for floats, where + and * of two NaNs return the first
+                 one's sign and payload: passes/common_subexpressions.py matches
+                 either order only where the bits agree. maximum/minimum are not
+                 commutative: they differ on -0.0/+0.0.
     kind:        "elementwise" for now; reductions and matmul will add their own
                  shape rules under other kinds.
-    cl:          the OpenCL C rendering, filled in by backends/opencl_ops.py.
+
+    The OpenCL C rendering of each op is backends/opencl_render.py's CL_OPS[name]
+    (tests/test_opencl_render.py checks every op has one).
     """
 
     name: str
