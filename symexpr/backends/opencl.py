@@ -31,6 +31,7 @@ from ..errors import BackendError, DTypeError, EvaluationError, SymExprError
 from ..graph import Graph, statement_text
 from ..infer import Kind, infer_kinds, infer_shapes, is_weak_value
 from ..passes import specialize
+from . import pool
 from .numpy import NumpyEngine, check_out, evaluate
 from .opencl_render import (KERNEL_NAME, clip_bound, Layout, Signature, contiguous_signature, host_nodes, kernel_arguments,
                             needs_error_flag, operand_dtypes, render_kernel, vector_width)
@@ -370,7 +371,7 @@ class OpenCLEngine:
             elif device_arrays:
                 arr = cl_array.empty(self._array_queue(inputs), shape, dt)
             else:
-                arr = np.empty(shape, dt)
+                arr = pool.empty(shape, dt)  # large ones reuse memory already faulted in
             results.append(arr)
             out_arrays.append(arr)
         if size == 0 or all(a is None for a in out_arrays):
