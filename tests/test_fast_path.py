@@ -140,3 +140,44 @@ def test_auto_with_out_and_device_arrays_still_works():
     got = prog(d, d)
     assert isinstance(got, cl_array.Array)
     same_bits(got.get(), a + a)
+
+
+# -- the OpenCL engine's replayed launches ---------------------------------------------------
+
+def opencl_program(src, **options):
+    pytest.importorskip("pyopencl")
+    return sx.compile(src, backend="opencl", **options)
+
+
+def test_replayed_launch_reads_each_calls_data():
+    prog = opencl_program("c = a * b + k")
+    a = np.arange(100, dtype=np.float32)
+    for k in (1.0, 2.0, -3.5):
+        # k is a one-element array: passed to the kernel by value, read afresh at every call
+        got = prog(a, a[::-1].copy(), np.array([k], np.float32))
+        same_bits(got, a * a[::-1] + np.float32(k))
+    assert len(prog._engine._launches) == 1
+
+
+def test_replay_hands_strided_and_misaligned_inputs_to_the_general_path():
+    prog = opencl_program("c = a - b")
+    base = np.arange(400, dtype=np.float64)
+    a, b = base[:200].copy(), base[200:].copy()
+    same_bits(prog(a, b), a - b)
+    strided = base[::2]  # same dtype and shape as a, not contiguous
+    same_bits(prog(strided, b), strided - b)
+    raw = np.zeros(200 * 8 + 1, np.uint8)[1:].view(np.float64)  # not aligned to its itemsize
+    raw[...] = a
+    same_bits(prog(raw, b), a - b)
+
+
+def test_replay_of_zero_d_and_broadcast_calls():
+    prog = opencl_program("c = a * b\nd = c + 1", outputs=["c", "d"])
+    for a, b in [(np.float64(2.5), np.array(3.0)),
+                 (np.arange(6.0).reshape(2, 3), np.arange(3.0)),
+                 (np.arange(3.0).reshape(3, 1), np.arange(4.0).reshape(1, 4))]:
+        a, b = np.asarray(a), np.asarray(b)
+        for _ in range(3):
+            c, d = prog(a, b)
+            same_bits(c, a * b if (a * b).ndim else (a * b)[()])
+            same_bits(d, a * b + 1 if (a * b).ndim else (a * b + 1)[()])
