@@ -107,9 +107,17 @@ class AutoEngine:
 
 
 def _best(engine, values: dict, repeats: int) -> float:
+    """The best time of `repeats` calls, through the path later calls will take: the engine's fast
+    runner when every input is a NumPy array, else its general `run`."""
+    run = lambda: engine.run(values)  # noqa: E731
+    if all(type(v) is np.ndarray for v in values.values()):
+        fast = engine.fast_runner(values)
+        if fast is not None:
+            args = tuple(values[n] for n in engine.graph.input_names)  # the order fast runners take
+            run = lambda: fast(args) is not None or engine.run(values)  # noqa: E731
     best = math.inf
     for _ in range(repeats):
         t0 = time.perf_counter()
-        engine.run(values)
+        run()
         best = min(best, time.perf_counter() - t0)
     return best
