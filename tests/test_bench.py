@@ -36,11 +36,15 @@ def test_short_mode_exits_cleanly_and_everything_agrees_with_numpy(short_run):
         assert check["ok"], (cell["program"], cell["n"], check)
         assert check["mode"] == ("exact" if _program(results, cell["program"])["exact"] else "allclose")
         assert cell["checks"]["sx_numpy"]["ok"], (cell["program"], cell["n"])
+        if "sx_cl" in cell["checks"]:  # backend="opencl" forced
+            assert cell["checks"]["sx_cl"]["ok"], (cell["program"], cell["n"], cell["checks"]["sx_cl"])
         if "hand" in cell["checks"]:  # the reference kernels must be right too, or the ratio means nothing
             assert cell["checks"]["hand"]["ok"], (cell["program"], cell["n"], cell["checks"]["hand"])
     for run in results["out_runs"]:
         if run["supported"]:
             assert run["check"]["ok"], run["program"]
+            if "check_cl" in run:
+                assert run["check_cl"]["ok"], (run["program"], run["check_cl"])
         else:
             assert run["error"]
 
@@ -63,6 +67,9 @@ def test_json_schema(short_run):
     assert len(r["cells"]) == len(bench.CASES) * 3
     for cell in r["cells"]:
         assert cell["backend"] in ("numpy", "opencl")
+        assert cell["engine"] in ("numpy", "opencl")  # what the default backend actually ran
+        if cell["n"] <= 4096:
+            assert cell["engine"] == "numpy"  # auto's rule: no kernel launch for small calls
         assert cell["bytes"] > 0
         for peer in ("sx", "sx_numpy", "numpy", "numexpr", "copyto"):
             assert _is_time(cell["times"][peer]), (peer, cell["times"][peer])
@@ -73,26 +80,41 @@ def test_json_schema(short_run):
     if r["opencl"]:
         assert hand == {c.name for c in bench.CASES if c.hand}
         assert all("copy_cl" in c["times"] and c["copy_fraction"] > 0 for c in r["cells"])
+        for c in r["cells"] + r["overhead"]:
+            assert _is_time(c["times"]["sx_cl"]) and "min" in c["times"]["sx_cl"]
+            assert c["copy_fraction_cl"] > 0 and c["speedup_cl"]["numpy"] > 0
+            assert c["times"]["copy_cl"]["variant"] in ("plain", "nontemporal")
+            assert "min" in c["times"]["copy_cl_plain"]
+        for c in r["overhead"]:
+            assert "min" in c["times"]["sx_out"] and "min" in c["times"]["sx_cl_out"]
+        for o in r["out_runs"]:
+            assert o["copy_fraction_cl"] > 0 and "min" in o["times"]["sx_cl_out"]
     memory_bound = [c.name for c in bench.CASES if c.kind == "memory"]
     assert [o["program"] for o in r["out_runs"]] == memory_bound
     assert all(isinstance(o["supported"], bool) for o in r["out_runs"])
     assert {c["n"] for c in r["overhead"]} == {bench.OVERHEAD_N}
     comp = r["compile"]
-    assert comp["new_program_total"]["min"] > 0 and len(comp["processes"]) == 2
-    for p in comp["processes"]:
-        assert "error" not in p, p
-        assert p["backend"] in ("numpy", "opencl")
+    assert comp["backends"] == (["auto", "opencl"] if r["opencl"] else ["auto"])
+    for backend in comp["backends"]:
+        part = comp[backend]
+        assert part["new_program_total"]["min"] > 0 and len(part["processes"]) == 2
+        assert part["in_process"][0]["engine"] == ("numpy" if backend == "auto" else "opencl")  # n = 1000
+        for p in part["processes"]:
+            assert "error" not in p, p
+            assert p["backend"] in ("numpy", "opencl") and p["engine"] in ("numpy", "opencl")
     ids = {t["id"] for t in r["targets"]}
     assert {"fused_vs_numpy", "fused_vs_numexpr", "vs_hand", "out_bandwidth", "transcendental",
             "small_vs_numexpr", "small_vs_numpy", "overhead", "compile_new", "compile_cached"} <= ids
     for t in r["targets"]:
         assert t["met"] in (True, False, None)
+        assert t["uses"]  # which symexpr column the figure comes from
 
 
 def test_markdown_has_the_tables(short_run):
     _, r, md = short_run
     assert "## Summary of the issue's targets" in md and "## float32" in md
     assert "## Per-call overhead" in md and "## Compile times" in md and "## Preallocated output" in md
+    assert "| program | n | engine | symexpr | sx CL |" in md and "| target | threshold | measured | status | column |" in md
     assert r["machine"]["cpu"] in md
 
 
@@ -156,7 +178,7 @@ def test_readme_summary_replaces_what_follows_the_marker(tmp_path, short_run):
     bench.update_readme(readme, results)
     text = readme.read_text()
     assert text.startswith("# title\n") and "old figures" not in text
-    assert "| target | threshold | measured | status | where |" in text
+    assert "| target | threshold | measured | status | column | where |" in text
 
 
 def test_sizes_print_as_powers_of_ten():
@@ -169,4 +191,32 @@ def test_a_program_that_does_not_compile_is_a_failed_cell_not_a_crash():
     b.programs[(case.name, "auto")] = bench._Broken("compile failed: boom")
     cell = bench.run_cell(b, case, "float32", 10, bench.make_data(10, "float32", 4))
     assert not cell["checks"]["sx"]["ok"] and "boom" in cell["times"]["sx"]["error"]
-    assert cell["backend"] == "error" and "min" in cell["times"]["numpy"]
+    assert cell["backend"] == "error" and cell["engine"] == "error" and "min" in cell["times"]["numpy"]
+
+
+@pytest.mark.parametrize("n", [1, 7, 8, 1000, 4096 * 8 - 1, 4096 * 8, 100_003, 10**7])
+@pytest.mark.parametrize("width", [1, 4, 8])
+def test_launch_geometry_covers_every_element_once(n, width):
+    """The hand and copy kernels' chunks: whole vectors, every element in exactly one chunk, no empty one."""
+    chunk, groups, local = bench.launch_geometry(n, width, units=2, is_cpu=True)
+    assert local == (1,) and chunk % width == 0
+    assert (groups - 1) * chunk < n <= groups * chunk
+    assert groups == 1 if n < bench.GEOMETRY_SMALL * width else groups <= bench.GEOMETRY_CHUNKS_PER_UNIT * 2
+    chunk, groups, local = bench.launch_geometry(n, width, units=2, is_cpu=False)
+    assert local is None and chunk == width and groups * width >= n
+
+
+def test_engine_that_ran_falls_back_to_the_backend():
+    class Plain:
+        backend = "numpy"
+
+    class Auto:
+        backend = "opencl"
+
+        class _engine:  # noqa: N801 - stands for AutoEngine
+            @staticmethod
+            def engine_for(values):
+                return "numpy" if values["a"].size <= 4096 else "opencl"
+    assert bench.engine_that_ran(Plain(), {"a": np.ones(3)}) == "numpy"
+    assert bench.engine_that_ran(Auto(), {"a": np.ones(3)}) == "numpy"
+    assert bench.engine_that_ran(Auto(), {"a": np.ones(5000)}) == "opencl"
