@@ -198,7 +198,11 @@ class Program:
 
     def __call__(self, /, *args, **kwargs):
         # `self` is positional-only so that an input named `self` can be passed by keyword.
-        # The fast path: every input a NumPy array, no out=, a signature seen before.
+        out = None
+        if "out" in kwargs and "out" not in self._all_inputs:
+            kwargs = dict(kwargs)
+            out = kwargs.pop("out")
+        # The fast path: every input a NumPy array, a signature (dtypes and shapes) seen before.
         if kwargs and not args and len(kwargs) == len(self.inputs):
             try:
                 args = tuple([kwargs[n] for n in self.inputs])
@@ -215,23 +219,18 @@ class Program:
             else:
                 run = self._fast.get(tuple(key))
                 if run is not None:
-                    results = run(args)
+                    results = run(args, out)
                     if results is not None:
                         return results[0] if len(results) == 1 else Results(self.outputs, results)
                 elif args:
-                    return self._run_and_learn(tuple(key), args)
-        if args is None:
-            args = ()
-        out = None
-        if "out" in kwargs and "out" not in self._all_inputs:
-            out = kwargs.pop("out")
-        return self.run(self.bind(args, kwargs), out=out)
+                    return self._run_and_learn(tuple(key), args, out)
+        return self.run(self.bind(args or (), kwargs), out=out)
 
-    def _run_and_learn(self, key: tuple, args: tuple):
+    def _run_and_learn(self, key: tuple, args: tuple, out):
         """A call on NumPy arrays of a signature not seen before: the general path, then the fast
         runner for the next calls of the signature (native, supported dtypes only)."""
         values = self.convert(self.bind(args, {}))
-        results = self.run(values)
+        results = self.run(values, out)
         if all(values[n] is a for n, a in zip(self.inputs, args)):
             runner = getattr(self._engine, "fast_runner", lambda values: None)(values)
             if runner is not None:

@@ -189,3 +189,52 @@ def test_auto_measures_with_inputs_given_by_name_in_any_order():
     b = np.linspace(5, 6, 4 * SMALL).reshape(4, SMALL)  # other shapes: a mix-up would not go unnoticed
     for _ in range(3):
         same_bits(prog(b=b, a=a), a - b * 2)
+
+
+# -- out= on the fast path -------------------------------------------------------------------
+
+@pytest.mark.parametrize("backend", ["numpy", "opencl"])
+def test_out_on_the_fast_path_writes_where_the_general_path_would(backend):
+    prog = sx.compile("c = a * b + 1\nd = c - a", outputs=["c", "d"], backend=backend)
+    a, b = np.linspace(-1, 1, 300), np.linspace(2, 3, 300)
+    want_c, want_d = a * b + 1, a * b + 1 - a
+    for _ in range(3):  # the first call learns the signature; the others take the fast path
+        c, d = np.empty(300), np.empty(300)
+        got = prog(a, b, out=(c, d))
+        assert got.c is c and got.d is d
+        same_bits(c, want_c)
+        same_bits(d, want_d)
+        only_d = np.empty(300)
+        got = prog(a=a, b=b, out={"d": only_d})
+        assert got.d is only_d
+        same_bits(got.c, want_c)
+        same_bits(only_d, want_d)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "opencl"])
+def test_out_that_overlaps_an_input_or_is_strided_on_the_fast_path(backend):
+    prog = sx.compile("c = a * 2 + b", backend=backend)
+    for _ in range(3):
+        a, b = np.arange(50.0), np.arange(50.0, 100.0)
+        want = a * 2 + b
+        assert prog(a, b, out=a) is a  # in place of an input
+        same_bits(a, want)
+        a = np.arange(50.0)
+        wide = np.zeros(100)
+        got = prog(a, b, out=wide[::2])  # strided
+        same_bits(got, want)
+        same_bits(wide[::2], want)
+        assert not wide[1::2].any()
+
+
+@pytest.mark.parametrize("backend", ["numpy", "opencl"])
+def test_wrong_out_on_the_fast_path_is_the_general_paths_error(backend):
+    prog = sx.compile("c = a + b", backend=backend)
+    a = np.arange(8.0)
+    prog(a, a)
+    with pytest.raises(sx.SymExprError, match="out= for `c` is float32"):
+        prog(a, a, out=np.empty(8, np.float32))
+    with pytest.raises(sx.SymExprError, match="out= for `c`"):
+        prog(a, a, out=np.empty(9))
+    with pytest.raises(sx.SymExprError, match="out= has 2 arrays for 1 outputs"):
+        prog(a, a, out=(np.empty(8), np.empty(8)))

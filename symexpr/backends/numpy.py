@@ -12,6 +12,7 @@ until the call returns: the baseline the optimizer is measured against.
 """
 from __future__ import annotations
 
+import math
 import threading
 import warnings
 from collections import OrderedDict
@@ -179,8 +180,8 @@ class NumpyEngine:
         sig = self.signature(values)
         if sig.straight_line is False:
             made = straight_line(sig, {n: k for k, n in enumerate(self.graph.input_names)})
-            sig.straight_line = made[1] if made else None
             sig.python_source = made[0] if made else None
+            sig.straight_line = _with_out(made[1], sig, self.graph) if made else None
         return sig.straight_line
 
     def run(self, values: dict[str, object], out=None) -> list:
@@ -298,6 +299,25 @@ def straight_line(sig: Signature, input_index: dict[str, int]):
     source = "\n".join(lines) + "\n"
     exec(compile(source, f"<symexpr numpy signature>", "exec"), scope)
     return source, scope["run"]
+
+
+def _with_out(run, sig: Signature, graph: Graph):
+    """A straight-line runner that also takes `out=`: small results are copied into the targets
+    (as `deliver` does); large ones go to the general path, which computes straight into them."""
+    small = all(math.prod(sig.shapes[n]) <= OUT_COPY_LIMIT for _, n in sig.graph.outputs)
+
+    def runner(args, out=None):
+        if out is None:
+            return run(args)
+        if not small:
+            return None
+        results = run(args)
+        return None if results is None else deliver(results, out, graph)
+    runner.__wrapped__ = run
+    return runner
+
+
+OUT_COPY_LIMIT = 1 << 16  # elements
 
 
 def direct_targets(graph: Graph, sig: Signature, out, values: dict) -> dict[Node, np.ndarray]:

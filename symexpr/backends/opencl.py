@@ -324,15 +324,20 @@ class OpenCLEngine:
         names = self.graph.input_names
         launch = self._launches.get(tuple((values[n].dtype, values[n].shape) for n in names))
         if launch is None:
-            return lambda args: self.run(dict(zip(names, args)))
+            return lambda args, out=None: self.run(dict(zip(names, args)), out)
         return functools.partial(self._replay, launch)
 
-    def _replay(self, launch: "Launch", args: tuple) -> list:
+    def _replay(self, launch: "Launch", args: tuple, out=None) -> list:
         for k in launch.buffered:
             a = args[k]
             if not a.flags.c_contiguous or a.ctypes.data % a.itemsize:
-                return self.run(dict(zip(self.graph.input_names, args)))
-        results = [pool.empty(shape, dt) for shape, dt in launch.outputs]
+                return self.run(dict(zip(self.graph.input_names, args)), out)
+        if out is None:
+            results = [pool.empty(shape, dt) for shape, dt in launch.outputs]
+        else:
+            results = self._replay_targets(launch, args, _targets(out, self.graph))
+            if results is None:
+                return self.run(dict(zip(self.graph.input_names, args)), out)
         ctx = self.context
         try:
             bufs = {("in", k): cl.Buffer(ctx, _IN_FLAGS, hostbuf=args[k] if args[k].ndim else args[k].reshape(1))
@@ -352,6 +357,23 @@ class OpenCLEngine:
         except cl.Error as e:
             raise BackendError(f"the OpenCL kernel failed: {e}") from None
         return [r if r.ndim else r[()] for r in results]
+
+    @staticmethod
+    def _replay_targets(launch: "Launch", args: tuple, targets: list):
+        """The out= arrays the replayed kernel can write straight into (new ones where none was
+        given), or None where the general path must handle them (it checks and reports)."""
+        results = []
+        for t, (shape, dt) in zip(targets, launch.outputs):
+            if t is None:
+                results.append(pool.empty(shape, dt))
+                continue
+            if not (type(t) is np.ndarray and t.dtype == dt and t.shape == shape and t.flags.c_contiguous
+                    and t.flags.writeable and t.ctypes.data % t.itemsize == 0 and t.ndim
+                    and not any(np.may_share_memory(t, args[k]) for k in launch.buffered)
+                    and not any(np.may_share_memory(t, r) for r in results)):
+                return None
+            results.append(t)
+        return results
 
     def run(self, values: dict[str, object], out=None) -> list:
         graph = self.graph
