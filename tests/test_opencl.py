@@ -679,3 +679,61 @@ def test_nan_constants_keep_numpys_sign_and_payload(src, dtype):
     got = sx.compile(src, backend="opencl")(a)
     assert got.dtype == want.dtype
     assert got.tobytes() == want.tobytes()
+
+
+# -- non-temporal stores (data larger than the caches) ---------------------------------------
+
+STREAMING_PROGRAMS = ["c = a * b + 1", "c = where(a > b, a, b - 1)\nd = a - b", "c = a > b",
+                      "c = float32(a) * 2", "c = a // b + a % b"]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int8, np.int32, np.int64, np.uint16, np.bool_])
+@pytest.mark.parametrize("src", STREAMING_PROGRAMS)
+def test_streaming_stores_give_the_same_bits(src, dtype, monkeypatch):
+    prog = sx.compile(src, backend="opencl")
+    monkeypatch.setattr(prog._engine.info, "cache_bytes", 1)  # every call counts as larger than the cache
+    rng = np.random.default_rng(5)
+    a = (rng.standard_normal(1003) * 50).astype(dtype)
+    b = (rng.standard_normal(1003) * 50).astype(dtype)
+    if dtype != np.bool_ and np.dtype(dtype).kind in "iu":
+        b[b == 0] = 3
+    try:
+        want = sx.compile(src, backend="numpy")(a, b)
+    except sx.SymExprError:
+        return
+    got = prog(a, b)
+    for g, w in zip(got if isinstance(got, tuple) else (got,), want if isinstance(want, tuple) else (want,)):
+        assert g.dtype == w.dtype and g.tobytes() == w.tobytes()
+    if prog._engine._specs and any(s.source and "__builtin_nontemporal_store" in s.source
+                                   for s in prog._engine._specs.values()):
+        assert "mem_fence(CLK_GLOBAL_MEM_FENCE)" in prog.kernel_source
+
+
+def test_streaming_is_chosen_only_for_data_larger_than_the_cache_and_aligned_outputs(monkeypatch):
+    prog = sx.compile("c = a * 2 + b", backend="opencl")
+    info = prog._engine.info
+    if not info.is_cpu or not info.cache_bytes:
+        pytest.skip("streaming stores are for CPU devices that report their cache")
+    monkeypatch.setattr(info, "cache_bytes", 64 * 1024)
+    small = np.arange(1000, dtype=np.float32)
+    prog(small, small)
+    assert "__builtin_nontemporal_store" not in prog.kernel_source
+    big = np.arange(20000, dtype=np.float32)
+    np.testing.assert_array_equal(prog(big, big), big * 2 + big)
+    assert "__builtin_nontemporal_store" in prog.kernel_source
+    # an out= array aligned to 4 but not to 16 bytes: plain stores
+    raw = np.zeros(20000 * 4 + 16, np.uint8)
+    start = (-raw.ctypes.data % 16) + 4
+    out = raw[start:start + 20000 * 4].view(np.float32)
+    assert prog(big, big, out=out) is out
+    np.testing.assert_array_equal(out, big * 2 + big)
+    assert "__builtin_nontemporal_store" not in prog.kernel_source
+
+
+def test_streaming_at_a_real_size_in_place():
+    prog = sx.compile("c = a * 3 - b", backend="opencl")
+    n = 6_000_000  # 3 float64 arrays of 48 MB: more than any CPU's last-level cache here
+    a, b = np.arange(n, dtype=np.float64), np.ones(n)
+    want = a * 3 - b
+    assert prog(a, b, out=a) is a
+    np.testing.assert_array_equal(a, want)

@@ -102,6 +102,7 @@ class DeviceInfo:
     units: int
     build_options: tuple
     cache_key: str
+    cache_bytes: int = 0  # the device's global memory cache (the last level, on a CPU)
 
 
 _device_info: dict = {}
@@ -124,7 +125,8 @@ def _info(device) -> DeviceInfo:
         ident = "|".join([device.platform.name, device.platform.version, device.name, device.version,
                           device.driver_version, cl.VERSION_TEXT])
         _device_info[key] = DeviceInfo(is_cpu, fp64, {"float32": wf, "float64": wd},
-                                       device.max_compute_units, tuple(options), ident)
+                                       device.max_compute_units, tuple(options), ident,
+                                       int(getattr(device, "global_mem_cache_size", 0) or 0))
     return _device_info[key]
 
 
@@ -368,7 +370,7 @@ class OpenCLEngine:
                 results.append(pool.empty(shape, dt))
                 continue
             if not (type(t) is np.ndarray and t.dtype == dt and t.shape == shape and t.flags.c_contiguous
-                    and t.flags.writeable and t.ctypes.data % t.itemsize == 0 and t.ndim
+                    and t.flags.writeable and t.ctypes.data % 16 == 0 and t.ndim
                     and not any(np.may_share_memory(t, args[k]) for k in launch.buffered)
                     and not any(np.may_share_memory(t, r) for r in results)):
                 return None
@@ -460,7 +462,8 @@ class OpenCLEngine:
             flat = True
         if flat:
             width = typing.width if size >= 64 else 1
-            sig = Signature(in_layouts, out_layouts, 0, width, typing.host)
+            streaming = width > 1 and self._streaming(size, in_layouts, out_arrays, by_name, sgraph)
+            sig = Signature(in_layouts, out_layouts, 0, width, typing.host, streaming)
         else:
             sig = Signature(in_layouts, out_layouts, ndim, 1, typing.host)
         spec = self._specialization(key, typing, sig)
@@ -588,6 +591,18 @@ class OpenCLEngine:
         if arr.ndim == 0:
             return arr[()]
         return arr
+
+    def _streaming(self, size: int, in_layouts, out_arrays, by_name, sgraph) -> bool:
+        """Non-temporal stores for this call: on a CPU, when what the kernel reads and writes is
+        more than the cache holds (so nothing it writes would still be cached for the caller), and
+        every output is aligned to 16 bytes. (Measured on PoCL, a*b + c at 1e7 floats: 2.5 -> 1.1 ms.)"""
+        if not self.info.is_cpu or not self.info.cache_bytes:
+            return False
+        arrays = [by_name[n.input_name] for n, lay in zip(sgraph.inputs, in_layouts) if lay.how != "scalar"]
+        outputs = [a for a in out_arrays if a is not None]
+        if any(not isinstance(a, np.ndarray) or a.ctypes.data % 16 for a in outputs):
+            return False
+        return size * sum(a.dtype.itemsize for a in arrays + outputs) > self.info.cache_bytes
 
     def _array_queue(self, inputs):
         for v in inputs:

@@ -79,6 +79,9 @@ class Signature:
     width:   elements per vector on the flat path (1: scalar code only).
     scalars: nodes computed on the host (weak values read by the kernel), passed as arguments;
              given as indices into graph.nodes.
+    streaming: the vector path writes its outputs with non-temporal stores, which do not read
+             the output's cache lines first nor keep them: for data larger than the caches
+             (outputs aligned to 16 bytes; the engine decides per call).
     """
 
     inputs: tuple[Layout, ...]
@@ -86,6 +89,7 @@ class Signature:
     ndim: int = 0
     width: int = 1
     scalars: tuple[int, ...] = ()
+    streaming: bool = False
 
 
 def contiguous_signature(graph: Graph, kinds: dict[Node, Kind]) -> Signature:
@@ -710,7 +714,10 @@ def render_kernel(graph: Graph, kinds: dict[Node, Kind], signature: Signature) -
                     value = f"(({cl_type(dt)}{width})({value}))"
                 elif dt.kind == "b":
                     value = f"convert_uchar{width}(-{value})"
-                lines.append(f"vstore{width}({value}, 0, sx_out{k} + i);  // output {oname}")
+                if signature.streaming and width * dt.itemsize % 16 == 0:
+                    lines += _streaming_store(value, f"sx_out{k}", dt, width, oname)
+                else:
+                    lines.append(f"vstore{width}({value}, 0, sx_out{k} + i);  // output {oname}")
             else:
                 store = f"sx_out{k}[{index(f'sx_out{k}', lay)}] = {value};  // output {oname}"
                 if lay.how == "strided" and any(lay.skip):
@@ -753,8 +760,22 @@ def render_kernel(graph: Graph, kinds: dict[Node, Kind], signature: Signature) -
                 out.append(f"        const long sx_i{d} = sx_r % sx_shape{d}; sx_r /= sx_shape{d};")
     out += [f"        {ln}" for ln in scalar_lines]
     out.append("    }")
+    if signature.streaming and vector_lines:
+        out.append("    mem_fence(CLK_GLOBAL_MEM_FENCE);  // non-temporal stores are weakly ordered")
     out.append("}")
     return "\n".join(out) + "\n"
+
+
+def _streaming_store(value: str, pointer: str, dt, width: int, oname: str) -> list[str]:
+    """A vector's non-temporal store, in 16-byte parts (wider pointer types crash PoCL 3.0)."""
+    lanes = 16 // dt.itemsize
+    parts = width // lanes
+    lines = []
+    for c in range(parts):
+        part = value if parts == 1 else f"({value}).s{'0123456789abcdef'[c * lanes:(c + 1) * lanes]}"
+        lines.append(f"__builtin_nontemporal_store({part}, (__global {cl_type(dt)}{lanes}*)({pointer} + i + {c * lanes}));"
+                     + (f"  // output {oname}" if c == 0 else ""))
+    return lines
 
 
 def _operand(i: Node, d, kinds, names, ctx: Ctx, vector_nodes) -> str:
