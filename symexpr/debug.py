@@ -19,7 +19,7 @@ from .backends import numpy as _numpy_backend
 from .errors import EvaluationError, SymExprError
 from .graph import Node, statement_text
 from .infer import infer_kinds, infer_shapes, kind_of_value
-from .parse import parse_tree
+from .parse import statements
 
 # Captured once: the reference stays the reference even if an engine's evaluate is swapped out.
 reference_evaluate = _numpy_backend.evaluate
@@ -73,11 +73,9 @@ def _short(value) -> str:
 def _statements(source: str):
     """(target name, statement span start, end, line, the RHS is a bare name) for each statement."""
     out = []
-    for stmt in parse_tree(source).children:
-        target, expr = stmt.children
+    for target, expr, span in statements(source):
         bare = getattr(expr, "data", None) == "name"
-        m = stmt.meta
-        out.append((target.value, m.start_pos, m.end_pos, m.line, bare, expr))
+        out.append((target.value, span.start, span.end, span.line, bare, expr))
     return out
 
 

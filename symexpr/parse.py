@@ -18,7 +18,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
 from .cache import cache_dir
 from .errors import ParseError, Span
-from .graph import Graph, Node, constant
+from .graph import Graph, Node, collector_paused, constant
 from .ops import CASTS, CONSTANTS, FUNCTIONS, OPS
 
 INT64_MAX = 2**63 - 1
@@ -84,7 +84,10 @@ class _Separators:
 def parser() -> lark.Lark:
     """The LALR parser; its tables are cached on disk (lark's cache, keyed by the grammar's hash and
     the options): building them takes about 30 ms, loading them 2 ms."""
-    options = dict(parser="lalr", lexer="basic", propagate_positions=True, maybe_placeholders=False,
+    # No propagate_positions: it costs half of a large program's parse. Every token is kept
+    # instead (keep_all_tokens), so a subtree's span runs from its first token to its last,
+    # parentheses included, and the builder computes spans bottom-up as it walks (`_Spans`).
+    options = dict(parser="lalr", lexer="basic", keep_all_tokens=True, maybe_placeholders=False,
                    postlex=_Separators())
     text = _grammar_path().read_text()
     folder = cache_dir("parser")
@@ -97,11 +100,35 @@ def parser() -> lark.Lark:
     return lark.Lark(text, **options)
 
 
-def _span_of(item) -> Span:
+def _span_of(item, known: dict | None = None) -> Span:
+    """A token's span, or a subtree's from its first token to its last (`known`: spans by tree id)."""
     if isinstance(item, lark.Token):
         return Span(item.line, item.column, item.start_pos, item.end_pos, item.end_line, item.end_column)
-    m = item.meta
-    return Span(m.line, m.column, m.start_pos, m.end_pos, m.end_line, m.end_column)
+    if known is not None and id(item) in known:
+        return known[id(item)]
+    return _join(_span_of(_edge_token(item, 0), known), _span_of(_edge_token(item, -1), known))
+
+
+def _edge_token(tree, end: int) -> lark.Token:
+    """The first (end=0) or last (end=-1) token of a subtree."""
+    while not isinstance(tree, lark.Token):
+        tree = tree.children[end]
+    return tree
+
+
+def _join(first: Span, last: Span) -> Span:
+    return Span(first.line, first.column, first.start, last.end, last.end_line, last.end_column)
+
+
+def statements(source: str) -> list[tuple[lark.Token | None, lark.Tree, Span]]:
+    """(target name token, or None for a bare expression; the expression's tree; the statement's span)."""
+    out = []
+    for stmt in parse_tree(source).children:
+        if isinstance(stmt, lark.Token):
+            continue  # a separator
+        target = stmt.children[0] if stmt.data == "assign" else None
+        out.append((target, stmt.children[-1], _span_of(stmt)))
+    return out
 
 
 def _describe_token(tok) -> str:
@@ -200,9 +227,9 @@ def _number(source: str, tok: lark.Token):
 
 def _is_int64_min(tree: lark.Tree) -> bool:
     """`-9223372036854775808`: unary minus applied directly to the literal 2**63."""
-    if tree.data != "negative" or len(tree.children) != 1:
+    if tree.data != "negative" or len(tree.children) != 2:  # `-` and the operand
         return False
-    child = tree.children[0]
+    child = tree.children[1]
     return (isinstance(child, lark.Tree) and child.data == "number"
             and child.children[0].value.isdigit() and int(child.children[0].value) == INT64_MAX + 1)
 
@@ -223,13 +250,17 @@ class _Builder:
         self.read_after: dict[str, bool] = {}  # was the newest value read since it was assigned?
         self.assigned_at: dict[str, int] = {}  # statement index of the newest assignment
         self.statement: Span | None = None
+        self.spans: dict[int, Span] = {}         # subtree id -> span, filled bottom-up by `expression`
+
+    def span(self, item) -> Span:
+        return _span_of(item, self.spans)
 
     def _add(self, node: Node) -> Node:
         self.nodes.append(node)
         return node
 
     def error(self, message, item) -> ParseError:
-        return ParseError(message, source=self.source, span=_span_of(item))
+        return ParseError(message, source=self.source, span=self.span(item))
 
     def name(self, tok: lark.Token) -> Node:
         name = tok.value
@@ -237,11 +268,11 @@ class _Builder:
             self.read_after[name] = True
             return self.env[name]
         if name in CONSTANTS:
-            return self._add(constant(CONSTANTS[name], span=_span_of(tok), statement=self.statement))
+            return self._add(constant(CONSTANTS[name], span=self.span(tok), statement=self.statement))
         if name in FUNCTIONS:
             raise self.error(f"`{name}` is a function: call it as {name}(...)", tok)
         if name not in self.inputs:
-            node = Node("input", (), (name,), None, _span_of(tok), self.statement)
+            node = Node("input", (), (name,), None, self.span(tok), self.statement)
             self.inputs[name] = self._add(node)
         return self.inputs[name]
 
@@ -274,10 +305,10 @@ class _Builder:
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
             typed = op.numpy(value)[()]
-        return self._add(constant(typed, span=_span_of(tree), statement=self.statement))
+        return self._add(constant(typed, span=self.span(tree), statement=self.statement))
 
     def apply(self, opname: str, args, item) -> Node:
-        return self._add(Node(opname, tuple(args), (), None, _span_of(item), self.statement))
+        return self._add(Node(opname, tuple(args), (), None, self.span(item), self.statement))
 
     def assign(self, target: lark.Token, value: Node, index: int) -> None:
         name = target.value
@@ -304,7 +335,7 @@ class _Builder:
                 continue
             if not expanded and _is_int64_min(item):
                 # -9223372036854775808 is an int64 although 9223372036854775808 alone is not.
-                done[id(item)] = self._add(constant(-INT64_MAX - 1, span=_span_of(item), statement=self.statement))
+                done[id(item)] = self._add(constant(-INT64_MAX - 1, span=self.span(item), statement=self.statement))
                 continue
             if not expanded:
                 stack.append((item, True))
@@ -313,6 +344,8 @@ class _Builder:
                         stack.append((child, False))
                 continue
             kids = [done.pop(id(c)) for c in item.children if isinstance(c, lark.Tree)]
+            first, last = item.children[0], item.children[-1]
+            self.spans[id(item)] = _join(self.span(first), self.span(last))
             done[id(item)] = self.node_for(item, kids)
         return done[id(tree)]
 
@@ -322,9 +355,11 @@ class _Builder:
             return self.name(tree.children[0])
         if kind == "number":
             value = _number(self.source, tree.children[0])
-            return self._add(constant(value, span=_span_of(tree), statement=self.statement))
+            return self._add(constant(value, span=self.span(tree), statement=self.statement))
         if kind in ("true", "false"):
-            return self._add(constant(kind == "true", span=_span_of(tree), statement=self.statement))
+            return self._add(constant(kind == "true", span=self.span(tree), statement=self.statement))
+        if kind == "atom":  # `( expr )`
+            return kids[0]
         if kind == "call":
             return self.call(tree, kids)
         if kind == "compare":
@@ -368,9 +403,14 @@ def parse(source: str, outputs=None) -> Graph:
     """Parse a program into its graph, every statement kept (no optimization)."""
     if not isinstance(source, str):
         raise ParseError(f"a program is a string, not {type(source).__name__}")
+    with collector_paused():
+        return _parse(source, outputs)
+
+
+def _parse(source: str, outputs) -> Graph:
     tree = parse_tree(source)
     b = _Builder(source)
-    statements = tree.children
+    statements = [c for c in tree.children if isinstance(c, lark.Tree)]  # not the separators
     if not statements:
         raise ParseError("the program is empty: write at least one statement such as `c = a + b`",
                          source=source, span=Span(1, 1, 0, 0))
@@ -378,7 +418,7 @@ def parse(source: str, outputs=None) -> Graph:
         if stmt.data == "bare_expression":
             raise ParseError("a statement must assign its value to a name, as in `c = a + b`",
                              source=source, span=_span_of(stmt))
-        target, expr = stmt.children
+        target, expr = stmt.children[0], stmt.children[-1]
         b.statement = _span_of(stmt)
         value = b.expression(expr) if isinstance(expr, lark.Tree) else None
         b.assign(target, value, index)

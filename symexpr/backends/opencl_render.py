@@ -19,6 +19,7 @@ NumPy's semantics are the reference; the comments say where they differ from C.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Callable
 
@@ -607,8 +608,10 @@ def comment_text(graph: Graph, node: Node) -> str:
     if node.statement is None or not graph.source:
         return ""
     text = " ".join(node.statement.text(graph.source).split())
-    safe = "".join(c if (c.isascii() and c.isprintable() and c not in "\\?") else " " for c in text)
-    return f"line {node.statement.line}: {safe}"
+    return f"line {node.statement.line}: {_UNSAFE_IN_COMMENT.sub(' ', text)}"
+
+
+_UNSAFE_IN_COMMENT = re.compile(r"[^\x20-\x7e]|[\\?]")
 
 
 def vector_width(graph: Graph, kinds: dict[Node, Kind], preferred: dict[str, int]) -> int:
@@ -665,6 +668,7 @@ def render_kernel(graph: Graph, kinds: dict[Node, Kind], signature: Signature) -
         lines = []
         vec = width > 1
         vector_nodes = set()
+        said = None  # the statement whose comment was written last
         for node in graph.nodes:
             if node.op == "constant" or node in host or kinds[node].weak:
                 continue
@@ -700,9 +704,11 @@ def render_kernel(graph: Graph, kinds: dict[Node, Kind], signature: Signature) -
                 expr = CL_OPS[node.op].render(ctx, *args)
             if is_vec:
                 vector_nodes.add(node)
-            comment = comment_text(graph, node)
-            if comment:
-                lines.append(f"// {comment}")
+            if node.statement is not said:  # the statement once, above its first operation
+                said = node.statement
+                comment = comment_text(graph, node)
+                if comment:
+                    lines.append(f"// {comment}")
             lines.append(f"const {ctx.t()} {names[node]} = {expr};")
         for k, ((oname, node), lay) in enumerate(zip(graph.outputs, signature.outputs)):
             if lay.how == "none":

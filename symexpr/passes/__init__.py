@@ -19,11 +19,9 @@ value) and `memory_plan.plan_memory` (buffer sharing, peak bytes).
 """
 from __future__ import annotations
 
-import gc
-from contextlib import contextmanager
 from dataclasses import dataclass
 
-from ..graph import Graph, Node
+from ..graph import Graph, Node, collector_paused
 from ..infer import infer_kinds
 from .common_subexpressions import eliminate_common_subexpressions
 from .dead_code import eliminate_dead_code
@@ -55,24 +53,10 @@ PIPELINE = (
 )
 
 
-@contextmanager
-def _collector_paused():
-    """Passes make a node per node, and graphs are acyclic (reference counting frees them all), yet
-    each of CPython's full collections walks every live node: at 10,000 statements that was 40% of
-    the optimizer's time, and growing faster than the program. Pause it while a pipeline runs."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def optimize(graph: Graph, *, fast_math: bool = False) -> tuple[Graph, list[Rewrite]]:
     """Run every pass of the pipeline; the optimized graph and the rewrites, in order."""
     records: list[Rewrite] = []
-    with _collector_paused():
+    with collector_paused():
         for p in PIPELINE:
             graph = p(graph, records)
     return graph, records
@@ -86,7 +70,7 @@ def specialize(graph: Graph, kinds: dict, *, fast_math: bool = False) -> tuple[G
     The same graph object comes back when nothing applies.
     """
     records: list[Rewrite] = []
-    with _collector_paused():
+    with collector_paused():
         return _specialize(graph, kinds, records, fast_math)
 
 
