@@ -203,6 +203,7 @@ class Program:
             kwargs = dict(kwargs)
             out = kwargs.pop("out")
         # The fast path: every input a NumPy array, a signature (dtypes and shapes) seen before.
+        by_name = kwargs
         if kwargs and not args and len(kwargs) == len(self.inputs):
             try:
                 args = tuple([kwargs[n] for n in self.inputs])
@@ -223,13 +224,15 @@ class Program:
                     if results is not None:
                         return results[0] if len(results) == 1 else Results(self.outputs, results)
                 elif args:
-                    return self._run_and_learn(tuple(key), args, out)
+                    return self._run_and_learn(tuple(key), args, by_name, out)
+        if by_name and not kwargs:
+            args, kwargs = (), by_name  # by name as given: one argument is never taken for a table
         return self.run(self.bind(args or (), kwargs), out=out)
 
-    def _run_and_learn(self, key: tuple, args: tuple, out):
+    def _run_and_learn(self, key: tuple, args: tuple, by_name: dict, out):
         """A call on NumPy arrays of a signature not seen before: the general path, then the fast
         runner for the next calls of the signature (native, supported dtypes only)."""
-        values = self.convert(self.bind(args, {}))
+        values = self.convert(self.bind((), by_name) if by_name else self.bind(args, {}))
         results = self.run(values, out)
         if all(values[n] is a for n, a in zip(self.inputs, args)):
             runner = getattr(self._engine, "fast_runner", lambda values: None)(values)

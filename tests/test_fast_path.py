@@ -238,3 +238,42 @@ def test_wrong_out_on_the_fast_path_is_the_general_paths_error(backend):
         prog(a, a, out=np.empty(9))
     with pytest.raises(sx.SymExprError, match="out= has 2 arrays for 1 outputs"):
         prog(a, a, out=(np.empty(8), np.empty(8)))
+
+
+# -- found in review -------------------------------------------------------------------------
+
+def test_a_table_given_by_keyword_is_a_value_not_the_calls_table():
+    prog = sx.compile("c = a * 2", backend="numpy")
+    for value in ({"a": np.arange(3.0)}, np.zeros(3, dtype=[("a", "f8")])):
+        for _ in range(2):
+            with pytest.raises(sx.DTypeError, match="input `a` has dtype"):
+                prog(a=value)
+    table = np.zeros(3, dtype=[("a", "f8")])
+    for _ in range(2):
+        same_bits(prog(table), np.zeros(3))  # positionally, it is the table
+
+
+def test_auto_gives_the_same_bits_on_the_first_call_as_later():
+    prog = auto_program("c = sin(a) * exp(a / 100) + tanh(a)")
+    a = np.linspace(-20, 20, 4 * SMALL, dtype=np.float32)
+    first = prog(a)
+    for _ in range(2):
+        same_bits(prog(a), first)
+
+
+def test_auto_engine_copies_without_error():
+    import copy
+
+    prog = auto_program("c = a + 1")
+    assert copy.copy(prog._engine).opencl is prog._engine.opencl
+    assert not hasattr(AutoEngine.__new__(AutoEngine), "kernel_source")
+
+
+def test_opencl_launch_recorded_from_a_call_with_out():
+    prog = opencl_program("c = a * b")
+    a = np.arange(64, dtype=np.float32)
+    out = np.empty_like(a)
+    prog(a, a, out=out)
+    assert prog._engine._launches  # replayable from the first call on
+    same_bits(prog(a, a), a * a)
+    assert prog(a, a, out=out) is out

@@ -83,3 +83,11 @@ def test_pool_under_threads():
         t.join()
     assert not errors
     assert pool.held_bytes() <= pool.LIMIT
+
+
+def test_many_sizes_leave_nothing_behind_once_cleared():
+    for k in range(50):
+        a = pool.empty((N + 16 * k,), np.float32)
+        del a
+    pool.clear()
+    assert pool.held_bytes() == 0 and not pool._free

@@ -42,6 +42,8 @@ class AutoEngine:
 
     def __getattr__(self, attr):
         # kernel_source, queue, info, options...: the OpenCL engine's.
+        if "opencl" not in self.__dict__:  # a bare instance (copy, pickle): no such attribute
+            raise AttributeError(attr)
         return getattr(self.__dict__["opencl"], attr)
 
     def accepts(self, value) -> bool:
@@ -49,8 +51,8 @@ class AutoEngine:
 
     def run(self, values: dict[str, object], out=None) -> list:
         engine, first = self.choose(values)
-        if first is not None:
-            return first if out is None else self.opencl.run(values, out)
+        if first is not None and out is None:
+            return first
         return engine.run(values, out)
 
     def fast_runner(self, values: dict[str, object]):
@@ -94,30 +96,32 @@ class AutoEngine:
         decided = self.decisions.get(key)
         if decided is not None:
             return (self.numpy if decided == "numpy" else self.opencl), None
-        repeats = 3 if size < 1_000_000 else 2  # one timing each was seen to pick the slower of two close engines
-        result = self.opencl.run(values)  # builds the kernel (or finds it on disk)
-        t_cl = _best(self.opencl, values, repeats)
+        repeats = 3  # fewer timings were seen to pick the slower of two close engines
+        self.opencl.run(values)  # builds the kernel (or finds it on disk)
+        t_cl, r_cl = _best(self.opencl, values, repeats)
         if size < 1_000_000:
             self.numpy.run(values)
-        t_np = _best(self.numpy, values, repeats)
+        t_np, r_np = _best(self.numpy, values, repeats)
         if len(self.decisions) >= MAX_DECISIONS:
             self.decisions.clear()
-        self.decisions[key] = "numpy" if t_np < t_cl else "opencl"
-        return (self.numpy if t_np < t_cl else self.opencl), result
+        winner = "numpy" if t_np < t_cl else "opencl"
+        self.decisions[key] = winner
+        # The winner's own result, so that this call gives what every later call of it will.
+        return (self.numpy, r_np) if winner == "numpy" else (self.opencl, r_cl)
 
 
-def _best(engine, values: dict, repeats: int) -> float:
-    """The best time of `repeats` calls, through the path later calls will take: the engine's fast
-    runner when every input is a NumPy array, else its general `run`."""
+def _best(engine, values: dict, repeats: int) -> tuple[float, list]:
+    """The best time of `repeats` calls, through the path later calls will take (the engine's fast
+    runner when every input is a NumPy array, else its general `run`), and the last call's results."""
     run = lambda: engine.run(values)  # noqa: E731
     if all(type(v) is np.ndarray for v in values.values()):
         fast = engine.fast_runner(values)
         if fast is not None:
             args = tuple(values[n] for n in engine.graph.input_names)  # the order fast runners take
-            run = lambda: fast(args) is not None or engine.run(values)  # noqa: E731
-    best = math.inf
+            run = lambda: fast(args) or engine.run(values)  # noqa: E731
+    best, result = math.inf, None
     for _ in range(repeats):
         t0 = time.perf_counter()
-        run()
+        result = run()
         best = min(best, time.perf_counter() - t0)
-    return best
+    return best, result

@@ -9,15 +9,14 @@ view of a block this module owns, and when the last view of a block is gone the
 block goes back to the pool instead of to the operating system, already faulted
 in, for the next call of that size.
 
-The mechanism is plain CPython reference counting: the array's buffer is a
-ctypes object (which exports the buffer protocol) over the block, and that
+The mechanism is plain CPython reference counting: the array's base is a small
+object that exports the block through NumPy's array interface, and that
 object's `__del__` returns the block. At most `LIMIT` bytes wait in the pool;
 `clear()` empties it. Arrays from the pool are ordinary writeable C-contiguous
-ndarrays whose `.base` is that ctypes object.
+ndarrays whose `.base` leads to that object.
 """
 from __future__ import annotations
 
-import ctypes
 import math
 import os
 
@@ -39,22 +38,25 @@ LIMIT = _limit()
 
 _free: dict[int, list[np.ndarray]] = {}
 _held = [0]
-_types: dict[int, type] = {}
 
 
-def _give_back(self):
-    block = self._block
-    nbytes = block.nbytes
-    if _held[0] + nbytes <= LIMIT:
-        _held[0] += nbytes
-        _free.setdefault(nbytes, []).append(block)
+class _Block:
+    """The owner of one pooled block while arrays view it: it exports the block through the array
+    interface, and when the last view is gone its `__del__` puts the block back in the pool."""
 
+    __slots__ = ("block", "__array_interface__")
 
-def _holder(nbytes: int) -> type:
-    t = _types.get(nbytes)
-    if t is None:
-        t = _types[nbytes] = type("PooledBlock", (ctypes.c_char * nbytes,), {"__del__": _give_back})
-    return t
+    def __init__(self, block: np.ndarray):
+        self.block = block
+        self.__array_interface__ = {"data": (block.ctypes.data, False), "shape": (block.nbytes,),
+                                    "typestr": "|u1", "version": 3}
+
+    def __del__(self):
+        block = self.block
+        nbytes = block.nbytes
+        if _held[0] + nbytes <= LIMIT:
+            _held[0] += nbytes
+            _free.setdefault(nbytes, []).append(block)
 
 
 def empty(shape: tuple, dtype) -> np.ndarray:
@@ -69,6 +71,8 @@ def empty(shape: tuple, dtype) -> np.ndarray:
         try:
             block = blocks.pop()  # atomic under the GIL: no lock, so __del__ can run anywhere
             _held[0] -= nbytes
+            if not blocks:
+                _free.pop(nbytes, None)
         except IndexError:
             block = None
     if block is None:
@@ -77,14 +81,12 @@ def empty(shape: tuple, dtype) -> np.ndarray:
         raw = np.empty(nbytes + ALIGN, np.uint8)
         start = -raw.ctypes.data % ALIGN
         block = raw[start:start + nbytes]
-    holder = _holder(nbytes).from_buffer(block)
-    holder._block = block
-    return np.frombuffer(holder, dtype=dtype, count=nbytes // dtype.itemsize).reshape(shape)
+    return np.asarray(_Block(block)).view(dtype).reshape(shape)
 
 
 def clear() -> None:
     """Give every block waiting in the pool back to the operating system."""
-    _free.clear()
+    _free.clear()  # (sizes with no block waiting are dropped here too)
     _held[0] = 0
 
 
