@@ -36,6 +36,8 @@ CL_TYPES = {
     "uint8": "uchar", "uint16": "ushort", "uint32": "uint", "uint64": "ulong",
     "float32": "float", "float64": "double",
 }
+_CL_BY_DTYPE = {np.dtype(name): t for name, t in CL_TYPES.items()}
+_FLOAT64 = np.dtype("float64")
 # Same-size unsigned types, for wrapping signed arithmetic (signed overflow is undefined in C).
 _UNSIGNED = {"int8": "uchar", "int16": "ushort", "int32": "uint", "int64": "ulong"}
 # The integer type of a vector comparison's result, per element type.
@@ -45,7 +47,8 @@ COMPARISONS = frozenset(("less", "less_equal", "greater", "greater_equal", "equa
 
 
 def cl_type(dtype) -> str:
-    return CL_TYPES[np.dtype(dtype).name]
+    t = _CL_BY_DTYPE.get(dtype)  # (np.dtype.name is slow enough to show in a large kernel's rendering)
+    return t if t is not None else CL_TYPES[np.dtype(dtype).name]
 
 
 def is_int(dtype) -> bool:
@@ -171,13 +174,13 @@ class Ctx:
 
 def _wrap(ctx: Ctx, a: str, op: str, b: str) -> str:
     """a op b in the result dtype, wrapping on overflow as NumPy does (signed ints go through unsigned)."""
+    if ctx.vector or ctx.result.kind not in "iu":
+        return f"({a} {op} {b})"
     r = ctx.result.name
-    if r in _UNSIGNED and not ctx.vector:
+    if r in _UNSIGNED:
         u = _UNSIGNED[r]
         return f"({ctx.t()})(({u}){a} {op} ({u}){b})"
-    if is_int(ctx.result) and not ctx.vector:
-        return f"({ctx.t()})({a} {op} {b})"
-    return f"({a} {op} {b})"
+    return f"({ctx.t()})({a} {op} {b})"
 
 
 def _add(ctx, a, b):
@@ -649,7 +652,7 @@ def render_kernel(graph: Graph, kinds: dict[Node, Kind], signature: Signature) -
     names = var_names(graph)
     helpers: dict[str, str] = {}
     host = {graph.nodes[k] for k in signature.scalars}
-    uses_double = any(kinds[n].dtype.name == "float64" for n in graph.nodes)
+    uses_double = any(kinds[n].dtype == _FLOAT64 for n in graph.nodes)
     floats = {kinds[n].dtype for n in graph.nodes if not kinds[n].weak and kinds[n].dtype.kind == "f"}
     float_dtype = next(iter(floats)) if len(floats) == 1 else np.dtype("float32")
     ndim = signature.ndim
