@@ -262,20 +262,20 @@ def straight_line(sig: Signature, input_index: dict[str, int]):
         elif node.op == "constant":
             scope[f"v{k}"] = node.value
     held: dict[int, str] = {}  # buffer id -> the local that holds its array
+    outputs = {index[n] for _, n in graph.outputs}
     for node, b, shape, dtype, into, dying, free in sig.steps:
         k = index[node]
         if sig.kinds[node].weak or any(sig.kinds[i].weak and i.op != "constant" for i in node.inputs):
             return None
-        fn = INTO.get(node.op) if (into and node.op in INTO) else OPS[node.op].numpy
-        scope[f"f{k}"] = fn
         call = f"f{k}({', '.join(f'v{index[i]}' for i in node.inputs)}"
         if b is not None and into and b in held:
+            # Into the planned buffer; where/clip/relu through their `INTO` forms, as `run` does.
+            scope[f"f{k}"] = INTO.get(node.op, OPS[node.op].numpy)
             dest = held[b] if plan.buffers[b].shape == tuple(shape) else \
                 f"{held[b]}.reshape({tuple(shape)!r}, copy=False)"
             body.append(f"v{k} = {call}, out={dest})")
         else:
-            if node.op in INTO and into:
-                scope[f"f{k}"] = OPS[node.op].numpy
+            scope[f"f{k}"] = OPS[node.op].numpy
             body.append(f"v{k} = {call})")
             if b is not None and b not in held:
                 body.append(f"b{b} = v{k}")
@@ -283,7 +283,6 @@ def straight_line(sig: Signature, input_index: dict[str, int]):
                 if node.op not in OPS or not isinstance(OPS[node.op].numpy, np.ufunc):
                     # Adopted as a buffer: later steps write into it, so it must be a C-contiguous array.
                     body.append(f"if not b{b}.flags.c_contiguous: return None")
-        outputs = {index[n] for _, n in graph.outputs}
         body += [f"del v{index[n]}" for n in dying if n.op != "constant" and index[n] not in outputs]
         for freed in free:
             if held.pop(freed, None) is not None:
@@ -327,7 +326,7 @@ def direct_targets(graph: Graph, sig: Signature, out, values: dict) -> dict[Node
     no memory with an input or with another target, and its node is the first output it is for.
     Anything else is copied into its target at the end, by `deliver`.
     """
-    targets = _targets(graph, out)
+    targets = out_targets(graph, out)
     chosen: dict[Node, np.ndarray] = {}
     arrays = [v for v in values.values() if isinstance(v, np.ndarray)]
     given = [t for t in targets if isinstance(t, np.ndarray)]
@@ -345,7 +344,7 @@ def direct_targets(graph: Graph, sig: Signature, out, values: dict) -> dict[Node
     return chosen
 
 
-def _targets(graph: Graph, out) -> list:
+def out_targets(graph: Graph, out) -> list:
     """The caller's `out=` as one entry (an array or None) per output, checked for form."""
     names = graph.output_names
     if isinstance(out, dict):
@@ -367,7 +366,7 @@ def deliver(results: list, out, graph: Graph) -> list:
     if out is None:
         return results
     delivered = []
-    for name, r, t in zip(graph.output_names, results, _targets(graph, out)):
+    for name, r, t in zip(graph.output_names, results, out_targets(graph, out)):
         if t is None:
             delivered.append(r)
             continue
