@@ -86,7 +86,7 @@ def parser() -> lark.Lark:
     the options): building them takes about 30 ms, loading them 2 ms."""
     # No propagate_positions: it costs half of a large program's parse. Every token is kept
     # instead (keep_all_tokens), so a subtree's span runs from its first token to its last,
-    # parentheses included, and the builder computes spans bottom-up as it walks (`_Spans`).
+    # parentheses included, and the builder computes spans bottom-up as it walks (`_Builder.spans`).
     options = dict(parser="lalr", lexer="basic", keep_all_tokens=True, maybe_placeholders=False,
                    postlex=_Separators())
     text = _grammar_path().read_text()

@@ -7,8 +7,8 @@ device, the program and the dtypes. So the choice is made per call signature (th
 inputs' dtypes and shapes), once, and remembered:
 
 - up to `SMALL` elements the NumPy engine runs: no device launches that fast;
-- above, the first call of a signature runs both engines on the call's own data
-  (the kernel is built for it anyway), keeps the faster, and returns the kernel's
+- above, the first call of a signature times both engines on the call's own data
+  (the kernel is built for it anyway), keeps the faster, and returns that engine's
   result. Later calls of the signature go straight to the engine chosen.
 
 Both engines compute NumPy's results; exact operations agree bit for bit, and
@@ -87,7 +87,7 @@ class AutoEngine:
         return size, key
 
     def choose(self, values: dict[str, object]):
-        """(engine, the kernel's result if this call measured, else None)."""
+        """(engine, the chosen engine's result if this call measured, else None)."""
         size, key = self._size_and_key(values)
         if key == "device":
             return self.opencl, None
