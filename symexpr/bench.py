@@ -267,27 +267,18 @@ __kernel void hand({params}, const long n, const long chunk)
 # and the faster one is the reference ("copy CL"): in cache (small n) the plain one wins, beyond it
 # the non-temporal one. The non-temporal kernel is built apart, so a compiler without the builtin
 # leaves only the plain copy.
-COPY_KERNEL = """\
-__kernel void copy(__global const uint4 *restrict src, __global uint4 *restrict dst,
+_COPY_TEMPLATE = """\
+__kernel void {name}(__global const uint4 *restrict src, __global uint4 *restrict dst,
                    const long n, const long chunk)
-{
+{{
     const long start = (long)get_global_id(0) * chunk;
     const long end = min(start + chunk, n);
     for (long i = start; i < end; ++i)
-        dst[i] = src[i];
-}
+        {store};
+}}
 """
-
-COPY_KERNEL_NT = """\
-__kernel void copy_nt(__global const uint4 *restrict src, __global uint4 *restrict dst,
-                      const long n, const long chunk)
-{
-    const long start = (long)get_global_id(0) * chunk;
-    const long end = min(start + chunk, n);
-    for (long i = start; i < end; ++i)
-        __builtin_nontemporal_store(src[i], dst + i);
-}
-"""
+COPY_KERNEL = _COPY_TEMPLATE.format(name="copy", store="dst[i] = src[i]")
+COPY_KERNEL_NT = _COPY_TEMPLATE.format(name="copy_nt", store="__builtin_nontemporal_store(src[i], dst + i)")
 
 
 def render_hand_kernel(case: Case, t: str) -> str:
