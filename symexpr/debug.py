@@ -71,11 +71,10 @@ def _short(value) -> str:
 
 
 def _statements(source: str):
-    """(target name, statement span start, end, line, the RHS is a bare name) for each statement."""
+    """(target name, statement span start, end, line, the name it copies if it is `y = x`) for each statement."""
     out = []
-    for target, expr, span in statements(source):
-        bare = getattr(expr, "data", None) == "name"
-        out.append((target.value, span.start, span.end, span.line, bare, expr))
+    for target, span, copied in statements(source):
+        out.append((target, span.start, span.end, span.line, copied))
     return out
 
 
@@ -130,10 +129,10 @@ def trace_values(prog, inputs: dict) -> tuple[Trace, dict]:
     current: dict[str, object] = dict(inputs)
     counts: dict[str, int] = {}
     ordered: list[tuple[str, object, tuple]] = []
-    for target, start, end, line, bare, expr in _statements(graph.source):
+    for target, start, end, line, copied in _statements(graph.source):
         node = by_statement.get((start, end))
-        if bare and expr.children[0].value in current:  # `y = x`: no node of its own
-            value = current[expr.children[0].value]
+        if copied in current:  # `y = x`: no node of its own
+            value = current[copied]
         elif node is not None and node in env:
             value = env[node]
         else:

@@ -1,21 +1,23 @@
 """Program text -> dataflow graph, with a source position on every node.
 
-The grammar lives in grammar/symexpr.lark and is loaded once, lazily. Parsing
-(Lark, LALR) and building the graph are separate steps, so that the builder
-sees every position. The builder walks the parse tree with an explicit stack,
-so the depth of the input is limited only by memory.
+The grammar lives in grammar/symexpr.lark. Lark compiles it (terminals and LALR tables, cached on
+disk); `frontend.Parser` runs those tables with a lean loop, and `_Builder.reduce` makes the graph's
+nodes as the parser reduces, bottom-up, so no parse tree is built. The loop is iterative: the depth
+of the input is limited only by memory (and parentheses by MAX_NESTING).
 """
 from __future__ import annotations
 
+import bisect
 import difflib
 import functools
+import re
 import warnings
 from pathlib import Path
 
 import lark
 import numpy as np
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
+from . import frontend
 from .cache import cache_dir
 from .errors import ParseError, Span
 from .graph import Graph, Node, collector_paused, constant
@@ -25,6 +27,8 @@ INT64_MAX = 2**63 - 1
 
 # Tree aliases whose op name differs from the alias.
 _ALIAS_OPS = {"true_divide": "divide"}
+_COMPARISONS = {"<": "less", "<=": "less_equal", ">": "greater", ">=": "greater_equal",
+                "==": "equal", "!=": "not_equal"}
 
 # Readable names of the grammar's terminals, for "expected ..." messages.
 _TERMINAL_TEXT = {
@@ -46,49 +50,13 @@ def _grammar_path() -> Path:
 MAX_NESTING = 500
 
 
-class _Separators:
-    """Post-lexer: statement separators as the grammar wants them.
-
-    Newlines inside parentheses continue the line, as in Python; every run of
-    newlines and `;` becomes one _SEP, and none is sent before the first
-    statement or after the last.
-    """
-
-    always_accept = ("_NEWLINE", "SEMICOLON")
-
-    def process(self, stream):
-        depth = 0
-        started = False
-        pending = None
-        for tok in stream:
-            if tok.type == "_NEWLINE" and depth:
-                continue
-            if tok.type in ("_NEWLINE", "SEMICOLON"):
-                pending = pending or tok
-                continue
-            if tok.type == "LPAR":
-                depth += 1
-                if depth > MAX_NESTING:
-                    raise ParseError(f"parentheses nested more than {MAX_NESTING} deep",
-                                     span=_span_of(tok))
-            elif tok.type == "RPAR":
-                depth = max(depth - 1, 0)
-            if pending is not None and started:
-                yield lark.Token.new_borrow_pos("_SEP", pending.value, pending)
-            pending = None
-            started = True
-            yield tok
-
-
 @functools.cache
 def parser() -> lark.Lark:
-    """The LALR parser; its tables are cached on disk (lark's cache, keyed by the grammar's hash and
-    the options): building them takes about 30 ms, loading them 2 ms."""
-    # No propagate_positions: it costs half of a large program's parse. Every token is kept
-    # instead (keep_all_tokens), so a subtree's span runs from its first token to its last,
-    # parentheses included, and the builder computes spans bottom-up as it walks (`_Builder.spans`).
-    options = dict(parser="lalr", lexer="basic", keep_all_tokens=True, maybe_placeholders=False,
-                   postlex=_Separators())
+    """The grammar compiled by Lark; its tables are cached on disk (lark's cache, keyed by the
+    grammar's hash and the options): building them takes about 30 ms, loading them 2 ms. Every token
+    is kept (keep_all_tokens), so a node's span runs from its first token to its last, parentheses
+    included."""
+    options = dict(parser="lalr", lexer="basic", keep_all_tokens=True, maybe_placeholders=False)
     text = _grammar_path().read_text()
     folder = cache_dir("parser")
     if folder is not None:
@@ -100,43 +68,70 @@ def parser() -> lark.Lark:
     return lark.Lark(text, **options)
 
 
-def _span_of(item, known: dict | None = None) -> Span:
-    """A token's span, or a subtree's from its first token to its last (`known`: spans by tree id)."""
-    if isinstance(item, lark.Token):
-        return Span(item.line, item.column, item.start_pos, item.end_pos, item.end_line, item.end_column)
-    if known is not None and id(item) in known:
-        return known[id(item)]
-    return _join(_span_of(_edge_token(item, 0), known), _span_of(_edge_token(item, -1), known))
+@functools.cache
+def lean_parser() -> frontend.Parser:
+    return frontend.Parser(parser())
 
 
-def _edge_token(tree, end: int) -> lark.Token:
-    """The first (end=0) or last (end=-1) token of a subtree."""
-    while not isinstance(tree, lark.Token):
-        tree = tree.children[end]
-    return tree
+class Lines:
+    """1-based lines and columns of a text's offsets, as Lark counts them."""
+
+    def __init__(self, text: str):
+        self.breaks = [m.start() for m in re.finditer("\n", text)]
+
+    def position(self, offset: int) -> tuple[int, int]:
+        k = bisect.bisect_left(self.breaks, offset)
+        return k + 1, offset - (self.breaks[k - 1] if k else -1)
+
+    def span(self, start: int, end: int) -> Span:
+        line, column = self.position(start)
+        end_line, end_column = self.position(end) if end != start else (line, column)
+        return Span(line, column, start, end, end_line, end_column)
 
 
-def _join(first: Span, last: Span) -> Span:
-    return Span(first.line, first.column, first.start, last.end, last.end_line, last.end_column)
+def tokens(source: str, lines: Lines) -> tuple[list[tuple], list[tuple[int, int]]]:
+    """The token tuples the grammar parses, and each statement's (start, end) offsets.
 
-
-def statements(source: str) -> list[tuple[lark.Token | None, lark.Tree, Span]]:
-    """(target name token, or None for a bare expression; the expression's tree; the statement's span)."""
-    out = []
-    for stmt in parse_tree(source).children:
-        if isinstance(stmt, lark.Token):
-            continue  # a separator
-        target = stmt.children[0] if stmt.data == "assign" else None
-        out.append((target, stmt.children[-1], _span_of(stmt)))
-    return out
+    Newlines inside parentheses continue the line, as in Python; every run of newlines and `;`
+    becomes one _SEP, and none is sent before the first statement or after the last.
+    Raises frontend.BadCharacter.
+    """
+    out: list[tuple] = []
+    extents: list[tuple[int, int]] = []
+    depth = 0
+    pending = None
+    for tok in lean_parser().scan(source):
+        kind = tok[0]
+        if kind == "_NEWLINE" or kind == "SEMICOLON":
+            if pending is None and (kind == "SEMICOLON" or not depth):
+                pending = tok
+            continue
+        if kind == "LPAR":
+            depth += 1
+            if depth > MAX_NESTING:
+                raise ParseError(f"parentheses nested more than {MAX_NESTING} deep", source=source,
+                                 span=lines.span(tok[2], tok[3]))
+        elif kind == "RPAR":
+            depth = max(depth - 1, 0)
+        if not out:
+            first = tok[2]
+        elif pending is not None:
+            extents.append((first, out[-1][3]))
+            first = tok[2]
+            out.append(("_SEP", pending[1], pending[2], pending[3]))
+        pending = None
+        out.append(tok)
+    if out:
+        extents.append((first, out[-1][3]))
+    return out, extents
 
 
 def _describe_token(tok) -> str:
-    if tok.type == "$END":
+    if tok[0] == "$END":
         return "the end of the program"
-    if tok.type == "_NEWLINE" or (tok.type == "_SEP" and tok.value != ";"):
+    if tok[0] == "_NEWLINE" or (tok[0] == "_SEP" and tok[1] != ";"):
         return "end of the line"
-    return f"`{tok.value}`"
+    return f"`{tok[1]}`"
 
 
 def _paren_depth(source: str, pos: int) -> int:
@@ -148,90 +143,64 @@ def _paren_depth(source: str, pos: int) -> int:
     return max(depth, 0)
 
 
-def _syntax_error(source: str, err: UnexpectedInput) -> ParseError:
-    if isinstance(err, UnexpectedCharacters):
-        ch = source[err.pos_in_stream] if err.pos_in_stream < len(source) else ""
-        if ch and not ch.isascii():
-            msg = f"`{ch}` is not allowed: names are ASCII letters, digits and underscores"
-        else:
-            msg = f"unexpected character `{ch}`"
-        span = Span(err.line, err.column, err.pos_in_stream, err.pos_in_stream + 1)
-        return ParseError(msg, source=source, span=span)
-    tok = getattr(err, "token", None)
-    expected = set(getattr(err, "expected", ()) or ())
+def _bad_character(source: str, lines: Lines, pos: int) -> ParseError:
+    ch = source[pos] if pos < len(source) else ""
+    if ch and not ch.isascii():
+        msg = f"`{ch}` is not allowed: names are ASCII letters, digits and underscores"
+    else:
+        msg = f"unexpected character `{ch}`"
+    line, column = lines.position(pos)
+    return ParseError(msg, source=source, span=Span(line, column, pos, pos + 1))
+
+
+def _syntax_error(source: str, lines: Lines, err: frontend.UnexpectedToken) -> ParseError:
+    tok, expected = err.token, err.expected
     if expected & {"NAME", "NUMBER"}:
         hint = "; expected a value, a name or `(`"
     elif expected:
         ends = expected & {"_SEP", "$END"}
         # LALR merges states, so `)` and `,` can be "expected" outside any parentheses: say so only inside.
-        inside = tok is not None and tok.start_pos is not None and _paren_depth(source, tok.start_pos) > 0
+        inside = _paren_depth(source, tok[2]) > 0
         closers = [_TERMINAL_TEXT[t] for t in ("RPAR", "COMMA") if t in expected and inside]
         choices = ["an operator", *closers] + (["the end of the statement"] if ends and not inside else [])
         hint = "; expected " + (", ".join(choices[:-1]) + " or " + choices[-1] if len(choices) > 1 else choices[0])
     else:
         hint = ""
-    if tok is None or tok.type == "$END" or isinstance(err, UnexpectedEOF):
-        lines = source.rstrip().splitlines() or [""]
-        line, col = len(lines), len(lines[-1]) + 1
+    if tok[0] == "$END":
+        text_lines = source.rstrip().splitlines() or [""]
+        line, col = len(text_lines), len(text_lines[-1]) + 1
         offset = len(source.rstrip())
         return ParseError(f"unexpected end of the program{hint}", source=source,
                           span=Span(line, col, offset, offset))
-    if tok.type == "EQUAL":
-        target = _bad_target(source, tok)
+    if tok[0] == "EQUAL":
+        target = _bad_target(source, lines, tok)
         if target is not None:
             return target
-    after = source[tok.end_pos:].lstrip(" \t") if tok.end_pos is not None else ""
-    if tok.value in _KEYWORDS and after.startswith("=") and not after.startswith("=="):
-        span = Span(tok.line, tok.column, tok.start_pos, tok.end_pos)
-        return ParseError(f"cannot assign to `{tok.value}`: it is {_KEYWORDS[tok.value]}", source=source, span=span)
-    span = Span(tok.line, tok.column, tok.start_pos, tok.end_pos or tok.start_pos + 1)
+    after = source[tok[3]:].lstrip(" \t")
+    line, column = lines.position(tok[2])
+    if tok[1] in _KEYWORDS and after.startswith("=") and not after.startswith("=="):
+        span = Span(line, column, tok[2], tok[3])
+        return ParseError(f"cannot assign to `{tok[1]}`: it is {_KEYWORDS[tok[1]]}", source=source, span=span)
+    span = Span(line, column, tok[2], max(tok[3], tok[2] + 1))
     return ParseError(f"unexpected {_describe_token(tok)}{hint}", source=source, span=span)
 
 
 _KEYWORDS = {"True": "a constant", "False": "a constant", "and": "a keyword", "or": "a keyword", "not": "a keyword"}
 
 
-def _bad_target(source: str, tok) -> ParseError | None:
+def _bad_target(source: str, lines: Lines, tok) -> ParseError | None:
     """`1 = a`, `True = a`, `f(a) = b`: the statement's left side is not a name. None if it is not that."""
-    line_start = source.rfind("\n", 0, tok.start_pos) + 1
-    stmt_start = max(line_start, source.rfind(";", 0, tok.start_pos) + 1)
-    before = source[stmt_start:tok.start_pos]
+    line_start = source.rfind("\n", 0, tok[2]) + 1
+    stmt_start = max(line_start, source.rfind(";", 0, tok[2]) + 1)
+    before = source[stmt_start:tok[2]]
     target = before.strip()
     if not target or "=" in target:
         return None
     start = stmt_start + len(before) - len(before.lstrip())
     what = _KEYWORDS.get(target, "only a name can be assigned to, as in `c = a + b`")
     what = f"it is {what}" if target in _KEYWORDS else what
-    span = Span(tok.line, start - line_start + 1, start, start + len(target))
+    span = Span(lines.position(tok[2])[0], start - line_start + 1, start, start + len(target))
     return ParseError(f"cannot assign to `{target}`: {what}", source=source, span=span)
-
-
-def parse_tree(source: str) -> lark.Tree:
-    try:
-        return parser().parse(source)
-    except ParseError as err:  # from the post-lexer, which does not know the source
-        raise ParseError(err.message, source=source, span=err.span) from None
-    except UnexpectedInput as err:
-        raise _syntax_error(source, err) from None
-
-
-def _number(source: str, tok: lark.Token):
-    text = tok.value
-    if any(c in text for c in ".eE"):
-        return float(text)
-    value = int(text)
-    if value > INT64_MAX:
-        raise ParseError(f"integer literal {text} does not fit in int64", source=source, span=_span_of(tok))
-    return value
-
-
-def _is_int64_min(tree: lark.Tree) -> bool:
-    """`-9223372036854775808`: unary minus applied directly to the literal 2**63."""
-    if tree.data != "negative" or len(tree.children) != 2:  # `-` and the operand
-        return False
-    child = tree.children[1]
-    return (isinstance(child, lark.Tree) and child.data == "number"
-            and child.children[0].value.isdigit() and int(child.children[0].value) == INT64_MAX + 1)
 
 
 def _suggest(name: str, choices) -> str:
@@ -239,62 +208,117 @@ def _suggest(name: str, choices) -> str:
     return f"; did you mean `{close[0]}`?" if close else ""
 
 
-class _Builder:
-    """Builds the graph statement by statement, resolving names as it goes (SSA)."""
+class _Int64MinMagnitude:
+    """The literal 9223372036854775808: an int64 only under a unary minus (`negative` takes it)."""
 
-    def __init__(self, source: str):
+
+class _Builder:
+    """Builds the graph as the parser reduces, resolving names as it goes (SSA).
+
+    The parser's values are tuples (label, payload, start offset, end offset): tokens are labelled
+    with their terminal, the builder's own values with None and carry a Node.
+    """
+
+    def __init__(self, source: str, lines: Lines, extents: list[tuple[int, int]]):
         self.source = source
+        self.lines = lines
+        self.extents = extents                 # each statement's (start, end)
         self.env: dict[str, Node] = {}        # variable -> its newest value
         self.inputs: dict[str, Node] = {}     # names read before any assignment
         self.nodes: list[Node] = []
         self.read_after: dict[str, bool] = {}  # was the newest value read since it was assigned?
         self.assigned_at: dict[str, int] = {}  # statement index of the newest assignment
-        self.statement: Span | None = None
-        self.spans: dict[int, Span] = {}         # subtree id -> span, filled bottom-up by `expression`
-
-    def span(self, item) -> Span:
-        return _span_of(item, self.spans)
+        self.count = 0                          # statements reduced so far
+        self.statement: Span | None = lines.span(*extents[0]) if extents else None
 
     def _add(self, node: Node) -> Node:
         self.nodes.append(node)
         return node
 
-    def error(self, message, item) -> ParseError:
-        return ParseError(message, source=self.source, span=self.span(item))
+    def error(self, message, span: Span) -> ParseError:
+        return ParseError(message, source=self.source, span=span)
 
-    def name(self, tok: lark.Token) -> Node:
-        name = tok.value
+    def reduce(self, kind: str, kids: list) -> tuple:
+        if kind == "start":  # the statements are in already
+            return (None, None, 0, len(self.source))
+        start, end = kids[0][2], kids[-1][3]
+        if kind == "name":
+            return (None, self.name(kids[0]), start, end)
+        span = self.lines.span(start, end)
+        if kind == "number":
+            return (None, self.number(kids[0], span), start, end)
+        if kind == "negative" and kids[1][1] is _Int64MinMagnitude:
+            # -9223372036854775808 is an int64 although 9223372036854775808 alone is not.
+            return (None, self._add(constant(-INT64_MAX - 1, span=span, statement=self.statement)), start, end)
+        args = [k[1] for k in kids if k[0] is None]
+        if _Int64MinMagnitude in args:
+            bad = next(k for k in kids if k[1] is _Int64MinMagnitude)
+            raise self.error(f"integer literal {self.source[bad[2]:bad[3]]} does not fit in int64",
+                             self.lines.span(bad[2], bad[3]))
+        if kind in ("true", "false"):
+            node = self._add(constant(kind == "true", span=span, statement=self.statement))
+        elif kind == "atom":  # `( expr )`: the expression, with the parentheses' span
+            node = args[0]
+        elif kind == "call":
+            node = self.call(kids[0], args, span)
+        elif kind == "compare":
+            node = self.compare([k[1] for k in kids if k[0] == "COMPARE"], args, span)
+        elif kind in ("assign", "bare_expression"):
+            self.statement_done(kind, kids, args, span)
+            node = None
+        else:
+            opname = _ALIAS_OPS.get(kind, kind)
+            if opname not in OPS:
+                raise self.error(f"internal: no op for `{kind}`", span)  # pragma: no cover
+            node = self.apply(opname, args, span)
+        return (None, node, start, end)
+
+    def number(self, tok: tuple, span: Span):
+        text = tok[1]
+        if any(c in text for c in ".eE"):
+            value = float(text)
+        else:
+            value = int(text)
+            if value == INT64_MAX + 1:
+                return _Int64MinMagnitude
+            if value > INT64_MAX:
+                raise self.error(f"integer literal {text} does not fit in int64", span)
+        return self._add(constant(value, span=span, statement=self.statement))
+
+    def name(self, tok: tuple) -> Node:
+        name = tok[1]
         if name in self.env:
             self.read_after[name] = True
             return self.env[name]
+        if name in self.inputs:
+            return self.inputs[name]
+        span = self.lines.span(tok[2], tok[3])
         if name in CONSTANTS:
-            return self._add(constant(CONSTANTS[name], span=self.span(tok), statement=self.statement))
+            return self._add(constant(CONSTANTS[name], span=span, statement=self.statement))
         if name in FUNCTIONS:
-            raise self.error(f"`{name}` is a function: call it as {name}(...)", tok)
-        if name not in self.inputs:
-            node = Node("input", (), (name,), None, self.span(tok), self.statement)
-            self.inputs[name] = self._add(node)
-        return self.inputs[name]
+            raise self.error(f"`{name}` is a function: call it as {name}(...)", span)
+        node = Node("input", (), (name,), None, span, self.statement)
+        self.inputs[name] = self._add(node)
+        return node
 
-    def call(self, tree: lark.Tree, args: list[Node]) -> Node:
-        tok = tree.children[0]
-        fname = tok.value
+    def call(self, tok: tuple, args: list[Node], span: Span) -> Node:
+        fname = tok[1]
         op = FUNCTIONS.get(fname)
         if op is None:
             what = "a constant" if fname in CONSTANTS else "not a function"
             if fname in self.env or fname in self.inputs:
                 what = "a variable, not a function"
-            raise self.error(f"`{fname}` is {what}{_suggest(fname, FUNCTIONS)}", tok)
+            raise self.error(f"`{fname}` is {what}{_suggest(fname, FUNCTIONS)}", self.lines.span(tok[2], tok[3]))
         if len(args) != op.arity:
             plural = "s" if op.arity != 1 else ""
-            raise self.error(f"{fname}() takes {op.arity} argument{plural}, got {len(args)}", tree)
+            raise self.error(f"{fname}() takes {op.arity} argument{plural}, got {len(args)}", span)
         if op.name in CASTS:
-            typed = self.typed_literal(op, args[0], tree)
+            typed = self.typed_literal(op, args[0], span)
             if typed is not None:
                 return typed
-        return self.apply(op.name, args, tree)
+        return self.apply(op.name, args, span)
 
-    def typed_literal(self, op, arg: Node, tree) -> Node | None:
+    def typed_literal(self, op, arg: Node, span: Span) -> Node | None:
         """`float32(2)`, `int8(-1)`: a cast of literals is a strong NumPy scalar constant, as np.float32(2) is.
 
         Left as a cast node, the engines would compute it from weak operands and keep it weak.
@@ -305,17 +329,31 @@ class _Builder:
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
             typed = op.numpy(value)[()]
-        return self._add(constant(typed, span=self.span(tree), statement=self.statement))
+        return self._add(constant(typed, span=span, statement=self.statement))
 
-    def apply(self, opname: str, args, item) -> Node:
-        return self._add(Node(opname, tuple(args), (), None, self.span(item), self.statement))
+    def apply(self, opname: str, args, span: Span) -> Node:
+        return self._add(Node(opname, tuple(args), (), None, span, self.statement))
 
-    def assign(self, target: lark.Token, value: Node, index: int) -> None:
-        name = target.value
-        if name in FUNCTIONS:
-            raise self.error(f"cannot assign to `{name}`: it is a function", target)
-        if name in CONSTANTS:
-            raise self.error(f"cannot assign to `{name}`: it is a constant", target)
+    def compare(self, operators: list[str], args: list[Node], span: Span) -> Node:
+        result = None
+        for k, text in enumerate(operators):
+            term = self.apply(_COMPARISONS[text], (args[k], args[k + 1]), span)
+            result = term if result is None else self.apply("logical_and", (result, term), span)
+        return result
+
+    def statement_done(self, kind: str, kids: list, args: list[Node], span: Span) -> None:
+        if kind == "bare_expression":
+            raise self.error("a statement must assign its value to a name, as in `c = a + b`", span)
+        self.assign(kids[0], args[0], self.count)
+        self.count += 1
+        if self.count < len(self.extents):
+            self.statement = self.lines.span(*self.extents[self.count])
+
+    def assign(self, target: tuple, value: Node, index: int) -> None:
+        name = target[1]
+        if name in FUNCTIONS or name in CONSTANTS:
+            what = "a function" if name in FUNCTIONS else "a constant"
+            raise self.error(f"cannot assign to `{name}`: it is {what}", self.lines.span(target[2], target[3]))
         if value.op not in ("input", "constant") and value.name is None and value is self.nodes[-1]:
             # Name the statement's own result after its variable, for printing and kernels.
             named = Node(value.op, value.inputs, value.attrs, name, value.span, value.statement)
@@ -325,59 +363,47 @@ class _Builder:
         self.read_after[name] = False
         self.assigned_at[name] = index
 
-    def expression(self, tree) -> Node:
-        """Post-order over the expression's tree, with an explicit stack."""
-        done: dict[int, Node] = {}
-        stack = [(tree, False)]
-        while stack:
-            item, expanded = stack.pop()
-            if isinstance(item, lark.Token):
-                continue
-            if not expanded and _is_int64_min(item):
-                # -9223372036854775808 is an int64 although 9223372036854775808 alone is not.
-                done[id(item)] = self._add(constant(-INT64_MAX - 1, span=self.span(item), statement=self.statement))
-                continue
-            if not expanded:
-                stack.append((item, True))
-                for child in reversed(item.children):
-                    if isinstance(child, lark.Tree):
-                        stack.append((child, False))
-                continue
-            kids = [done.pop(id(c)) for c in item.children if isinstance(c, lark.Tree)]
-            first, last = item.children[0], item.children[-1]
-            self.spans[id(item)] = _join(self.span(first), self.span(last))
-            done[id(item)] = self.node_for(item, kids)
-        return done[id(tree)]
 
-    def node_for(self, tree: lark.Tree, kids: list[Node]) -> Node:
-        kind = tree.data
-        if kind == "name":
-            return self.name(tree.children[0])
-        if kind == "number":
-            value = _number(self.source, tree.children[0])
-            return self._add(constant(value, span=self.span(tree), statement=self.statement))
-        if kind in ("true", "false"):
-            return self._add(constant(kind == "true", span=self.span(tree), statement=self.statement))
-        if kind == "atom":  # `( expr )`
-            return kids[0]
-        if kind == "call":
-            return self.call(tree, kids)
-        if kind == "compare":
-            return self.compare(tree, kids)
-        opname = _ALIAS_OPS.get(kind, kind)
-        if opname not in OPS:
-            raise self.error(f"internal: no op for `{kind}`", tree)  # pragma: no cover
-        return self.apply(opname, kids, tree)
+def _check_syntax(kind: str, kids: list) -> tuple:
+    return (kind, None, kids[0][2] if kids else 0, kids[-1][3] if kids else 0)
 
-    def compare(self, tree: lark.Tree, kids: list[Node]) -> Node:
-        ops = [tok for tok in tree.children if isinstance(tok, lark.Token)]
-        names = {"<": "less", "<=": "less_equal", ">": "greater", ">=": "greater_equal",
-                 "==": "equal", "!=": "not_equal"}
-        result = None
-        for k, tok in enumerate(ops):
-            term = self.apply(names[tok.value], (kids[k], kids[k + 1]), tree)
-            result = term if result is None else self.apply("logical_and", (result, term), tree)
-        return result
+
+def _run(source: str, reduce_for) -> None:
+    """Scan and parse `source`, reducing with `reduce_for(lines, extents)`; syntax errors as ParseError.
+
+    A syntax error anywhere is reported before an error the reducer raises (an unknown function on
+    line 1, a missing `)` on line 9: the `)`), as Python reports a SyntaxError before running anything.
+    """
+    lines = Lines(source)
+    try:
+        toks, extents = tokens(source, lines)
+        try:
+            lean_parser().parse(toks, reduce_for(lines, extents), len(source))
+        except ParseError:
+            lean_parser().parse(toks, _check_syntax, len(source))
+            raise
+    except frontend.BadCharacter as err:
+        raise _bad_character(source, lines, err.pos) from None
+    except frontend.UnexpectedToken as err:
+        raise _syntax_error(source, lines, err) from None
+
+
+def statements(source: str) -> list[tuple[str, Span, str | None]]:
+    """(target name, the statement's span, the name it copies if it is `y = x`, else None) for each
+    statement of a program that parses."""
+    out = []
+
+    def reducer(lines: Lines, extents):
+        def reduce(kind, kids):
+            if kind == "assign":
+                value = kids[-1]
+                out.append((kids[0][1], lines.span(kids[0][2], value[3]), value[1] if value[0] == "name" else None))
+            return (kind, kids[0][1] if kind == "name" else None, kids[0][2] if kids else 0,
+                    kids[-1][3] if kids else 0)
+        return reduce
+
+    _run(source, reducer)
+    return out
 
 
 def literal_value(node: Node):
@@ -408,20 +434,17 @@ def parse(source: str, outputs=None) -> Graph:
 
 
 def _parse(source: str, outputs) -> Graph:
-    tree = parse_tree(source)
-    b = _Builder(source)
-    statements = [c for c in tree.children if isinstance(c, lark.Tree)]  # not the separators
-    if not statements:
+    built: list[_Builder] = []
+
+    def reducer(lines: Lines, extents):
+        built.append(_Builder(source, lines, extents))
+        return built[0].reduce
+
+    _run(source, reducer)
+    b = built[0]
+    if not b.count:
         raise ParseError("the program is empty: write at least one statement such as `c = a + b`",
                          source=source, span=Span(1, 1, 0, 0))
-    for index, stmt in enumerate(statements):
-        if stmt.data == "bare_expression":
-            raise ParseError("a statement must assign its value to a name, as in `c = a + b`",
-                             source=source, span=_span_of(stmt))
-        target, expr = stmt.children[0], stmt.children[-1]
-        b.statement = _span_of(stmt)
-        value = b.expression(expr) if isinstance(expr, lark.Tree) else None
-        b.assign(target, value, index)
 
     if outputs is None:
         names = [n for n in b.env if not b.read_after[n]]

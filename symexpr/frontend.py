@@ -1,0 +1,188 @@
+"""A Lark LALR grammar, run by a lean loop: Lark compiles the grammar (terminals, LALR tables); this
+module scans and parses with them, about four times faster than Lark's own lexer and parser.
+
+Why: at 10,000 statements Lark's runtime was most of the compile time. Its lexer makes a `Token`
+(a str subclass with eight attributes) per token, and its parser calls a callback per reduction,
+twelve of them (`?atom` up to `?expr`) for every operand of the precedence ladder. Here a token is a
+plain tuple, and the chain of single-child `?rule` reductions between two stack states is looked up
+once and remembered, so an operand climbs the ladder in one step.
+
+The trees are Lark's: `Parser.parse` reduces exactly as Lark's tree builder shapes a tree (`_rule`s
+spliced into their parent, a `?rule` with one child replaced by that child unless aliased, every
+token kept), and the tests check it against Lark's own parser on generated programs. Values are
+tuples `(label, payload, start, end)`: a token is `(terminal name, text, start offset, end offset)`
+and the caller's `reduce(rule name, children)` returns its own.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import lark
+from lark.parsers.lalr_analysis import Shift
+
+
+@dataclass
+class BadCharacter(Exception):
+    """No terminal matches at `pos`."""
+    pos: int
+
+
+@dataclass
+class UnexpectedToken(Exception):
+    """`token` (a token tuple; `("$END", "", n, n)` at the end) is not allowed where it is; `expected`
+    holds the terminal names that are, as Lark computes them (the row of the state that rejected it)."""
+    token: tuple
+    expected: frozenset
+
+
+class _Splice(list):
+    """The children of a `_rule`, to be spliced into the parent's."""
+
+
+@dataclass(frozen=True)
+class _Rule:
+    size: int
+    origin: str      # the nonterminal reduced to, for the goto
+    name: str        # the tree's name: the alias, else the origin
+    unit: bool       # a `?rule` with one child: the value passes through untouched
+    splice: bool     # a `_rule`: its children go to the parent
+    spliced: bool    # a child of it may be a `_rule`'s splice
+
+
+class Parser:
+    def __init__(self, grammar: lark.Lark):
+        options = grammar.options
+        if (options.parser != "lalr" or not options.keep_all_tokens or options.maybe_placeholders
+                or options.postlex is not None or any(t.pattern.flags for t in grammar.terminals)):
+            raise ValueError("frontend.Parser runs LALR grammars built with keep_all_tokens=True, "
+                             "maybe_placeholders=False, no postlex and no regular expression flags")
+        self._scanner, self._ignore, self._keywords = _scanner(grammar)
+        table = grammar.parser.parser._parse_table  # noqa: SLF001 - Lark has no public accessor
+        self._start = table.start_states["start"]
+        self._end = table.end_states["start"]
+        rules = {}
+        self._rows = {}
+        for state, row in table.states.items():
+            self._rows[state] = {symbol: (True, arg) if action is Shift else (False, rules.get(id(arg)) or
+                                          rules.setdefault(id(arg), _rule(arg)))
+                                 for symbol, (action, arg) in row.items()}
+        self._chains: dict[tuple, tuple] = {}
+
+    def scan(self, text: str):
+        """The tokens of `text`, ignored terminals dropped: tuples (terminal name, text, start, end)."""
+        pos = 0
+        keywords = self._keywords
+        ignore = self._ignore
+        for m in self._scanner.finditer(text):
+            start, end = m.span()
+            if start != pos:
+                raise BadCharacter(pos)
+            pos = end
+            kind = m.lastgroup
+            if kind in ignore:
+                continue
+            value = m.group()
+            if kind in keywords:
+                kind = keywords[kind].get(value, kind)
+            yield (kind, value, start, end)
+        if pos != len(text):
+            raise BadCharacter(pos)
+
+    def parse(self, tokens, reduce, end: int):
+        """Parse the token tuples; `reduce(name, children)` builds each tree node; `end` is the text's
+        length (where `$END` sits). Raises UnexpectedToken."""
+        rows, chains, chain = self._rows, self._chains, self._chain
+        states = [self._start, self._start]  # the bottom twice: a unit chain reads the state below
+        values: list = []
+        for token in _with_end(tokens, end):
+            kind = token[0]
+            while True:
+                key = (states[-2], states[-1], kind)
+                try:
+                    top, shift, arg = chains[key]
+                except KeyError:
+                    top, shift, arg = chains[key] = chain(*key, token)
+                states[-1] = top
+                if shift:
+                    states.append(arg)
+                    values.append(token)
+                    break
+                if arg.size:
+                    children = values[-arg.size:]
+                    del states[-arg.size:]
+                    del values[-arg.size:]
+                else:
+                    children = []
+                if arg.spliced:
+                    children = _spliced(children)
+                if arg.splice:
+                    value = children if type(children) is _Splice else _Splice(children)
+                elif arg.unit and len(children) == 1:  # a ?rule whose one child came from a splice
+                    value = children[0]
+                else:
+                    value = reduce(arg.name, children)
+                states.append(rows[states[-1]][arg.origin][1])
+                values.append(value)
+                if kind == "$END" and states[-1] == self._end:
+                    return value
+
+    def _chain(self, below: int, top: int, kind: str, token) -> tuple:
+        """From `top` (over `below`) with lookahead `kind`: the single-child `?rule` reductions taken
+        in one go, then (the new top, shift?, the shift's state or the reduction's rule)."""
+        rows = self._rows
+        while True:
+            row = rows[top]
+            if kind not in row:
+                raise UnexpectedToken(token, frozenset(s for s in row if s.isupper()))
+            shift, arg = row[kind]
+            if shift or not arg.unit or arg.size != 1:
+                return top, shift, arg
+            top = rows[below][arg.origin][1]
+
+
+def _rule(rule) -> _Rule:
+    def is_splice(symbol):
+        return not symbol.is_term and symbol.name.startswith("_")
+    return _Rule(size=len(rule.expansion), origin=rule.origin.name, name=rule.alias or rule.origin.name,
+                 unit=bool(rule.options.expand1) and not rule.alias and len(rule.expansion) == 1
+                 and not is_splice(rule.expansion[0]),
+                 splice=is_splice(rule.origin), spliced=any(is_splice(s) for s in rule.expansion))
+
+
+def _spliced(children: list) -> list:
+    # A left-recursive `_rule` (`_items: _items "," item`) extends its first child in place: linear, as in Lark.
+    out = children[0] if type(children[0]) is _Splice else [children[0]]
+    for child in children[1:]:
+        if type(child) is _Splice:
+            out.extend(child)
+        else:
+            out.append(child)
+    return out
+
+
+def _with_end(tokens, end: int):
+    yield from tokens
+    yield ("$END", "", end, end)
+
+
+def _scanner(grammar: lark.Lark):
+    """One regular expression for every terminal, in Lark's order of preference (priority, then the
+    longest possible match first), and the keywords that a wider terminal also matches (`and` is a
+    NAME's text): a match of that terminal whose whole text is the keyword becomes the keyword."""
+    terminals = sorted(grammar.terminals, key=lambda t: (-t.priority, -t.pattern.max_width,
+                                                         -len(t.pattern.value), t.name))
+    regexps = [t for t in terminals if t.pattern.type == "re"]
+    keywords: dict[str, dict[str, str]] = {}
+    embedded = set()
+    for t in terminals:
+        if t.pattern.type != "str":
+            continue
+        for r in regexps:
+            m = re.match(r.pattern.to_regexp(), t.pattern.value)
+            if r.priority == t.priority and m is not None and m.group(0) == t.pattern.value:
+                keywords.setdefault(r.name, {})[t.pattern.value] = t.name
+                embedded.add(t.name)
+    scanned = [t for t in terminals if t.name not in embedded]
+    pattern = "|".join(f"(?P<{t.name}>{t.pattern.to_regexp()})" for t in scanned)
+    return re.compile(pattern), frozenset(grammar.lexer_conf.ignore), keywords
