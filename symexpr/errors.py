@@ -6,12 +6,14 @@ and render the offending line with a caret under the column, like Python's own
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class Span:
-    """Where a piece of the program came from: 1-based line and column, 0-based offsets."""
+class Span(NamedTuple):
+    """Where a piece of the program came from: 1-based line and column, 0-based offsets.
+
+    A named tuple: the parser makes one per node, and a tuple is made three times faster than a
+    frozen dataclass."""
 
     line: int
     column: int

@@ -42,7 +42,7 @@ def constant_key(value) -> tuple:
     return (type(value).__name__, repr(value))
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, slots=True)
 class Node:
     """One value of the program.
 
