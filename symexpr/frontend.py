@@ -53,10 +53,11 @@ class _Rule:
 class Parser:
     def __init__(self, grammar: lark.Lark):
         options = grammar.options
+        # A post-lexer is the caller's to run on `scan`'s tokens; Lark keeps the terminals it accepts.
         if (options.parser != "lalr" or not options.keep_all_tokens or options.maybe_placeholders
-                or options.postlex is not None or any(t.pattern.flags for t in grammar.terminals)):
+                or any(t.pattern.flags for t in grammar.terminals)):
             raise ValueError("frontend.Parser runs LALR grammars built with keep_all_tokens=True, "
-                             "maybe_placeholders=False, no postlex and no regular expression flags")
+                             "maybe_placeholders=False and no regular expression flags")
         self._scanner, self._ignore, self._keywords = _scanner(grammar)
         table = grammar.parser.parser._parse_table  # noqa: SLF001 - Lark has no public accessor
         self._start = table.start_states["start"]

@@ -50,19 +50,33 @@ def _grammar_path() -> Path:
 MAX_NESTING = 500
 
 
+class _Separators:
+    """The post-lexer, as Lark's options know it: Lark keeps the terminals a post-lexer accepts
+    (`always_accept`) although no rule uses them. `tokens` does the work: newlines and `;` become
+    _SEP there, so this passes Lark's own tokens through (`parser().lex` gives the raw ones)."""
+
+    always_accept = ("_NEWLINE", "SEMICOLON")
+
+    def process(self, stream):
+        return stream
+
+
 @functools.cache
 def parser() -> lark.Lark:
     """The grammar compiled by Lark; its tables are cached on disk (lark's cache, keyed by the
     grammar's hash and the options): building them takes about 30 ms, loading them 2 ms. Every token
     is kept (keep_all_tokens), so a node's span runs from its first token to its last, parentheses
     included."""
-    options = dict(parser="lalr", lexer="basic", keep_all_tokens=True, maybe_placeholders=False)
+    options = dict(parser="lalr", lexer="basic", keep_all_tokens=True, maybe_placeholders=False,
+                   postlex=_Separators())
     text = _grammar_path().read_text()
     folder = cache_dir("parser")
     if folder is not None:
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            return lark.Lark(text, cache=str(folder / f"lark-{lark.__version__}.cache"), **options)
+            # Lark's cache key leaves the post-lexer out: name what it changes (the terminals kept).
+            name = f"lark-{lark.__version__}-{'-'.join(_Separators.always_accept).lower()}.cache"
+            return lark.Lark(text, cache=str(folder / name), **options)
         except Exception:  # noqa: BLE001 - a broken or unwritable cache: build without it
             pass
     return lark.Lark(text, **options)

@@ -131,6 +131,24 @@ def test_statement_list_is_spliced_into_start():
     assert calls[-1] == 2 * 20000 - 1  # the start rule: every statement and separator, once
 
 
+def test_the_grammar_keeps_the_separator_terminals(monkeypatch, tmp_path):
+    """No rule uses _NEWLINE and `;` (they reach the grammar as _SEP), so Lark keeps them only
+    because the post-lexer accepts them: built afresh, saved to the cache and loaded from it."""
+    from symexpr import parse as parse_module
+
+    text = "a = 1\nb = (a +\n 2); c = b"
+    for env in ({"SYMEXPR_NO_CACHE": "1"}, {"SYMEXPR_CACHE_DIR": str(tmp_path)}, {"SYMEXPR_CACHE_DIR": str(tmp_path)}):
+        monkeypatch.delenv("SYMEXPR_NO_CACHE", raising=False)
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        built = parse_module.parser.__wrapped__()
+        assert {"_NEWLINE", "SEMICOLON"} <= {t.name for t in built.terminals}
+        lean = frontend.Parser(built)
+        assert [t[0] for t in lean.scan("a\n;")] == ["NAME", "_NEWLINE", "SEMICOLON"]
+    assert list(tmp_path.rglob("*.cache"))  # the second and third builds went through the cache
+    assert [n for n, _ in parse_module.parse(text).outputs] == ["c"]
+
+
 def test_lean_parser_refuses_grammars_it_does_not_shape_like_lark():
     grammar = lark.Lark("start: A\nA: \"a\"", parser="lalr")
     with pytest.raises(ValueError, match="keep_all_tokens"):
