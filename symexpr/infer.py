@@ -16,7 +16,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .errors import DTypeError, ShapeError
-from .graph import Graph, Node, statement_text
+from .graph import Graph, Node, collector_paused, statement_text
 from .ops import CASTS, OPS, SUPPORTED_DTYPES
 
 _PY_TYPES = {bool: np.dtype(bool), int: np.dtype(np.int64), float: np.dtype(np.float64)}
@@ -108,8 +108,15 @@ def describe(node: Node, graph: Graph) -> str:
     return node.op
 
 
-def infer_kinds(graph: Graph, inputs: dict[str, Kind]) -> dict[Node, Kind]:
-    """Every node's Kind, given the inputs' kinds; DTypeError where NumPy refuses."""
+@collector_paused()
+def infer_kinds(graph: Graph, inputs: dict[str, Kind], known: dict[Node, Kind] | None = None) -> dict[Node, Kind]:
+    """Every node's Kind, given the inputs' kinds; DTypeError where NumPy refuses.
+
+    `known`: kinds inferred before for the same input kinds (of another graph sharing nodes, such as
+    the graph a pass rewrote): a node found there keeps its kind, as a node's kind depends only on its
+    operands'. The engines infer the graph as written, then the specialized one, which shares most nodes.
+    """
+    known = known or {}
     kinds: dict[Node, Kind] = {}
     # The value of every weak node made of literals alone (`-1`, `2 + 3`): NumPy's refusals
     # depend on it (uint8 * -1 is refused like uint8 * 300), so inference must see it.
@@ -123,22 +130,24 @@ def infer_kinds(graph: Graph, inputs: dict[str, Kind]) -> dict[Node, Kind]:
             if node.is_weak:
                 weak_values[node] = node.value
             continue
-        operand_kinds = tuple(kinds[i] for i in node.inputs)
-        literals = tuple(weak_values.get(i) for i in node.inputs)
-        result = _result_kind(node.op, operand_kinds, literals)
-        if not isinstance(result, str) and result.weak and all(i in weak_values for i in node.inputs):
-            value = _weak_value(node.op, literals)
+        result = known.get(node)
+        if result is None:
+            operand_kinds = tuple([kinds[i] for i in node.inputs])
+            literals = tuple([weak_values.get(i) for i in node.inputs])
+            result = _result_kind(node.op, operand_kinds, literals)
+            if isinstance(result, str):
+                operands = " and ".join(f"{describe(i, graph)} ({kinds[i]})" for i in node.inputs)
+                raise DTypeError(f"{statement_text(graph.source, node)}: NumPy refuses {node.op} of {operands}: "
+                                 f"{result}", statement=node.statement)
+            if result.dtype not in SUPPORTED_DTYPES:
+                operands = ", ".join(str(k) for k in operand_kinds)
+                raise DTypeError(f"{statement_text(graph.source, node)}: {node.op} of {operands} gives {result.dtype} "
+                                 f"in NumPy, which symexpr does not support; cast the operand first, "
+                                 f"as in {node.op}(float32(x))", statement=node.statement)
+        if result.weak and all(i in weak_values for i in node.inputs):
+            value = _weak_value(node.op, tuple([weak_values[i] for i in node.inputs]))
             if value is not None:
                 weak_values[node] = value
-        if isinstance(result, str):
-            operands = " and ".join(f"{describe(i, graph)} ({kinds[i]})" for i in node.inputs)
-            raise DTypeError(f"{statement_text(graph.source, node)}: NumPy refuses {node.op} of {operands}: {result}",
-                             statement=node.statement)
-        if result.dtype not in SUPPORTED_DTYPES:
-            operands = ", ".join(str(k) for k in operand_kinds)
-            raise DTypeError(f"{statement_text(graph.source, node)}: {node.op} of {operands} gives {result.dtype} "
-                             f"in NumPy, which symexpr does not support; cast the operand first, "
-                             f"as in {node.op}(float32(x))", statement=node.statement)
         kinds[node] = result
     return kinds
 

@@ -158,11 +158,13 @@ class NumpyEngine:
 
         names = self.graph.input_names
         kinds, shapes = dict(zip(names, key[0])), dict(zip(names, key[1]))
+        written = self._kinds_cache.get(key[0]) or infer_kinds(self.graph, kinds)  # from check()
         if self.optimize:
-            graph, rewrites = specialize(self.graph, kinds, fast_math=self.fast_math)
+            graph, rewrites = specialize(self.graph, kinds, fast_math=self.fast_math, known=written)
         else:
             graph, rewrites = self.graph, []
-        node_kinds = infer_kinds(graph, {n: kinds[n] for n in graph.input_names})
+        node_kinds = written if graph is self.graph else infer_kinds(
+            graph, {n: kinds[n] for n in graph.input_names}, written)
         node_shapes = infer_shapes(graph, {n: shapes[n] for n in graph.input_names})
         plan = plan_memory(graph, node_kinds, node_shapes)
         sig = Signature(graph, rewrites, plan, node_kinds, node_shapes)

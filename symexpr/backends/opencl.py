@@ -258,11 +258,12 @@ class OpenCLEngine:
             return typing
         names = self.graph.input_names
         by_name = dict(zip(names, key))
-        infer_kinds(self.graph, by_name)  # the NumPy engine's errors, on the graph as written
+        written = infer_kinds(self.graph, by_name)  # the NumPy engine's errors, on the graph as written
         graph = self.graph
         if self.optimize:
-            graph, _ = specialize(graph, by_name, fast_math=self.fast_math)
-        kinds = infer_kinds(graph, {n.input_name: by_name[n.input_name] for n in graph.inputs})
+            graph, _ = specialize(graph, by_name, fast_math=self.fast_math, known=written)
+        kinds = written if graph is self.graph else infer_kinds(
+            graph, {n.input_name: by_name[n.input_name] for n in graph.inputs}, written)
         if not self.info.fp64:
             for node in graph.nodes:
                 if kinds[node].dtype.name == "float64" and not kinds[node].weak:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from ..graph import Graph, Node, collector_paused
 from ..infer import infer_kinds
-from .common_subexpressions import eliminate_common_subexpressions
+from .common_subexpressions import eliminate_common_subexpressions, shares_more_with_kinds
 from .dead_code import eliminate_dead_code
 from .fold_constants import fold_constants
 from .simplify import simplify
@@ -62,23 +62,30 @@ def optimize(graph: Graph, *, fast_math: bool = False) -> tuple[Graph, list[Rewr
     return graph, records
 
 
-def specialize(graph: Graph, kinds: dict, *, fast_math: bool = False) -> tuple[Graph, list[Rewrite]]:
-    """Passes that need the inputs' dtypes, run by each engine once per call signature.
+def specialize(graph: Graph, kinds: dict, *, fast_math: bool = False,
+               known: dict | None = None) -> tuple[Graph, list[Rewrite]]:
+    """Passes that need the inputs' dtypes, run by each engine once per call signature, on the graph
+    the compile-time pipeline made.
 
-    `kinds` maps input name -> `infer.Kind`. Algebraic simplification lives here, because
-    whether `x * 1` may become `x` depends on x's dtype (bool * 1 is int64 in NumPy).
-    The same graph object comes back when nothing applies.
+    `kinds` maps input name -> `infer.Kind`; `known` may hold the graph's node kinds, already
+    inferred for them (infer_kinds). Algebraic simplification lives here, because whether `x * 1`
+    may become `x` depends on x's dtype (bool * 1 is int64 in NumPy). The same graph object comes
+    back when nothing applies.
     """
     records: list[Rewrite] = []
     with collector_paused():
-        return _specialize(graph, kinds, records, fast_math)
+        node_kinds = known if known is not None else infer_kinds(graph, kinds)
+        return _specialize(graph, kinds, records, fast_math, node_kinds)
 
 
-def _specialize(graph: Graph, kinds: dict, records: list, fast_math: bool) -> tuple[Graph, list[Rewrite]]:
-    simplified = simplify(graph, kinds, records, fast_math=fast_math)
+def _specialize(graph: Graph, kinds: dict, records: list, fast_math: bool, known: dict) -> tuple[Graph, list[Rewrite]]:
+    simplified = simplify(graph, kinds, records, fast_math=fast_math, known=known)
+    if simplified is graph and not shares_more_with_kinds(graph, known, fast_math):
+        return graph, records  # the pipeline shared and swept this graph; the dtypes add nothing to share
     # Share `b + a` with `a + b` where the dtype makes that exact (not for floats: NaN signs), and
     # what `x ** 2 -> x * x` wrote twice; then drop the operands the rules left unread.
-    node_kinds = infer_kinds(simplified, {n: kinds[n] for n in simplified.input_names})
+    node_kinds = known if simplified is graph else infer_kinds(
+        simplified, {n: kinds[n] for n in simplified.input_names}, known)
     simplified = eliminate_common_subexpressions(simplified, records, node_kinds, fast_math)
     simplified = eliminate_dead_code(simplified, records)
     return simplified, records

@@ -51,6 +51,17 @@ def _key(node: Node, swappable: bool) -> tuple:
     return (node.op, node.attrs, operands)
 
 
+def _swappable(node: Node, kinds: dict | None, fast_math: bool) -> bool:
+    return node.op in OPS and OPS[node.op].commutative and (
+        node.op in NEVER_FLOAT or (kinds is not None and (fast_math or kinds[node].dtype.kind != "f")))
+
+
+def shares_more_with_kinds(graph: Graph, kinds: dict, fast_math: bool = False) -> bool:
+    """Whether these node kinds let the pass key some node in either operand order that it keys in
+    written order without them: if not, a graph the pass ran on already has nothing more to share."""
+    return any(node.op not in NEVER_FLOAT and _swappable(node, kinds, fast_math) for node in graph.nodes)
+
+
 def eliminate_common_subexpressions(graph: Graph, records: list, kinds: dict | None = None,
                                     fast_math: bool = False) -> Graph:
     """Share every computation that is written more than once.
@@ -64,9 +75,7 @@ def eliminate_common_subexpressions(graph: Graph, records: list, kinds: dict | N
     changed = False
     for node in graph.nodes:
         replaced = reading(node, tuple(new[i] for i in node.inputs))
-        swappable = node.op in OPS and OPS[node.op].commutative and (
-            node.op in NEVER_FLOAT or (kinds is not None and (fast_math or kinds[node].dtype.kind != "f")))
-        key = _key(replaced, swappable)
+        key = _key(replaced, _swappable(node, kinds, fast_math))
         if key in first:
             kept = first[key]
             new[node] = kept

@@ -95,11 +95,13 @@ def _is_value(node: Node, value) -> bool:
     return not (np.asarray(v).dtype.kind == "f" and math.copysign(1.0, float(v)) < 0)
 
 
-def simplify(graph: Graph, kinds: dict, records: list, *, fast_math: bool = False) -> Graph:
-    """Apply the identities where they hold bit for bit for these input kinds (input name -> Kind)."""
+def simplify(graph: Graph, kinds: dict, records: list, *, fast_math: bool = False,
+             known: dict | None = None) -> Graph:
+    """Apply the identities where they hold bit for bit for these input kinds (input name -> Kind);
+    `known`: the graph's node kinds, if already inferred for them (infer_kinds)."""
     from . import Rewrite
 
-    old_kinds = infer_kinds(graph, kinds)
+    old_kinds = known if known is not None else infer_kinds(graph, kinds)
     by_op: dict[str, list[Identity]] = {}
     for rule in IDENTITIES + (FAST_MATH_IDENTITIES if fast_math else ()):
         by_op.setdefault(rule.op, []).append(rule)
