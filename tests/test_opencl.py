@@ -247,6 +247,29 @@ def test_kernel_source_before_any_call_is_the_float32_fast_path():
 
 # -- layouts ----------------------------------------------------------------------------------
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_vector_tail_of_every_length_matches_numpy(dtype):
+    """Past the last whole vector, the kernel runs its vector code on inputs padded to a whole vector
+    and stores only the real lanes: every tail length, with NaN, inf and -0.0 in the tail."""
+    src = ("c = a * b - a / (b + 1.5)\nm = (c > a) | flag\nd = where(m, -c, maximum(a, b))\n"
+           "e = sqrt(abs(d)) + floor(a)")
+    outputs = ["c", "m", "d", "e"]
+    prog = sx.compile(src, outputs=outputs, backend="opencl")
+    reference = sx.compile(src, outputs=outputs, backend="numpy")
+    for n in range(64, 64 + 17):
+        rng = np.random.default_rng(n)
+        a = rng.normal(size=n).astype(dtype)
+        b = rng.normal(size=n).astype(dtype)
+        a[-3:] = [np.nan, -0.0, np.inf]
+        b[-2:] = [-np.inf, -0.0]
+        flag = rng.random(n) < 0.3
+        got, want = prog(a, b, flag), reference(a, b, flag)
+        for name, g, w in zip(outputs, got, want):
+            why = differs(g, w, exact=True)
+            assert why is None, f"n={n}, {name}: {why}"
+    assert "sx_pad" in prog.kernel_source  # the vector path, with its tail, ran
+
+
 def both(src, **data):
     got = sx.compile(src, backend="opencl")(**data)
     want = sx.compile(src, backend="numpy")(**data)

@@ -91,13 +91,16 @@ def test_strided_signature_uses_64_bit_strides_and_skips_broadcast_dimensions():
     assert "const long sx_i1 = sx_r % sx_shape1" in text
 
 
-def test_vector_body_and_scalar_tail():
+def test_vector_body_and_vector_tail():
     g = parse("c = sin(a) * b")
     kinds = kinds_for(g)
     sig = contiguous_signature(g, kinds)
     text = render_kernel(g, kinds, Signature(sig.inputs, sig.outputs, 0, 8, sig.scalars))
     assert "vload8(0, sx_in0 + i)" in text and "vstore8(" in text
-    assert "for (; i < end; ++i)" in text  # the tail
+    # The tail runs the same vector code on padded copies and stores only its real lanes.
+    assert "for (; i < end; ++i)" not in text
+    assert "vload8(0, sx_pad0)" in text and "sx_out0[i + l] = sx_lanes_float[l]" in text
+    assert text.count("sx_sin_float8(v_a_0)") == 2  # the body, in the loop and in the tail
 
 
 def test_int_power_has_an_error_flag_only_when_needed():

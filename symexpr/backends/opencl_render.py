@@ -25,7 +25,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..graph import Graph, Node
+from ..graph import Graph, Node, collector_paused
 from ..infer import Kind
 from ..ops import CASTS
 
@@ -562,11 +562,10 @@ def operand_dtypes(node: Node, kinds: dict[Node, Kind]) -> tuple[np.dtype, ...]:
     """The dtype each operand is converted to before the op: NumPy's loop dtypes."""
     mode = CL_OPS[node.op].operands
     result = kinds[node].dtype
-    own = tuple(kinds[i].dtype for i in node.inputs)
     if mode == "own":
-        return own
+        return tuple([kinds[i].dtype for i in node.inputs])
     if mode == "where":
-        return (own[0], result, result)
+        return (kinds[node.inputs[0]].dtype, result, result)
     if mode == "common":
         a, b = (kinds[i] for i in node.inputs)
         if _weak_int_vs_int(a, b) or _weak_int_vs_int(b, a):
@@ -647,6 +646,7 @@ def vector_width(graph: Graph, kinds: dict[Node, Kind], preferred: dict[str, int
     return preferred[f.name]
 
 
+@collector_paused()
 def render_kernel(graph: Graph, kinds: dict[Node, Kind], signature: Signature) -> str:
     """The OpenCL C source of one kernel computing every output of `graph` for this signature."""
     names = var_names(graph)
@@ -667,28 +667,34 @@ def render_kernel(graph: Graph, kinds: dict[Node, Kind], signature: Signature) -
         terms = [f"{prefix}_off"] + [f"sx_i{d} * {prefix}_st{d}" for d in range(ndim) if not lay.skip[d]]
         return " + ".join(terms)
 
-    def body(width: int) -> list[str]:
+    # Array inputs, loaded at the top of each iteration (scalars arrive as arguments).
+    input_index = {n: k for k, n in enumerate(graph.inputs)}
+    loaded = [n for n in graph.nodes if n.op == "input" and n not in host and not kinds[n].weak
+              and in_layout[n].how != "scalar"]
+
+    def loads(width: int, pointer) -> list[str]:
+        """Each array input's value; `pointer(k)`: where vector code reads input k's elements."""
+        lines = []
+        for node in loaded:
+            k, dt = input_index[node], kinds[node].dtype
+            if width > 1:
+                load = f"vload{width}(0, {pointer(k)})"
+                if dt.kind == "b":
+                    load = f"(convert_{_MASK[float_dtype.name]}{width}({load}) != 0)"
+                t = f"{_MASK[float_dtype.name] if dt.kind == 'b' else cl_type(dt)}{width}"
+                lines.append(f"const {t} {names[node]} = {load};")
+            else:
+                lines.append(f"const {cl_type(dt)} {names[node]} = sx_in{k}[{index(f'sx_in{k}', in_layout[node])}];")
+        return lines
+
+    def compute(width: int) -> tuple[list[str], set]:
+        """Every operation's line, and the nodes that are vectors (width > 1: the rest are scalars)."""
         lines = []
         vec = width > 1
-        vector_nodes = set()
+        vector_nodes = set(loaded) if vec else set()
         said = None  # the statement whose comment was written last
         for node in graph.nodes:
-            if node.op == "constant" or node in host or kinds[node].weak:
-                continue
-            if node.op == "input":
-                if in_layout[node].how == "scalar":
-                    continue
-                k = graph.inputs.index(node)
-                dt = kinds[node].dtype
-                if vec:
-                    load = f"vload{width}(0, sx_in{k} + i)"
-                    if dt.kind == "b":
-                        load = f"(convert_{_MASK[float_dtype.name]}{width}({load}) != 0)"
-                    vector_nodes.add(node)
-                    t = f"{_MASK[float_dtype.name] if dt.kind == 'b' else cl_type(dt)}{width}"
-                    lines.append(f"const {t} {names[node]} = {load};")
-                else:
-                    lines.append(f"const {cl_type(dt)} {names[node]} = sx_in{k}[{index(f'sx_in{k}', in_layout[node])}];")
+            if node.op in ("constant", "input") or node in host or kinds[node].weak:
                 continue
             is_vec = vec and any(i in vector_nodes for i in node.inputs)
             w = width if is_vec else 1
@@ -713,31 +719,60 @@ def render_kernel(graph: Graph, kinds: dict[Node, Kind], signature: Signature) -
                 if comment:
                     lines.append(f"// {comment}")
             lines.append(f"const {ctx.t()} {names[node]} = {expr};")
+        return lines, vector_nodes
+
+    def results(width: int, vector_nodes: set) -> list[tuple]:
+        """(output index, name, dtype, value expression, layout) for each output the kernel writes."""
+        out = []
         for k, ((oname, node), lay) in enumerate(zip(graph.outputs, signature.outputs)):
             if lay.how == "none":
                 continue
             dt = kinds[node].dtype
             value = literal(node.value, dt) if node.op == "constant" else names[node]
-            if vec:
+            if width > 1:
                 if node not in vector_nodes:
                     value = f"(({cl_type(dt)}{width})({value}))"
                 elif dt.kind == "b":
                     value = f"convert_uchar{width}(-{value})"
-                if signature.streaming and width * dt.itemsize % 16 == 0:
-                    lines += _streaming_store(value, f"sx_out{k}", dt, width, oname)
-                else:
-                    lines.append(f"vstore{width}({value}, 0, sx_out{k} + i);  // output {oname}")
-            else:
-                store = f"sx_out{k}[{index(f'sx_out{k}', lay)}] = {value};  // output {oname}"
-                if lay.how == "strided" and any(lay.skip):
-                    # An output smaller than the iteration space is written once per element.
-                    cond = " && ".join(f"sx_i{d} == 0" for d in range(ndim) if lay.skip[d])
-                    store = f"if ({cond}) {store}"
-                lines.append(store)
-        return lines
+            out.append((k, oname, dt, value, lay))
+        return out
 
-    scalar_lines = body(1)
-    vector_lines = body(signature.width) if signature.width > 1 else []
+    width = signature.width
+    if width > 1:
+        compute_lines, vector_nodes = compute(width)
+        outputs = results(width, vector_nodes)
+        main_lines = loads(width, lambda k: f"sx_in{k} + i") + compute_lines
+        for k, oname, dt, value, _ in outputs:
+            if signature.streaming and width * dt.itemsize % 16 == 0:
+                main_lines += _streaming_store(value, f"sx_out{k}", dt, width, oname)
+            else:
+                main_lines.append(f"vstore{width}({value}, 0, sx_out{k} + i);  // output {oname}")
+        # The last end - i < width elements: the same vector code, on inputs padded with their first
+        # element, and only the real lanes stored (a scalar copy of the body would double the kernel).
+        tail_lines = ["const long sx_rem = end - i;"]
+        tail_lines += [f"{cl_type(kinds[n].dtype)} sx_pad{input_index[n]}[{width}];" for n in loaded]
+        if loaded:
+            tail_lines.append(f"for (long l = 0; l < {width}; ++l) {{")
+            tail_lines += [f"    sx_pad{input_index[n]}[l] = sx_in{input_index[n]}[i + (l < sx_rem ? l : 0)];"
+                           for n in loaded]
+            tail_lines.append("}")
+        tail_lines += loads(width, lambda k: f"sx_pad{k}") + compute_lines
+        for ct in dict.fromkeys(cl_type(dt) for _, _, dt, _, _ in outputs):
+            tail_lines.append(f"{ct} sx_lanes_{ct}[{width}];")
+        for k, oname, dt, value, _ in outputs:
+            ct = cl_type(dt)
+            tail_lines.append(f"vstore{width}({value}, 0, sx_lanes_{ct});  // output {oname}")
+            tail_lines.append(f"for (long l = 0; l < sx_rem; ++l) sx_out{k}[i + l] = sx_lanes_{ct}[l];")
+    else:
+        compute_lines, vector_nodes = compute(1)
+        main_lines = loads(1, None) + compute_lines
+        for k, oname, dt, value, lay in results(1, vector_nodes):
+            store = f"sx_out{k}[{index(f'sx_out{k}', lay)}] = {value};  // output {oname}"
+            if lay.how == "strided" and any(lay.skip):
+                # An output smaller than the iteration space is written once per element.
+                cond = " && ".join(f"sx_i{d} == 0" for d in range(ndim) if lay.skip[d])
+                store = f"if ({cond}) {store}"
+            main_lines.append(store)
 
     out = [f"// symexpr: {len([n for n in graph.nodes if n.op not in ('input', 'constant')])} operations, "
            f"outputs {', '.join(graph.output_names)}; "
@@ -755,22 +790,26 @@ def render_kernel(graph: Graph, kinds: dict[Node, Kind], signature: Signature) -
     out.append("    const long start = (long)get_global_id(0) * chunk;")
     out.append("    const long end = min(start + chunk, n);")
     out.append("    long i = start;")
-    if vector_lines:
-        out.append(f"    for (; i + {signature.width} <= end; i += {signature.width}) {{")
-        out += [f"        {ln}" for ln in vector_lines]
+    if width > 1:
+        out.append(f"    for (; i + {width} <= end; i += {width}) {{")
+        out += [f"        {ln}" for ln in main_lines]
         out.append("    }")
-    out.append("    for (; i < end; ++i) {")
-    if ndim:
-        out.append("        long sx_r = i;")
-        for d in reversed(range(ndim)):
-            if d == 0:
-                out.append("        const long sx_i0 = sx_r;")
-            else:
-                out.append(f"        const long sx_i{d} = sx_r % sx_shape{d}; sx_r /= sx_shape{d};")
-    out += [f"        {ln}" for ln in scalar_lines]
-    out.append("    }")
-    if signature.streaming and vector_lines:
-        out.append("    mem_fence(CLK_GLOBAL_MEM_FENCE);  // non-temporal stores are weakly ordered")
+        out.append("    if (i < end) {")
+        out += [f"        {ln}" for ln in tail_lines]
+        out.append("    }")
+        if signature.streaming:
+            out.append("    mem_fence(CLK_GLOBAL_MEM_FENCE);  // non-temporal stores are weakly ordered")
+    else:
+        out.append("    for (; i < end; ++i) {")
+        if ndim:
+            out.append("        long sx_r = i;")
+            for d in reversed(range(ndim)):
+                if d == 0:
+                    out.append("        const long sx_i0 = sx_r;")
+                else:
+                    out.append(f"        const long sx_i{d} = sx_r % sx_shape{d}; sx_r /= sx_shape{d};")
+        out += [f"        {ln}" for ln in main_lines]
+        out.append("    }")
     out.append("}")
     return "\n".join(out) + "\n"
 
