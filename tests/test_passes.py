@@ -348,3 +348,31 @@ def test_numpy_float_square_is_x_times_x_bit_for_bit(dtype, bits):
     with np.errstate(all="ignore"):
         for exponent in (2, 2.0, dtype(2)):
             assert np.power(x, exponent).view(bits).tobytes() == (x * x).view(bits).tobytes()
+
+
+def test_infer_kinds_reuses_known_kinds_and_still_sees_literal_values():
+    from symexpr.errors import DTypeError
+    from symexpr.infer import infer_kinds
+
+    graph = parse("y = 2 - 3\nc = a * y")
+    y = next(n for n in graph.nodes if n.name == "y")
+    assert infer_kinds(graph, {"a": I32}, infer_kinds(graph, {"a": I32})) == infer_kinds(graph, {"a": I32})
+    # y's kind comes from `known`; its value (-1) must still reach `a * y`, which NumPy refuses for uint8.
+    with pytest.raises(DTypeError, match="multiply"):
+        infer_kinds(graph, {"a": U8}, {y: Kind(np.dtype("int64"), True)})
+    with pytest.raises(DTypeError, match="multiply"):
+        infer_kinds(graph, {"a": U8})
+
+
+def test_specialize_leaves_a_float_graph_alone_and_shares_int_operands_in_either_order():
+    from symexpr.passes.common_subexpressions import shares_more_with_kinds
+    from symexpr.infer import infer_kinds
+
+    graph, _ = optimize(parse("c = a + b\nd = b + a\ne = c * d"))
+    floats = infer_kinds(graph, {"a": F64, "b": F64})
+    assert not shares_more_with_kinds(graph, floats)
+    assert specialize(graph, {"a": F64, "b": F64}, known=floats)[0] is graph
+    ints = infer_kinds(graph, {"a": I32, "b": I32})
+    assert shares_more_with_kinds(graph, ints)
+    shared, records = specialize(graph, {"a": I32, "b": I32}, known=ints)
+    assert sum(n.op == "add" for n in shared.nodes) == 1 and records
