@@ -258,28 +258,29 @@ class _Builder:
         start, end = kids[0][2], kids[-1][3]
         if kind == "name":
             return (None, self.name(kids[0]), start, end)
-        span = self.lines.span(start, end)
         if kind == "number":
-            return (None, self.number(kids[0], span), start, end)
+            return (None, self.number(kids[0], self.lines.span(start, end)), start, end)
         if kind == "negative" and kids[1][1] is _Int64MinMagnitude:
             # -9223372036854775808 is an int64 although 9223372036854775808 alone is not.
-            return (None, self._add(constant(-INT64_MAX - 1, span=span, statement=self.statement)), start, end)
+            node = constant(-INT64_MAX - 1, span=self.lines.span(start, end), statement=self.statement)
+            return (None, self._add(node), start, end)
         args = [k[1] for k in kids if k[0] is None]
         if _Int64MinMagnitude in args:
             bad = next(k for k in kids if k[1] is _Int64MinMagnitude)
             raise self.error(f"integer literal {self.source[bad[2]:bad[3]]} does not fit in int64",
                              self.lines.span(bad[2], bad[3]))
+        if kind == "atom":  # `( expr )`: the expression, with the parentheses' span
+            return (None, args[0], start, end)
+        if kind in ("assign", "bare_expression"):
+            self.statement_done(kind, kids, args, start, end)
+            return (None, None, start, end)
+        span = self.lines.span(start, end)
         if kind in ("true", "false"):
             node = self._add(constant(kind == "true", span=span, statement=self.statement))
-        elif kind == "atom":  # `( expr )`: the expression, with the parentheses' span
-            node = args[0]
         elif kind == "call":
             node = self.call(kids[0], args, span)
         elif kind == "compare":
             node = self.compare([k[1] for k in kids if k[0] == "COMPARE"], args, span)
-        elif kind in ("assign", "bare_expression"):
-            self.statement_done(kind, kids, args, span)
-            node = None
         else:
             opname = _ALIAS_OPS.get(kind, kind)
             if opname not in OPS:
@@ -355,9 +356,10 @@ class _Builder:
             result = term if result is None else self.apply("logical_and", (result, term), span)
         return result
 
-    def statement_done(self, kind: str, kids: list, args: list[Node], span: Span) -> None:
+    def statement_done(self, kind: str, kids: list, args: list[Node], start: int, end: int) -> None:
         if kind == "bare_expression":
-            raise self.error("a statement must assign its value to a name, as in `c = a + b`", span)
+            raise self.error("a statement must assign its value to a name, as in `c = a + b`",
+                             self.lines.span(start, end))
         self.assign(kids[0], args[0], self.count)
         self.count += 1
         if self.count < len(self.extents):
