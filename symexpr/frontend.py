@@ -1,5 +1,6 @@
 """A Lark LALR grammar, run by a lean loop: Lark compiles the grammar (terminals, LALR tables); this
-module scans and parses with them, about four times faster than Lark's own lexer and parser.
+module scans and parses with them, three to four times faster than Lark's own lexer and parser
+(10,000 statements: 0.17 s against 0.6 s, building no tree).
 
 Why: at 10,000 statements Lark's runtime was most of the compile time. Its lexer makes a `Token`
 (a str subclass with eight attributes) per token, and its parser calls a callback per reduction,
@@ -9,9 +10,10 @@ once and remembered, so an operand climbs the ladder in one step.
 
 The trees are Lark's: `Parser.parse` reduces exactly as Lark's tree builder shapes a tree (`_rule`s
 spliced into their parent, a `?rule` with one child replaced by that child unless aliased, every
-token kept), and the tests check it against Lark's own parser on generated programs. Values are
-tuples `(label, payload, start, end)`: a token is `(terminal name, text, start offset, end offset)`
-and the caller's `reduce(rule name, children)` returns its own.
+token kept), and the tests check it against Lark's own parser on generated programs. A token is a
+tuple `(terminal name, text, start offset, end offset)`; the caller's `reduce(rule name, children)`
+makes every other value (symexpr's are `(None, node, start, end)`). A post-lexer, if the grammar
+has one, is the caller's to run between `scan` and `parse`.
 """
 from __future__ import annotations
 
