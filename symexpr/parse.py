@@ -10,6 +10,7 @@ from __future__ import annotations
 import bisect
 import difflib
 import functools
+import math
 import re
 import warnings
 from pathlib import Path
@@ -92,10 +93,16 @@ class Lines:
 
     def __init__(self, text: str):
         self.breaks = [m.start() for m in re.finditer("\n", text)]
+        self._line = (0, -1, -1)  # the line found last: its number, the break before it and the one after
 
     def position(self, offset: int) -> tuple[int, int]:
-        k = bisect.bisect_left(self.breaks, offset)
-        return k + 1, offset - (self.breaks[k - 1] if k else -1)
+        line, before, after = self._line
+        if not before < offset <= after:  # (the parser asks about one line many times in a row)
+            k = bisect.bisect_left(self.breaks, offset)
+            line, before = k + 1, self.breaks[k - 1] if k else -1
+            after = self.breaks[k] if k < len(self.breaks) else math.inf
+            self._line = (line, before, after)
+        return line, offset - before
 
     def span(self, start: int, end: int) -> Span:
         line, column = self.position(start)

@@ -76,6 +76,21 @@ def test_scan_matches_lark_lexer(text):
                                                       t.end_line, t.end_column), t
 
 
+@settings(max_examples=200, **SETTINGS)
+@given(text=programs().flatmap(lambda p: soups.map(lambda s: p + s)), data=st.data())
+def test_positions_in_any_order(text, data):
+    """Lines remembers the line it found last: positions asked in any order are still Lark's."""
+    try:
+        toks = list(parser().lex(text))
+    except lark.exceptions.UnexpectedCharacters:
+        toks = []
+    toks = data.draw(st.permutations(toks))
+    lines = Lines(text)
+    for t in toks:
+        assert lines.position(t.start_pos) == (t.line, t.column), t
+        assert lines.position(t.end_pos) == (t.end_line, t.end_column), t
+
+
 def _to_lark(tok):
     return lark.Token(tok[0], tok[1], start_pos=tok[2], end_pos=tok[3])
 
