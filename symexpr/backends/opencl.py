@@ -272,12 +272,12 @@ class OpenCLEngine:
         host = host_nodes(graph, kinds)
         # A Python int meeting a smaller integer dtype must fit in it (NumPy raises OverflowError).
         fits = []
-        index = {n: k for k, n in enumerate(graph.nodes)}
-        for node in graph.nodes:
+        index = {graph.nodes[k]: k for k in host}  # those Python ints are host values
+        for node in graph.nodes if host else ():
             if kinds[node].weak or node.op in ("input", "constant"):
                 continue
             for pos, (operand, dt) in enumerate(zip(node.inputs, operand_dtypes(node, kinds))):
-                if (kinds[operand].weak and operand.op != "constant" and kinds[operand].dtype.kind == "i"
+                if (operand in index and kinds[operand].dtype.kind == "i"
                         and dt.kind in "iu" and dt.name != "int64"):
                     fits.append((index[operand], dt, node, clip_bound(node, pos, kinds)))
         widths = {name: w for name, w in self.info.widths.items()}

@@ -118,7 +118,7 @@ def host_nodes(graph: Graph, kinds: dict[Node, Kind]) -> tuple[int, ...]:
 
 # -- per-op renderings ------------------------------------------------------------------------
 
-@dataclass
+@dataclass(slots=True)
 class Ctx:
     """What a rendering knows: operand/result dtypes, and the vector width (1: scalar code)."""
 
@@ -635,15 +635,19 @@ def vector_width(graph: Graph, kinds: dict[Node, Kind], preferred: dict[str, int
         if not CL_OPS[n.op].vector:
             return 1
         ods = operand_dtypes(n, kinds)
-        if any(d.kind not in "bf" for d in ods):
+        letters = {d.kind for d in ods}
+        if not letters <= {"b", "f"}:
             return 1
-        if any(d.kind == "b" for d in ods) and n.op not in (
-                "logical_and", "logical_or", "logical_not", "bitwise_and", "bitwise_or", "bitwise_xor",
-                "invert", "equal", "not_equal", "where") and n.op not in CASTS:
+        if "b" in letters and n.op not in _VECTOR_BOOL_OPS:
             return 1
         if n.op == "where" and any(d.kind == "b" for d in ods[1:]):
             return 1
     return preferred[f.name]
+
+
+# The ops whose vector code takes bool operands (as masks).
+_VECTOR_BOOL_OPS = frozenset(("logical_and", "logical_or", "logical_not", "bitwise_and", "bitwise_or", "bitwise_xor",
+                              "invert", "equal", "not_equal", "where", *CASTS))
 
 
 @collector_paused()
@@ -693,6 +697,7 @@ def render_kernel(graph: Graph, kinds: dict[Node, Kind], signature: Signature) -
         vec = width > 1
         vector_nodes = set(loaded) if vec else set()
         said = None  # the statement whose comment was written last
+        constants = {}  # (constant node, dtype, width) -> its text: a program reads few constants many times
         for node in graph.nodes:
             if node.op in ("constant", "input") or node in host or kinds[node].weak:
                 continue
@@ -705,6 +710,11 @@ def render_kernel(graph: Graph, kinds: dict[Node, Kind], signature: Signature) -
                 bound = clip_bound(node, pos, kinds)
                 if bound is not None:
                     args.append(_clip_bound(i, d, bound, names))
+                elif i.op == "constant":
+                    text = constants.get((i, d, w))
+                    if text is None:
+                        text = constants[i, d, w] = _operand(i, d, kinds, names, ctx, vector_nodes)
+                    args.append(text)
                 else:
                     args.append(_operand(i, d, kinds, names, ctx, vector_nodes))
             if node.op in COMPARISONS and "uint64" in (ods[0].name, ods[1].name) and ods[0] != ods[1]:
