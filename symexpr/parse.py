@@ -105,6 +105,9 @@ class Lines:
         return line, offset - before
 
     def span(self, start: int, end: int) -> Span:
+        line, before, after = self._line
+        if before < start and end <= after:  # on the line found last, as most spans are
+            return Span(line, start - before, start, end, line, end - before)
         line, column = self.position(start)
         end_line, end_column = self.position(end) if end != start else (line, column)
         return Span(line, column, start, end, end_line, end_column)
@@ -297,7 +300,7 @@ class _Builder:
 
     def number(self, tok: tuple, span: Span):
         text = tok[1]
-        if any(c in text for c in ".eE"):
+        if not text.isdigit():  # a fraction or an exponent
             value = float(text)
         else:
             value = int(text)

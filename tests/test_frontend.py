@@ -89,6 +89,9 @@ def test_positions_in_any_order(text, data):
     for t in toks:
         assert lines.position(t.start_pos) == (t.line, t.column), t
         assert lines.position(t.end_pos) == (t.end_line, t.end_column), t
+    for t in data.draw(st.permutations(toks)):
+        assert lines.span(t.start_pos, t.end_pos) == (t.line, t.column, t.start_pos, t.end_pos,
+                                                      t.end_line, t.end_column), t
 
 
 def _to_lark(tok):
