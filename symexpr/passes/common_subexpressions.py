@@ -45,10 +45,8 @@ def _constant_key(value) -> tuple:
 def _key(node: Node, swappable: bool) -> tuple:
     if node.op == "constant":
         return ("constant", _constant_key(node.value))
-    operands = tuple(id(i) for i in node.inputs)
-    if swappable:
-        operands = tuple(sorted(operands))
-    return (node.op, node.attrs, operands)
+    # The operands themselves: nodes hash and compare by identity.
+    return (node.op, node.attrs, tuple(sorted(node.inputs, key=id)) if swappable else node.inputs)
 
 
 def _swappable(node: Node, kinds: dict | None, fast_math: bool) -> bool:
@@ -74,7 +72,7 @@ def eliminate_common_subexpressions(graph: Graph, records: list, kinds: dict | N
     new: dict[Node, Node] = {}
     changed = False
     for node in graph.nodes:
-        replaced = reading(node, tuple(new[i] for i in node.inputs))
+        replaced = reading(node, tuple([new[i] for i in node.inputs]))
         key = _key(replaced, _swappable(node, kinds, fast_math))
         if key in first:
             kept = first[key]
