@@ -222,8 +222,8 @@ def rebuild(graph: Graph, nodes: tuple[Node, ...] | None = None, outputs=None) -
     """A graph with the given outputs whose inputs keep the original input order."""
     outputs = graph.outputs if outputs is None else tuple(outputs)
     nodes = nodes if nodes is not None else topological(n for _, n in outputs)
-    present = {id(n) for n in nodes}
-    inputs = tuple(n for n in graph.inputs if id(n) in present)
+    present = set(nodes)
+    inputs = tuple(n for n in graph.inputs if n in present)
     return Graph(nodes, inputs, outputs, graph.source)
 
 

@@ -14,7 +14,7 @@ def eliminate_dead_code(graph: Graph, records: list) -> Graph:
         return graph
     outs = ", ".join(graph.output_names)
     for n in graph.nodes:
-        if id(n) in keep or n.op == "constant":
+        if n in keep or n.op == "constant":
             continue
         if n.op == "input":
             records.append(Rewrite("eliminate_dead_code", f"input `{n.input_name}` is only read by dead code: "
@@ -23,5 +23,5 @@ def eliminate_dead_code(graph: Graph, records: list) -> Graph:
             text = " ".join(n.statement.text(graph.source).split()) if n.statement else n.name
             records.append(Rewrite("eliminate_dead_code", f"`{text}` is never used by outputs {outs}: removed", n))
     # Keep the original order of the surviving nodes: stable, readable output.
-    nodes = tuple(n for n in graph.nodes if id(n) in keep)
+    nodes = tuple(n for n in graph.nodes if n in keep)
     return rebuild(graph, nodes)

@@ -64,5 +64,5 @@ def fold_constants(graph: Graph, records: list) -> Graph:
     outputs = tuple((name, new[n]) for name, n in graph.outputs)
     nodes = tuple(dict.fromkeys(new[n] for n in graph.nodes))
     live = live_nodes(nodes, (n for _, n in outputs))
-    nodes = tuple(n for n in nodes if id(n) in live)
+    nodes = tuple(n for n in nodes if n in live)
     return rebuild(graph, nodes, outputs)

@@ -148,5 +148,5 @@ def simplify(graph: Graph, kinds: dict, records: list, *, fast_math: bool = Fals
     outputs = tuple((name, new[n]) for name, n in graph.outputs)
     nodes = tuple(dict.fromkeys(new[n] for n in graph.nodes))
     live = live_nodes(nodes, (n for _, n in outputs))
-    nodes = tuple(n for n in nodes if id(n) in live)
+    nodes = tuple(n for n in nodes if n in live)
     return rebuild(graph, nodes, outputs)

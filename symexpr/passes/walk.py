@@ -6,12 +6,13 @@ from typing import Iterable
 from ..graph import Node
 
 
-def live_nodes(nodes: tuple[Node, ...], outputs: Iterable[Node]) -> set[int]:
-    """Ids of the nodes the outputs read, directly or not: one backward sweep over topological `nodes`."""
-    live = {id(n) for n in outputs}
+def live_nodes(nodes: tuple[Node, ...], outputs: Iterable[Node]) -> set[Node]:
+    """The nodes the outputs read, directly or not: one backward sweep over topological `nodes`
+    (a set of nodes is a set of identities: nodes hash and compare by identity)."""
+    live = set(outputs)
     for n in reversed(nodes):
-        if id(n) in live:
-            live.update(id(i) for i in n.inputs)
+        if n in live:
+            live.update(n.inputs)
     return live
 
 
