@@ -701,7 +701,7 @@ def render_kernel(graph: Graph, kinds: dict[Node, Kind], signature: Signature) -
         for node in graph.nodes:
             if node.op in ("constant", "input") or node in host or kinds[node].weak:
                 continue
-            is_vec = vec and any(i in vector_nodes for i in node.inputs)
+            is_vec = vec and not vector_nodes.isdisjoint(node.inputs)
             w = width if is_vec else 1
             ods = operand_dtypes(node, kinds)
             ctx = Ctx(node, ods, kinds[node].dtype, w, helpers, float_dtype)

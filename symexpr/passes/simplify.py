@@ -131,11 +131,11 @@ def simplify(graph: Graph, kinds: dict, records: list, *, fast_math: bool = Fals
 
     changed = False
     for node in graph.nodes:
-        inputs = tuple(new[i] for i in node.inputs)
+        inputs = tuple([new[i] for i in node.inputs])
         kind = old_kinds[node]
         found = rewrite(node, inputs, kind) if node.inputs else None
         if found is None:
-            result = reading(node, tuple(inputs))
+            result = reading(node, inputs)
         else:
             result, algebra = found
             text = " ".join(node.span.text(graph.source).split()) if node.span is not None else node.op
