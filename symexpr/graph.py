@@ -3,11 +3,11 @@
 A `Node` is one operation applied to other nodes. Leaves are `input` (attrs holds
 the input's name) and `constant` (attrs holds the value: a Python int, float or
 bool is *weak*, as literals are in NumPy 2; a NumPy scalar is strong). Nodes
-compare by identity; `Node.key` gives a structural key for one level (op, attrs
-and the identities of the inputs), which is all common-subexpression
-elimination needs and never recurses, so graphs of any depth are fine. The
-source span and the variable name are carried for messages and readable
-kernels, and are never part of the key.
+hash and compare by identity, so a set or dict of nodes is one of identities;
+common-subexpression elimination keys a node by one level (op, attrs and the
+operands themselves), which never recurses, so graphs of any depth are fine.
+The source span and the variable name are carried for messages and readable
+kernels, and are never part of a key.
 """
 from __future__ import annotations
 
@@ -37,11 +37,6 @@ def collector_paused():
             gc.enable()
 
 
-def constant_key(value) -> tuple:
-    """A key that tells 1, 1.0, True, np.float32(1), 0.0, -0.0 and every NaN apart."""
-    return (type(value).__name__, repr(value))
-
-
 @dataclass(frozen=True, eq=False, slots=True)
 class Node:
     """One value of the program.
@@ -60,11 +55,6 @@ class Node:
     name: str | None = field(default=None, compare=False)
     span: Span | None = field(default=None, compare=False, repr=False)
     statement: Span | None = field(default=None, compare=False, repr=False)
-
-    @property
-    def key(self) -> tuple:
-        attrs = tuple(constant_key(a) if self.op == "constant" else a for a in self.attrs)
-        return (self.op, attrs, tuple(id(i) for i in self.inputs))
 
     @property
     def value(self):

@@ -39,7 +39,7 @@ def fold_constants(graph: Graph, records: list) -> Graph:
 
     new: dict[Node, Node] = {}
     folded: list[Node] = []       # the new constants, in order
-    absorbed: set[int] = set()    # constants folded into a bigger constant: not worth a message
+    absorbed: set[Node] = set()   # constants folded into a bigger constant: not worth a message
     changed = False
     for node in graph.nodes:
         inputs = [new[i] for i in node.inputs]
@@ -48,7 +48,7 @@ def fold_constants(graph: Graph, records: list) -> Graph:
             if value is not None:
                 const = Node("constant", (), (value,), node.name, node.span, node.statement)
                 new[node] = const
-                absorbed.update(id(i) for i in inputs)
+                absorbed.update(inputs)
                 folded.append((node, const))
                 changed = True
                 continue
@@ -58,7 +58,7 @@ def fold_constants(graph: Graph, records: list) -> Graph:
     if not changed:
         return graph
     for old, const in folded:
-        if id(const) not in absorbed and old.span is not None:
+        if const not in absorbed and old.span is not None:
             text = " ".join(old.span.text(graph.source).split())
             records.append(Rewrite("fold_constants", f"`{text}` folded to {render_operand(const, {})}", old))
     outputs = tuple((name, new[n]) for name, n in graph.outputs)
