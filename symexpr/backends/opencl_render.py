@@ -616,6 +616,11 @@ def comment_text(graph: Graph, node: Node) -> str:
 _UNSAFE_IN_COMMENT = re.compile(r"[^\x20-\x7e]|[\\?]")
 
 
+# The ops whose vector code takes bool operands (as masks).
+_VECTOR_BOOL_OPS = frozenset(("logical_and", "logical_or", "logical_not", "bitwise_and", "bitwise_or", "bitwise_xor",
+                              "invert", "equal", "not_equal", "where", *CASTS))
+
+
 def vector_width(graph: Graph, kinds: dict[Node, Kind], preferred: dict[str, int]) -> int:
     """The vector width for the flat path: the device's width for the graph's one float dtype, or 1.
 
@@ -643,11 +648,6 @@ def vector_width(graph: Graph, kinds: dict[Node, Kind], preferred: dict[str, int
         if n.op == "where" and any(d.kind == "b" for d in ods[1:]):
             return 1
     return preferred[f.name]
-
-
-# The ops whose vector code takes bool operands (as masks).
-_VECTOR_BOOL_OPS = frozenset(("logical_and", "logical_or", "logical_not", "bitwise_and", "bitwise_or", "bitwise_xor",
-                              "invert", "equal", "not_equal", "where", *CASTS))
 
 
 @collector_paused()
