@@ -145,6 +145,14 @@ def render_operand(node: Node, labels: dict[Node, str]) -> str:
     return labels[node]
 
 
+def render_keywords(node: Node) -> list[str]:
+    """`axis=1`, `keepdims=True`: a node's keywords that differ from the op's defaults."""
+    if not node.attrs or node.op not in OPS:
+        return []
+    defaults = dict(OPS[node.op].keywords)
+    return [f"{k}={v!r}" for k, v in node.attrs if defaults.get(k, object()) != v or type(defaults[k]) is not type(v)]
+
+
 def render_graph(graph: Graph, removed: Iterable[Node] = ()) -> str:
     """One node a line, `label = op operands`, with the source line it came from."""
     labels = graph.labels()
@@ -156,7 +164,7 @@ def render_graph(graph: Graph, removed: Iterable[Node] = ()) -> str:
         if n.op == "input":
             rhs = "input"
         else:
-            rhs = f"{n.op}({', '.join(render_operand(i, labels) for i in n.inputs)})"
+            rhs = f"{n.op}({', '.join([render_operand(i, labels) for i in n.inputs] + render_keywords(n))})"
         where = ""
         if n.statement is not None and graph.source and n.op != "input":
             key = (n.statement.start, n.statement.end)

@@ -64,6 +64,17 @@ def _sample(kind: Kind, literal=None):
 def _result_kind(opname: str, kinds: tuple[Kind, ...], literals: tuple) -> Kind | str:
     """The op's result kind for these operand kinds, or NumPy's refusal as a string."""
     op = OPS[opname]
+    if op.kind != "elementwise":
+        # Dtypes do not depend on shapes or axes: ask NumPy with small 2-d arrays (an empty one
+        # would make max refuse). The result is a NumPy value, never weak, as np.sum(2) is.
+        args = [np.ones((2, 2), k.dtype) for k in kinds]
+        try:
+            with warnings.catch_warnings(), np.errstate(all="ignore"):
+                warnings.simplefilter("ignore")
+                out = op.numpy(*args)
+        except (TypeError, ValueError) as err:
+            return str(err)
+        return Kind(np.dtype(np.asarray(out).dtype), False)
     args = [_sample(k, lit) for k, lit in zip(kinds, literals)]
     try:
         with warnings.catch_warnings(), np.errstate(all="ignore"):
@@ -160,6 +171,15 @@ def infer_shapes(graph: Graph, inputs: dict[str, tuple]) -> dict[Node, tuple]:
             shapes[node] = tuple(inputs[node.input_name])
         elif node.op == "constant":
             shapes[node] = ()
+        elif OPS[node.op].shape is not None:
+            operand = tuple(shapes[i] for i in node.inputs)
+            try:
+                shapes[node] = OPS[node.op].shape(operand, dict(node.attrs))
+            except ValueError as err:
+                # At the call itself, with a caret: a statement may hold several reductions.
+                if node.span is not None and graph.source:
+                    raise ShapeError(str(err), source=graph.source, span=node.span) from None
+                raise ShapeError(f"{statement_text(graph.source, node)}: {err}", statement=node.statement) from None
         else:
             operand = [shapes[i] for i in node.inputs]
             try:

@@ -14,10 +14,13 @@ renders.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
+
+from . import shapes
 
 
 @dataclass(frozen=True)
@@ -35,8 +38,17 @@ class Op:
                  one's sign and payload: passes/common_subexpressions.py matches
                  either order only where the bits agree. maximum/minimum are not
                  commutative: they differ on -0.0/+0.0.
-    kind:        "elementwise" for now; reductions and matmul will add their own
-                 shape rules under other kinds.
+    kind:        how the result's shape follows from the operands': "elementwise" (they
+                 broadcast), "reduction" (axes removed or kept as 1), "rowwise" (the
+                 operand's shape, each element depending on its whole `axis`),
+                 "matmul" or "transpose".
+    keywords:    the keyword arguments it takes, with their defaults, in order: a node's
+                 `attrs` holds every one of them as (name, value) pairs, defaults filled
+                 in, so `sum(x)` and `sum(x, axis=None)` are one computation.
+    positional:  how many of `keywords` may also be given by position after the
+                 operands (`sum(x, 1)` as `np.sum(x, 1)`; `transpose(x, (1, 0))`).
+    shape:       for kinds other than "elementwise", the rule (shapes.py) giving the
+                 result's shape from the operands' shapes and the keywords.
 
     The OpenCL C rendering of each op is backends/opencl_render.py's CL_OPS[name]
     (tests/test_opencl_render.py checks every op has one).
@@ -51,6 +63,13 @@ class Op:
     kind: str = "elementwise"
     doc: str = ""
     extra: dict = field(default_factory=dict, compare=False, hash=False)
+    keywords: tuple[tuple[str, object], ...] = ()
+    positional: int = 0
+    shape: Callable | None = None
+
+    def function(self, attrs: tuple = ()) -> Callable:
+        """The NumPy implementation with a node's keywords (its `attrs`) bound."""
+        return functools.partial(self.numpy, **dict(attrs)) if attrs else self.numpy
 
 
 def _sigmoid(x):
@@ -153,6 +172,66 @@ _op("relu", 1, _relu, ("relu",), doc="maximum(x, 0)")
 for _t in ("float32", "float64", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "bool"):
     _op(_t, 1, _cast(_t), (_t,), doc=f"x.astype({_t})")
 CASTS = frozenset(("float32", "float64", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "bool"))
+
+# Reductions, with NumPy's names, keywords and semantics (np.max propagates NaN; np.argmax gives the
+# first index of a tie; the sum of int32 is int64; the mean of ints is float64).
+_AXIS = (("axis", None), ("keepdims", False))
+
+
+def _reduction(name, numpy, functions, doc="", keywords=_AXIS, shape=shapes.reduce_shape):
+    OPS[name] = Op(name, 1, numpy, tuple(functions), kind="reduction", doc=doc, keywords=keywords,
+                   positional=1, shape=shape)
+
+
+def _logsumexp(x, axis=None, keepdims=False):
+    # log(sum(exp(x))) without overflow: shift by the maximum (0 where the maximum is not finite,
+    # so that all -inf gives -inf and an inf gives inf, as scipy.special.logsumexp).
+    m = np.max(x, axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0).astype(m.dtype)
+    out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
+    return out if keepdims else np.squeeze(out, axis=axis)
+
+
+def _shifted(x, axis):
+    m = np.max(x, axis=axis, keepdims=True)
+    return x - np.where(np.isfinite(m), m, 0).astype(m.dtype)
+
+
+def _softmax(x, axis=-1):
+    e = np.exp(_shifted(x, axis))
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def _log_softmax(x, axis=-1):
+    s = _shifted(x, axis)
+    return s - np.log(np.sum(np.exp(s), axis=axis, keepdims=True))
+
+
+_reduction("sum", np.sum, ("sum",), "pairwise-accurate for floats; ints sum in (u)int64")
+_reduction("prod", np.prod, ("prod",))
+_reduction("mean", np.mean, ("mean",), "ints give float64")
+_reduction("max", np.max, ("max", "amax"), "propagates NaN; an empty axis is an error")
+_reduction("min", np.min, ("min", "amin"), "propagates NaN; an empty axis is an error")
+_reduction("argmax", np.argmax, ("argmax",), "the first index of the largest (or of the first NaN)",
+           shape=shapes.index_reduce_shape)
+_reduction("argmin", np.argmin, ("argmin",), "the first index of the smallest (or of the first NaN)",
+           shape=shapes.index_reduce_shape)
+_reduction("any", np.any, ("any",))
+_reduction("all", np.all, ("all",))
+_reduction("var", np.var, ("var",), "ddof: divide by n - ddof", keywords=_AXIS + (("ddof", 0),))
+_reduction("std", np.std, ("std",), "ddof: divide by n - ddof", keywords=_AXIS + (("ddof", 0),))
+_reduction("logsumexp", _logsumexp, ("logsumexp",), "log(sum(exp(x))), shifted by the maximum")
+OPS["softmax"] = Op("softmax", 1, _softmax, ("softmax",), kind="rowwise", keywords=(("axis", -1),),
+                    positional=1, shape=shapes.same_shape, doc="exp(x - max) / sum(exp(x - max)) along axis")
+OPS["log_softmax"] = Op("log_softmax", 1, _log_softmax, ("log_softmax",), kind="rowwise", keywords=(("axis", -1),),
+                        positional=1, shape=shapes.same_shape, doc="x - logsumexp(x) along axis")
+
+# Matrix products and transposes.
+OPS["matmul"] = Op("matmul", 2, np.matmul, ("matmul",), symbol="@", kind="matmul", shape=shapes.matmul_shape,
+                   doc="np.matmul: 1-d operands, batched broadcasting")
+OPS["transpose"] = Op("transpose", 1, np.transpose, ("transpose",), kind="transpose", keywords=(("axes", None),),
+                      positional=1, shape=shapes.transpose_shape, doc="reversed axes, or the permutation `axes`")
+REDUCTIONS = frozenset(n for n, op in OPS.items() if op.kind == "reduction")
 
 # Leaves: they have no NumPy implementation of their own.
 LEAVES = frozenset(("input", "constant"))

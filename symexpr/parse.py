@@ -36,7 +36,7 @@ _TERMINAL_TEXT = {
     "NAME": "a name", "NUMBER": "a number", "LPAR": "`(`", "RPAR": "`)`", "EQUAL": "`=`",
     "COMMA": "`,`", "SEMICOLON": "`;`", "_NEWLINE": "a new line", "$END": "the end of the program",
     "PLUS": "`+`", "MINUS": "`-`", "STAR": "`*`", "SLASH": "`/`", "COMPARE": "a comparison",
-    "TRUE": "`True`", "FALSE": "`False`", "NOT": "`not`", "TILDE": "`~`",
+    "TRUE": "`True`", "FALSE": "`False`", "NOT": "`not`", "TILDE": "`~`", "NONE": "`None`", "AT": "`@`",
 }
 
 
@@ -209,7 +209,7 @@ def _syntax_error(source: str, lines: Lines, err: frontend.UnexpectedToken) -> P
     return ParseError(f"unexpected {_describe_token(tok)}{hint}", source=source, span=span)
 
 
-_KEYWORDS = {"True": "a constant", "False": "a constant", "and": "a keyword", "or": "a keyword", "not": "a keyword"}
+_KEYWORDS = {"True": "a constant", "False": "a constant", "None": "a constant", "and": "a keyword", "or": "a keyword", "not": "a keyword"}
 
 
 def _bad_target(source: str, lines: Lines, tok) -> ParseError | None:
@@ -234,6 +234,22 @@ def _suggest(name: str, choices) -> str:
 
 class _Int64MinMagnitude:
     """The literal 9223372036854775808: an int64 only under a unary minus (`negative` takes it)."""
+
+
+class _Static:
+    """A value that is not an array: `None`, a tuple `(0, 1)`, or a keyword argument `axis=1`.
+
+    Only a call's keywords (and the positions that stand for them) take these; anywhere else they
+    are a ParseError at their span.
+    """
+
+    __slots__ = ("what", "value", "span", "name")
+
+    def __init__(self, what: str, value, span: Span, name: str | None = None):
+        self.what, self.value, self.span, self.name = what, value, span, name
+
+
+_STATIC_TEXT = {"none": "`None`", "tuple": "a tuple", "keyword": "a keyword argument"}
 
 
 class _Builder:
@@ -274,21 +290,32 @@ class _Builder:
             # -9223372036854775808 is an int64 although 9223372036854775808 alone is not.
             node = constant(-INT64_MAX - 1, span=self.lines.span(start, end), statement=self.statement)
             return (None, self._add(node), start, end)
+        if kind == "none":
+            return (None, _Static("none", None, self.lines.span(start, end)), start, end)
         args = [k[1] for k in kids if k[0] is None]
+        if kind == "tuple":
+            return (None, _Static("tuple", args, self.lines.span(start, end)), start, end)
+        if kind == "keyword":
+            return (None, _Static("keyword", args[0], self.lines.span(start, end), kids[0][1]), start, end)
         if _Int64MinMagnitude in args:
             bad = next(k for k in kids if k[1] is _Int64MinMagnitude)
             raise self.error(f"integer literal {self.source[bad[2]:bad[3]]} does not fit in int64",
                              self.lines.span(bad[2], bad[3]))
         if kind == "atom":  # `( expr )`: the expression, with the parentheses' span
             return (None, args[0], start, end)
+        if kind == "call":
+            return (None, self.call(kids[0], args, self.lines.span(start, end)), start, end)
+        static = next((a for a in args if isinstance(a, _Static)), None)
+        if static is not None:
+            where = "a call's keyword" if static.what != "keyword" else "a call's arguments"
+            raise self.error(f"{_STATIC_TEXT[static.what]} is allowed only as {where}, "
+                             f"as in `sum(x, axis=(0, 1))`", static.span)
         if kind in ("assign", "bare_expression"):
             self.statement_done(kind, kids, args, start, end)
             return (None, None, start, end)
         span = self.lines.span(start, end)
         if kind in ("true", "false"):
             node = self._add(constant(kind == "true", span=span, statement=self.statement))
-        elif kind == "call":
-            node = self.call(kids[0], args, span)
         elif kind == "compare":
             node = self.compare([k[1] for k in kids if k[0] == "COMPARE"], args, span)
         else:
@@ -326,7 +353,7 @@ class _Builder:
         self.inputs[name] = self._add(node)
         return node
 
-    def call(self, tok: tuple, args: list[Node], span: Span) -> Node:
+    def call(self, tok: tuple, args: list, span: Span) -> Node:
         fname = tok[1]
         op = FUNCTIONS.get(fname)
         if op is None:
@@ -334,14 +361,42 @@ class _Builder:
             if fname in self.env or fname in self.inputs:
                 what = "a variable, not a function"
             raise self.error(f"`{fname}` is {what}{_suggest(fname, FUNCTIONS)}", self.lines.span(tok[2], tok[3]))
-        if len(args) != op.arity:
+        positional = [a for a in args if not (isinstance(a, _Static) and a.what == "keyword")]
+        keywords = [a for a in args if isinstance(a, _Static) and a.what == "keyword"]
+        if keywords and args.index(keywords[0]) < len(positional):
+            late = positional[-1]
+            raise self.error("an argument by position cannot follow a keyword argument",
+                             late.span if late.span is not None else span)
+        most = op.arity + op.positional
+        if not op.arity <= len(positional) <= most:
             plural = "s" if op.arity != 1 else ""
-            raise self.error(f"{fname}() takes {op.arity} argument{plural}, got {len(args)}", span)
+            takes = f"{op.arity} argument{plural}" if most == op.arity else f"{op.arity} to {most} arguments"
+            raise self.error(f"{fname}() takes {takes}, got {len(positional)}", span)
+        given = {}
+        for (kname, _), value in zip(op.keywords, positional[op.arity:]):
+            given[kname] = (value, value.span)
+        for kw in keywords:
+            kspan = Span(kw.span.line, kw.span.column, kw.span.start, kw.span.start + len(kw.name))
+            if all(kname != kw.name for kname, _ in op.keywords):
+                takes = ", ".join(f"`{k}`" for k, _ in op.keywords)
+                raise self.error(f"{fname}() takes no keyword `{kw.name}`"
+                                 + (f" (it takes {takes})" if takes else " (it takes no keywords)")
+                                 + _suggest(kw.name, [k for k, _ in op.keywords]), kspan)
+            if kw.name in given:
+                raise self.error(f"{fname}() got `{kw.name}` twice", kspan)
+            given[kw.name] = (kw.value, kw.value.span)
+        attrs = tuple((kname, static_keyword(fname, kname, *given[kname], self.error) if kname in given else default)
+                      for kname, default in op.keywords)
+        operands = positional[:op.arity]
+        for a in operands:
+            if isinstance(a, _Static):
+                raise self.error(f"{_STATIC_TEXT[a.what]} is not an array: {fname}() takes "
+                                 f"{'it only as a keyword' if op.keywords else 'arrays'}", a.span)
         if op.name in CASTS:
-            typed = self.typed_literal(op, args[0], span)
+            typed = self.typed_literal(op, operands[0], span)
             if typed is not None:
                 return typed
-        return self.apply(op.name, args, span)
+        return self._add(Node(op.name, tuple(operands), attrs, None, span, self.statement))
 
     def typed_literal(self, op, arg: Node, span: Span) -> Node | None:
         """`float32(2)`, `int8(-1)`: a cast of literals is a strong NumPy scalar constant, as np.float32(2) is.
@@ -388,6 +443,40 @@ class _Builder:
         self.env[name] = value
         self.read_after[name] = False
         self.assigned_at[name] = index
+
+
+def static_keyword(fname: str, name: str, value, span: Span, error):
+    """A keyword's value as the op's attrs hold it: literals only (`axis=-1`, `axis=(0, 1)`,
+    `axis=None`, `keepdims=True`, `ddof=1`), since shapes are planned before any data is seen."""
+    def integer(v):
+        if isinstance(v, Node):
+            lit = literal_value(v)
+            if type(lit) is int:
+                return lit
+        return None
+
+    if name in ("axis", "axes"):
+        if isinstance(value, _Static) and value.what == "none":
+            return None
+        if isinstance(value, _Static) and value.what == "tuple":
+            items = [integer(v) for v in value.value]
+            if all(i is not None for i in items):
+                return tuple(items)
+        elif integer(value) is not None:
+            return integer(value)
+        raise error(f"{fname}(): `{name}` is an integer, a tuple of integers or None, written in the "
+                    f"program (as in `{name}=(0, 1)`)", span)
+    if name == "keepdims":
+        lit = literal_value(value) if isinstance(value, Node) else None
+        if type(lit) is bool:
+            return lit
+        raise error(f"{fname}(): `keepdims` is True or False", span)
+    if name == "ddof":
+        lit = literal_value(value) if isinstance(value, Node) else None
+        if type(lit) in (int, float):
+            return lit
+        raise error(f"{fname}(): `ddof` is a number written in the program", span)
+    raise error(f"internal: no rule for keyword `{name}`", span)  # pragma: no cover
 
 
 def _check_syntax(kind: str, kids: list) -> tuple:

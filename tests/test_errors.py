@@ -62,7 +62,7 @@ SYNTAX = [
     ("c = a if b else d", 1, 7, "unexpected `if`"),
     ("c = lambda: a", 1, 11, "unexpected"),
     ("c = a.b", 1, 6, "unexpected"),
-    ("c = a @ b", 1, 7, "unexpected character `@`"),
+    ("c = a $ b", 1, 7, "unexpected character `$`"),
     ("1 = a", 1, 1, "cannot assign to `1`"),
     ("c = 2\na + 1 = c", 2, 1, "cannot assign to `a + 1`"),
     ("c = 2; sin(a) = c", 1, 8, "cannot assign to `sin(a)`"),
@@ -79,7 +79,7 @@ SYNTAX_MESSAGES = [
     ("c = (1 +\n 2) d", 2, 5, "unexpected `d`; expected an operator or the end of the statement"),
     ("c = a)", 1, 6, "unexpected `)`; expected an operator or the end of the statement"),
     ("c = a +", 1, 8, "unexpected end of the program; expected a value, a name or `(`"),
-    ("c = (a + b", 1, 11, "unexpected end of the program; expected an operator or `)`"),
+    ("c = (a + b", 1, 11, "unexpected end of the program; expected an operator, `)` or `,`"),
 ]
 
 

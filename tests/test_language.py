@@ -250,7 +250,7 @@ KEYWORD_NAMES = [
     "static", "struct", "union", "enum", "return", "if", "else", "for", "while", "do", "switch", "case",
     "break", "continue", "goto", "sizeof", "typedef", "signed", "unsigned", "auto", "register", "extern",
     "i", "n", "out", "idx", "gid", "size_t", "get_global_id", "barrier", "float4", "mad", "fma", "select",
-    "printf", "NULL", "null", "None", "self", "lambda", "def", "class", "import", "in", "is", "elif",
+    "printf", "NULL", "null", "self", "lambda", "def", "class", "import", "in", "is", "elif",
     "if_", "_", "__", "_0", "x0", "M_PI", "FLT_MAX", "INFINITY", "NAN", "main", "result", "input",
     "output", "args", "kwargs", "np", "numpy", "sx", "nan_", "pi2", "inf_", "Inf", "NaN", "PI", "true",
     "false", "TRUE", "nothing", "andy", "order", "notx", "print", "exec", "eval", "open", "__import__",

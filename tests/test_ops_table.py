@@ -10,7 +10,9 @@ from symexpr import ops, parse
 
 GRAMMAR = Path(__file__).resolve().parent.parent / "grammar" / "symexpr.lark"
 # Tree aliases that are structure, not operations.
-STRUCTURAL = {"assign", "bare_expression", "call", "name", "number", "true", "false", "compare"}
+STRUCTURAL = {"assign", "bare_expression", "call", "name", "number", "true", "false", "compare", "none", "tuple",
+              "keyword"}
+KINDS = {"elementwise", "reduction", "rowwise", "matmul", "transpose"}
 
 
 def grammar_aliases():
@@ -25,7 +27,22 @@ def test_every_op_is_complete(name):
     assert isinstance(op.arity, int) and 1 <= op.arity <= 3
     assert callable(op.numpy)
     assert op.functions or op.symbol, f"{name} has no function name and no symbol: unreachable"
-    assert op.kind == "elementwise"
+    assert op.kind in KINDS
+    if op.kind != "elementwise":
+        # Its shape rule agrees with NumPy's own function on a few shapes and keywords.
+        assert op.shape is not None
+        x = np.arange(24, dtype=np.float64).reshape(2, 3, 4)
+        cases = [dict(op.keywords)]
+        if "axis" in dict(op.keywords):
+            cases += [{**dict(op.keywords), "axis": a} for a in (0, -1, 1)]
+            if "keepdims" in dict(op.keywords):
+                cases += [{**dict(op.keywords), "axis": 1, "keepdims": True}]
+        for kw in cases:
+            operands = [x] if op.arity == 1 else [x, np.swapaxes(x, -1, -2)]
+            out = np.asarray(op.numpy(*operands, **kw))
+            assert op.shape(tuple(o.shape for o in operands), kw) == out.shape, (name, kw)
+        return
+    assert not op.keywords and op.shape is None
     # The NumPy implementation takes `arity` operands and follows NumPy's dtype rules.
     args = [np.array([1.0, 0.5], np.float64)] * op.arity
     try:

@@ -59,15 +59,16 @@ def evaluate(node: Node, args: list, out=None):
     """
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return _apply(node.op, args, out)
+        return _apply(node.op, args, out, node.attrs)
 
 
-def _apply(opname: str, args: list, out=None):
+def _apply(opname: str, args: list, out=None, attrs: tuple = ()):
     """`evaluate` without its warning guards, for a loop that sets them once."""
     if out is not None:
         return INTO.get(opname, OPS[opname].numpy)(*args, out=out)
-    result = OPS[opname].numpy(*args)
-    if opname not in CASTS and all(is_weak_value(a) for a in args):
+    op = OPS[opname]
+    result = op.function(attrs)(*args)
+    if opname not in CASTS and op.kind == "elementwise" and all(is_weak_value(a) for a in args):
         result = _WEAK_TYPES[np.asarray(result).dtype.kind](np.asarray(result)[()])
     return result
 
@@ -277,7 +278,7 @@ def straight_line(sig: Signature, input_index: dict[str, int]):
                 f"{held[b]}.reshape({tuple(shape)!r}, copy=False)"
             body.append(f"v{k} = {call}, out={dest})")
         else:
-            scope[f"f{k}"] = OPS[node.op].numpy
+            scope[f"f{k}"] = OPS[node.op].function(node.attrs)
             body.append(f"v{k} = {call})")
             if b is not None and b not in held:
                 body.append(f"b{b} = v{k}")

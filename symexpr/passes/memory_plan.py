@@ -52,7 +52,10 @@ def writes_into(node: Node, kinds: dict[Node, Kind]) -> bool:
 
 
 def overwritable(node: Node) -> tuple[Node, ...]:
-    """The operands `node` may be computed in place of: all of an element-wise ufunc's; where's y only."""
+    """The operands `node` may be computed in place of: all of an element-wise ufunc's; where's y only;
+    none of a matrix product's (each result element reads a whole row and column)."""
+    if node.op in OPS and OPS[node.op].kind != "elementwise":
+        return ()
     return node.inputs[2:] if node.op == "where" else node.inputs
 
 
@@ -106,6 +109,14 @@ def plan_memory(graph: Graph, kinds: dict[Node, Kind], shapes: dict[Node, tuple]
     unplanned = 0
     for k, node in enumerate(graph.nodes):
         if node.op in ("input", "constant") or kinds[node].weak or shapes[node] == ():
+            continue
+        if node.op == "transpose":
+            # A view of its operand (np.transpose copies nothing): it holds the operand's buffer, which
+            # stays taken until the view's last use too.
+            b = buffer_of.get(node.inputs[0])
+            if b is not None:
+                buffer_of[node] = b
+                holders[b].append(node)
             continue
         dtype, shape = kinds[node].dtype, tuple(shapes[node])
         nbytes = math.prod(shape) * dtype.itemsize
@@ -170,6 +181,7 @@ def render_plan(plan: MemoryPlan) -> str:
         life = plan.lifetimes[node]
         last = "end" if life.last == len(plan.graph.nodes) else str(life.last)
         how = (f"in place of {labels[plan.in_place[node]]}" if node in plan.in_place
+               else f"a view of {labels[node.inputs[0]]}" if node.op == "transpose"
                else "new" if plan.buffers[b.id].first == life.first else "reused")
         lines.append(f"{labels[node]:<8} buffer {b.id:<3} {b.dtype.name}{list(b.shape)} {how}, "
                      f"steps {life.first}..{last}")
