@@ -278,6 +278,9 @@ class Program:
                 if sig.graph is not self.graph:
                     lines += ["", "# specialized", render_graph(sig.graph)]
                 lines += ["", "# memory plan", str(sig.plan)]
+            kernel_plan = getattr(self._engine, "kernel_plan", None)
+            if kernel_plan is not None:
+                lines += ["", "# kernels (the OpenCL engine)"] + kernel_plan(self._spec_values(args, inputs))
             else:
                 lines += [f"optimize=False: every value kept to the end, {sig.plan.peak_bytes_unplanned} bytes "
                           f"of intermediates (planned: {sig.plan.peak_bytes})"]
@@ -296,6 +299,16 @@ class Program:
         """The NumPy engine's `Signature` for these values (only their dtypes and shapes are read)."""
         from .backends.numpy import NumpyEngine
 
+        values = self._spec_values(args, inputs)
+        planner = self.__dict__.get("_planner")
+        if planner is None:
+            planner = self._engine if isinstance(self._engine, NumpyEngine) else NumpyEngine(
+                self.graph, optimize=self.optimized, fast_math=self.fast_math)
+            self.__dict__["_planner"] = planner
+        return planner.signature(values)
+
+    def _spec_values(self, args: tuple, inputs: dict) -> dict:
+        """Values for these arguments as a call converts them, specs (.dtype and .shape) as zero-strided views."""
         bound = self.bind(args, inputs)
         # A spec (anything with .dtype and .shape that is not an array) is taken as it is; data is
         # converted as a call converts it (checks, native byte order).
@@ -304,12 +317,7 @@ class Program:
         values = self.convert({n: v for n, v in bound.items() if n not in specs})
         # A zero-strided view stands for it: its dtype and shape, no memory.
         values.update({n: np.broadcast_to(np.zeros((), v.dtype), tuple(v.shape)) for n, v in specs.items()})
-        planner = self.__dict__.get("_planner")
-        if planner is None:
-            planner = self._engine if isinstance(self._engine, NumpyEngine) else NumpyEngine(
-                self.graph, optimize=self.optimized, fast_math=self.fast_math)
-            self.__dict__["_planner"] = planner
-        return planner.signature(values)
+        return values
 
     def __repr__(self) -> str:
         return (f"<symexpr.Program ({', '.join(self.inputs)}) -> ({', '.join(self.outputs)}) "

@@ -34,7 +34,7 @@ def index_reduce_shape(shapes: tuple, kw: dict) -> tuple:
     """`argmax(x, axis=...)`: one axis or all of them, as np.argmax takes."""
     axis = kw.get("axis")
     if axis is not None and not isinstance(axis, int):
-        raise ValueError("argmax and argmin take one axis (an int) or none, not a tuple")
+        raise ValueError(f"argmax and argmin take one axis (an int) or none, not a tuple (shape {tuple(shapes[0])})")
     return reduce_shape(shapes, kw)
 
 

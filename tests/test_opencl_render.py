@@ -26,7 +26,7 @@ def render(src, dtype="float32", **weak):
 
 
 def test_every_op_has_an_opencl_rendering():
-    assert set(CL_OPS) == set(OPS)
+    assert set(CL_OPS) == {name for name, op in OPS.items() if op.kind == "elementwise"}
     for name, entry in CL_OPS.items():
         assert callable(entry.render), name
         assert entry.operands in ("result", "common", "own", "where"), name

@@ -82,7 +82,9 @@ class AutoEngine:
         try:
             size = math.prod(np.broadcast_shapes(*shapes)) if shapes else 1
         except ValueError:
-            return None, None
+            if not self.opencl._staged:
+                return None, None
+            size = max(math.prod(s) for s in shapes)  # matrix products: their operands do not broadcast
         key = tuple((type(v) if is_weak_value(v) else np.dtype(v.dtype), s) for v, s in zip(values.values(), shapes))
         return size, key
 

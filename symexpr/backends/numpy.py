@@ -217,7 +217,7 @@ class NumpyEngine:
                 try:
                     result = evaluate(node, args, dest)  # through `evaluate`: the seam tests and debug tools patch
                 except _RAISES as err:
-                    raise EvaluationError(f"{statement_text(graph.source, node)}: {err}") from None
+                    raise EvaluationError(f"{statement_text(graph.source, node)}: {err}", statement=node.statement) from None
                 env[node] = result
                 if planned:
                     if b is not None and dest is None and b not in buffers and isinstance(result, np.ndarray) \

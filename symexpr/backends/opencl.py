@@ -30,6 +30,7 @@ except ImportError as _err:  # pragma: no cover - pyopencl is a dependency
 from ..cache import cache_dir
 from ..errors import BackendError, DTypeError, EvaluationError, SymExprError
 from ..graph import Graph, statement_text
+from ..ops import OPS
 from ..infer import Kind, infer_kinds, infer_shapes, is_weak_value
 from ..passes import specialize
 from . import pool
@@ -245,6 +246,11 @@ class OpenCLEngine:
         self._lock = threading.Lock()
         self._last_source: str | None = None
         self._numpy = NumpyEngine(graph)
+        # Reductions, matrix products, transposes: a plan of several steps (opencl_staged.py).
+        self._staged = None
+        if any(n.op in OPS and OPS[n.op].kind != "elementwise" for n in graph.nodes):
+            from .opencl_staged import StagedRunner
+            self._staged = StagedRunner(self)
 
     @staticmethod
     def accepts(value) -> bool:
@@ -304,6 +310,8 @@ class OpenCLEngine:
     @property
     def kernel_source(self) -> str:
         """The OpenCL C of the most recent specialization (before any call: float32 contiguous inputs)."""
+        if self._staged is not None:
+            return self._staged.kernel_source()
         if self._last_source is None:
             for dtype in ("float32", "float64", "int64", "bool"):
                 try:
@@ -319,12 +327,21 @@ class OpenCLEngine:
             self._last_source = render_kernel(typing.graph, typing.kinds, sig)
         return self._last_source
 
+    def kernel_plan(self, values: dict[str, object]) -> list[str]:
+        """The kernels a call with these values runs, one line each, with the lines each covers and why."""
+        if self._staged is not None:
+            return self._staged.describe(values)
+        lines = sorted({n.statement.line for n in self.graph.nodes if n.statement is not None})
+        return [f"1. element-wise kernel; lines {', '.join(map(str, lines)) or '-'}; the whole program in one kernel"]
+
     # -- a call -------------------------------------------------------------------------------
     def fast_runner(self, values: dict[str, object]):
         """For calls with all-NumPy-array inputs of these dtypes and shapes: a function of the inputs in
         order. It replays the launch a general call recorded (same kernel, same arguments but the
         buffers), for C-contiguous aligned inputs on a CPU device; anything else goes to `run`."""
         names = self.graph.input_names
+        if self._staged is not None:
+            return lambda args, out=None: self._staged.run(dict(zip(names, args)), out)
         key = tuple((values[n].dtype, values[n].shape) for n in names)
         launch = self._launches.get(key)
         if launch is not None:
@@ -391,6 +408,8 @@ class OpenCLEngine:
         return results
 
     def run(self, values: dict[str, object], out=None) -> list:
+        if self._staged is not None:
+            return self._staged.run(values, out)
         graph = self.graph
         names = graph.input_names
         inputs = [values[n] for n in names]

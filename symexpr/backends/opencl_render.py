@@ -693,43 +693,8 @@ def render_kernel(graph: Graph, kinds: dict[Node, Kind], signature: Signature) -
 
     def compute(width: int) -> tuple[list[str], set]:
         """Every operation's line, and the nodes that are vectors (width > 1: the rest are scalars)."""
-        lines = []
-        vec = width > 1
-        vector_nodes = set(loaded) if vec else set()
-        said = None  # the statement whose comment was written last
-        constants = {}  # (constant node, dtype, width) -> its text: a program reads few constants many times
-        for node in graph.nodes:
-            if node.op in ("constant", "input") or node in host or kinds[node].weak:
-                continue
-            is_vec = vec and not vector_nodes.isdisjoint(node.inputs)
-            w = width if is_vec else 1
-            ods = operand_dtypes(node, kinds)
-            ctx = Ctx(node, ods, kinds[node].dtype, w, helpers, float_dtype)
-            args = []
-            for pos, (i, d) in enumerate(zip(node.inputs, ods)):
-                bound = clip_bound(node, pos, kinds)
-                if bound is not None:
-                    args.append(_clip_bound(i, d, bound, names))
-                elif i.op == "constant":
-                    text = constants.get((i, d, w))
-                    if text is None:
-                        text = constants[i, d, w] = _operand(i, d, kinds, names, ctx, vector_nodes)
-                    args.append(text)
-                else:
-                    args.append(_operand(i, d, kinds, names, ctx, vector_nodes))
-            if node.op in COMPARISONS and "uint64" in (ods[0].name, ods[1].name) and ods[0] != ods[1]:
-                expr = _compare_uint64_weak(node, args, kinds, ctx)
-            else:
-                expr = CL_OPS[node.op].render(ctx, *args)
-            if is_vec:
-                vector_nodes.add(node)
-            if node.statement is not said:  # the statement once, above its first operation
-                said = node.statement
-                comment = comment_text(graph, node)
-                if comment:
-                    lines.append(f"// {comment}")
-            lines.append(f"const {ctx.t()} {names[node]} = {expr};")
-        return lines, vector_nodes
+        vector_nodes = set(loaded) if width > 1 else set()
+        return render_values(graph, graph.nodes, kinds, names, helpers, float_dtype, host, width, vector_nodes), vector_nodes
 
     def results(width: int, vector_nodes: set) -> list[tuple]:
         """(output index, name, dtype, value expression, layout) for each output the kernel writes."""
@@ -822,6 +787,55 @@ def render_kernel(graph: Graph, kinds: dict[Node, Kind], signature: Signature) -
         out.append("    }")
     out.append("}")
     return "\n".join(out) + "\n"
+
+
+def render_values(graph: Graph, nodes, kinds: dict[Node, Kind], names: dict[Node, str], helpers: dict,
+                  float_dtype, host=frozenset(), width: int = 1, vector_nodes: set | None = None,
+                  said: list | None = None) -> list[str]:
+    """One `const` line per operation of `nodes` (element-wise ops, in order), each statement's source
+    line in a comment above its first operation: the body every kind of kernel shares.
+
+    Leaves, host values and weak values are not rendered (they are the kernel's arguments). With
+    width > 1, `vector_nodes` holds the nodes that are vectors; the new ones are added to it.
+    `said`, a one-element list, carries the statement commented last from one call to the next.
+    """
+    lines = []
+    vec = width > 1
+    vector_nodes = vector_nodes if vector_nodes is not None else set()
+    said = said if said is not None else [None]  # the statement whose comment was written last
+    constants = {}  # (constant node, dtype, width) -> its text: a program reads few constants many times
+    for node in nodes:
+        if node.op in ("constant", "input") or node in host or kinds[node].weak:
+            continue
+        is_vec = vec and not vector_nodes.isdisjoint(node.inputs)
+        w = width if is_vec else 1
+        ods = operand_dtypes(node, kinds)
+        ctx = Ctx(node, ods, kinds[node].dtype, w, helpers, float_dtype)
+        args = []
+        for pos, (i, d) in enumerate(zip(node.inputs, ods)):
+            bound = clip_bound(node, pos, kinds)
+            if bound is not None:
+                args.append(_clip_bound(i, d, bound, names))
+            elif i.op == "constant":
+                text = constants.get((i, d, w))
+                if text is None:
+                    text = constants[i, d, w] = _operand(i, d, kinds, names, ctx, vector_nodes)
+                args.append(text)
+            else:
+                args.append(_operand(i, d, kinds, names, ctx, vector_nodes))
+        if node.op in COMPARISONS and "uint64" in (ods[0].name, ods[1].name) and ods[0] != ods[1]:
+            expr = _compare_uint64_weak(node, args, kinds, ctx)
+        else:
+            expr = CL_OPS[node.op].render(ctx, *args)
+        if is_vec:
+            vector_nodes.add(node)
+        if node.statement is not said[0]:  # the statement once, above its first operation
+            said[0] = node.statement
+            comment = comment_text(graph, node)
+            if comment:
+                lines.append(f"// {comment}")
+        lines.append(f"const {ctx.t()} {names[node]} = {expr};")
+    return lines
 
 
 def _streaming_store(value: str, pointer: str, dt, width: int, oname: str) -> list[str]:
