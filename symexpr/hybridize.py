@@ -81,22 +81,23 @@ class Symbol:
     asking for a value (`bool`, `float`, `len`, iteration, `np.asarray`) is a TracingError.
     """
 
-    __slots__ = ("_trace", "name", "op", "operands", "origin", "__weakref__")
+    __slots__ = ("_trace", "name", "op", "operands", "origin", "keywords", "__weakref__")
     # NumPy: `array + symbol` must come to us (see __array_ufunc__), not loop over the symbol.
     __array_priority__ = 1000
 
-    def __init__(self, trace, name, op=None, operands=(), origin=""):
+    def __init__(self, trace, name, op=None, operands=(), origin="", keywords=()):
         self._trace = trace
         self.name = name
         self.op = op
         self.operands = tuple(operands)
         self.origin = origin
+        self.keywords = tuple(keywords)  # (name, value) pairs given to a reduction or transpose
 
     # What a print shows inside a traced function.
     def expression(self) -> str:
         if self.op == ALIAS:
             return _operand_text(self.operands[0])
-        return render_expression(self.op, [_operand_text(o) for o in self.operands])
+        return render_expression(self.op, [_operand_text(o) for o in self.operands], self.keywords)
 
     def __repr__(self) -> str:
         if self.op is None:
@@ -145,6 +146,34 @@ class Symbol:
     def __pos__(self): return self._trace.record("positive", (self,))
     def __invert__(self): return self._trace.record("invert", (self,))
     def __abs__(self): return self._trace.record("absolute", (self,))
+    def __matmul__(self, o): return self._binary("matmul", o)
+    def __rmatmul__(self, o): return self._binary("matmul", o, True)
+
+    # -- NumPy's array methods, as the language's reductions and transpose --------------------
+    def sum(self, axis=None, keepdims=False): return _reduce("sum", self, axis=axis, keepdims=keepdims)
+    def prod(self, axis=None, keepdims=False): return _reduce("prod", self, axis=axis, keepdims=keepdims)
+    def mean(self, axis=None, keepdims=False): return _reduce("mean", self, axis=axis, keepdims=keepdims)
+    def max(self, axis=None, keepdims=False): return _reduce("max", self, axis=axis, keepdims=keepdims)
+    def min(self, axis=None, keepdims=False): return _reduce("min", self, axis=axis, keepdims=keepdims)
+    def any(self, axis=None, keepdims=False): return _reduce("any", self, axis=axis, keepdims=keepdims)
+    def all(self, axis=None, keepdims=False): return _reduce("all", self, axis=axis, keepdims=keepdims)
+    def argmax(self, axis=None, keepdims=False): return _reduce("argmax", self, axis=axis, keepdims=keepdims)
+    def argmin(self, axis=None, keepdims=False): return _reduce("argmin", self, axis=axis, keepdims=keepdims)
+    def var(self, axis=None, ddof=0, keepdims=False): return _reduce("var", self, axis=axis, ddof=ddof, keepdims=keepdims)
+    def std(self, axis=None, ddof=0, keepdims=False): return _reduce("std", self, axis=axis, ddof=ddof, keepdims=keepdims)
+
+    def transpose(self, *axes):
+        """`x.transpose()`, `x.transpose(1, 0)`, `x.transpose((1, 0))`, as NumPy's."""
+        if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (tuple, list))):
+            axes = axes[0]
+        return _reduce("transpose", self, axes=tuple(axes) if axes else None)
+
+    @property
+    def T(self) -> "Symbol":
+        return _reduce("transpose", self, axes=None)
+
+    def dot(self, other) -> "Symbol":
+        return self._binary("matmul", other)
 
     __hash__ = object.__hash__
 
@@ -170,9 +199,16 @@ class Symbol:
         name = getattr(func, "__name__", str(func))
         if name in ("where", "clip") and not kwargs and len(args) == 3:
             return self._trace.record(name, args)
+        if name in ("dot", "matmul", "inner", "tensordot", "einsum", "outer"):
+            hint = "write `a @ b` or sx.matmul(a, b)"
+        elif name in FUNCTIONS:
+            hint = f"write sx.{name}(...)" + (f" or the method x.{name}(...)" if hasattr(Symbol, name) else "")
+        elif name in ("amax", "amin"):
+            hint = f"write sx.{name[1:]}(...)"
+        else:
+            hint = "use the sx.* functions and the operators"
         raise TracingError(f"{_where_in_user_code()}: np.{name} cannot be traced: a symbol has no "
-                           f"values yet; use sx.{name if name in FUNCTIONS else 'where'}(...) or "
-                           "the element-wise operators")
+                           f"values yet; {hint}")
 
     def __array__(self, dtype=None, copy=None):
         self._no_value("make a NumPy array of it")
@@ -228,13 +264,47 @@ def _literal_text(value) -> str:
     return f"({text})" if text.startswith("-") else text
 
 
+def _static_text(value) -> str:
+    """An axis, a tuple of axes, None, a bool or a number, as the language writes it."""
+    if isinstance(value, (tuple, list)):
+        items = [_static_text(v) for v in value]
+        return f"({', '.join(items)}{',' if len(items) == 1 else ''})"
+    if value is None or type(value) is bool:
+        return repr(value)
+    return _literal_text(value)
+
+
+def _reduce(opname: str, x, **keywords):
+    """A reduction (or transpose) of a symbol: recorded with its keywords, checked as the language checks them."""
+    op = OPS[opname]
+    known = dict(op.keywords)
+    for k, v in keywords.items():
+        if k not in known:
+            raise TypeError(f"{opname}() takes no keyword {k!r} (it takes {', '.join(known) or 'none'})")
+        if k in ("axis", "axes") and v is not None:
+            try:
+                v = int(v) if not isinstance(v, (tuple, list)) else tuple(int(a) for a in v)
+            except TypeError:
+                raise TracingError(f"{_where_in_user_code()}: {opname}(): `{k}` must be an int, a tuple of ints "
+                                   "or None, known while tracing") from None
+            keywords[k] = v
+    if isinstance(x, Symbol):
+        return x._trace.record(opname, (x,), tuple((k, keywords.get(k, d)) for k, d in op.keywords))
+    return op.numpy(x, **keywords)
+
+
 def _operand_text(o) -> str:
     return o.name if isinstance(o, Symbol) else _literal_text(o)
 
 
-def render_expression(op: str | None, operands: list[str]) -> str:
-    """One statement's right-hand side, operands already atoms: `a * b`, `-a`, `sin(a)`."""
+def render_expression(op: str | None, operands: list[str], keywords: tuple = ()) -> str:
+    """One statement's right-hand side, operands already atoms: `a * b`, `-a`, `sin(a)`,
+    `sum(a, axis=1)` (keywords that differ from the op's defaults)."""
     rec = OPS[op]
+    if rec.keywords:
+        defaults = dict(rec.keywords)
+        given = [f"{k}={_static_text(v)}" for k, v in keywords if defaults.get(k) != v]
+        return f"{rec.functions[0]}({', '.join(list(operands) + given)})"
     if rec.symbol and rec.arity == 2 and rec.symbol not in ("and", "or"):
         return f"{operands[0]} {rec.symbol} {operands[1]}"
     if rec.symbol and rec.arity == 1 and rec.symbol not in ("not",):
@@ -309,10 +379,10 @@ class _Trace:
         self.kinds[sym.name] = f"captured {arr.dtype}{list(arr.shape)}"
         return sym
 
-    def record(self, opname: str, args) -> Symbol:
+    def record(self, opname: str, args, keywords: tuple = ()) -> Symbol:
         operands = [self.operand(a) for a in args]
         self.count += 1
-        sym = Symbol(self, self.fresh(f"t{self.count}"), opname, operands, _origin())
+        sym = Symbol(self, self.fresh(f"t{self.count}"), opname, operands, _origin(), keywords)
         self.statements.append(sym)
         return sym
 
@@ -320,7 +390,19 @@ class _Trace:
 def _make_function(fname: str, op):
     """`sx.sin` and friends: NumPy on values, a recorded statement on symbols."""
 
-    def function(*args):
+    def function(*args, **keywords):
+        if op.keywords:
+            # sx.sum(x, 1) as np.sum(x, 1): keywords may come by position after the operands.
+            extra = args[op.arity:]
+            if len(extra) > op.positional:
+                raise TypeError(f"sx.{fname}() takes at most {op.arity + op.positional} arguments by position")
+            for (k, _), v in zip(op.keywords, extra):
+                if k in keywords:
+                    raise TypeError(f"sx.{fname}() got {k!r} twice")
+                keywords[k] = v
+            return _reduce(op.name, *args[:op.arity], **keywords)
+        if keywords:
+            raise TypeError(f"sx.{fname}() takes no keyword arguments")
         if len(args) != op.arity:
             raise TypeError(f"sx.{fname}() takes {op.arity} argument{'s' * (op.arity != 1)}, got {len(args)}")
         for a in args:
@@ -400,7 +482,7 @@ def program_text(trace: _Trace, names: dict[int, str]) -> str:
         if sym.op == ALIAS:
             rhs = text(sym.operands[0])
         else:
-            rhs = render_expression(sym.op, [text(o) for o in sym.operands])
+            rhs = render_expression(sym.op, [text(o) for o in sym.operands], sym.keywords)
         note = sym.origin
         if lhs != sym.name:  # renamed after a local variable: say which symbol a print showed
             note = f"{sym.name}, {note}" if note else sym.name

@@ -108,24 +108,28 @@ def vector_accumulator(op: str, acc: str, value: str, dtype: np.dtype, width: in
     lanes = [f".s{_LANES[k]}" for k in range(width)]
     v = f"{acc}v"
     if op == "sum":
+        # Kahan's compensated sum per lane (no select: PoCL's vector select is slow); the lanes are
+        # folded into the scalar Neumaier sum, and their compensations subtracted.
         decl = [f"{t} {v} = ({t})(0);", f"{t} {v}_c = ({t})(0);"]
-        update = [f"{{ const {t} sx_v = {value}; const {t} sx_t = {v} + sx_v;",
-                  f"  {v}_c += select((sx_v - sx_t) + {v}, ({v} - sx_t) + sx_v, fabs({v}) >= fabs(sx_v));",
-                  f"  {v} = sx_t; }}"]
+        update = [f"{{ const {t} sx_y = {value} - {v}_c; const {t} sx_t = {v} + sx_y;",
+                  f"  {v}_c = (sx_t - {v}) - sx_y; {v} = sx_t; }}"]
         fold = []
-        for lane in lanes:  # each lane's sum into the scalar one, compensated as well
+        for lane in lanes:
             fold += [f"{{ const {cl_type(dtype)} sx_v = {v}{lane}; const {cl_type(dtype)} sx_t = {acc} + sx_v;",
                      f"  {acc}_c += (fabs({acc}) >= fabs(sx_v)) ? (({acc} - sx_t) + sx_v) : ((sx_v - sx_t) + {acc});",
                      f"  {acc} = sx_t; }}"]
-        fold.append(f"{acc}_c += {' + '.join(f'{v}_c{lane}' for lane in lanes)};")
+        fold.append(f"{acc}_c -= {' + '.join(f'{v}_c{lane}' for lane in lanes)};")
         return decl, update, fold
     if op == "prod":
         return [f"{t} {v} = ({t})(1);"], [f"{v} *= {value};"], [f"{acc} *= {v}{lane};" for lane in lanes]
     if op in ("max", "min"):
+        # fmax/fmin skip NaN: a mask remembers whether one was seen, and makes the result NaN.
         cmp = ">" if op == "max" else "<"
         init = _limit(dtype, lowest=op == "max")
-        return ([f"{t} {v} = ({t})({init});"], [f"{v} = select({v}, {value}, ({value} {cmp} {v}) | isnan({value}));"],
-                [f"if ({v}{lane} {cmp} {acc} || isnan({v}{lane})) {acc} = {v}{lane};" for lane in lanes])
+        return ([f"{t} {v} = ({t})({init});", f"{mask} {v}_nan = ({mask})(0);"],
+                [f"{{ const {t} sx_v = {value}; {v} = f{op}({v}, sx_v); {v}_nan |= (sx_v != sx_v); }}"],
+                [f"if ({v}{lane} {cmp} {acc}) {acc} = {v}{lane};" for lane in lanes]
+                + [f"if (any({v}_nan)) {acc} = ({cl_type(dtype)})NAN;"])
     # any / all of a mask (or of a float's truth)
     init = "0" if op == "any" else "-1"
     sym = "|" if op == "any" else "&"
