@@ -366,3 +366,48 @@ def test_numpy_reductions_in_a_traced_function_name_the_sx_spelling(call, hint):
     with pytest.raises(sx.SymExprError) as info:
         g(np.ones((3, 3), np.float32))
     assert hint in str(info.value)
+
+
+# -- generated programs ------------------------------------------------------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_REDUCE = ["sum", "max", "min", "mean", "any", "prod", "argmax", "std"]
+_ELEMENTWISE = ["{} + {}", "{} * {}", "{} - {}", "maximum({}, {})", "where({} > 0, {}, 0.5)"]
+
+
+@st.composite
+def mixed_programs(draw):
+    """Element-wise work around reductions over the rows, columns or all of a (6, 9) float64 array."""
+    names = ["x", "y"]
+    lines = []
+    for k in range(draw(st.integers(1, 5))):
+        a, b = draw(st.sampled_from(names)), draw(st.sampled_from(names))
+        if draw(st.booleans()):
+            op = draw(st.sampled_from(_REDUCE))
+            axis = draw(st.sampled_from(["None", "0", "1", "-1"]))
+            keep = "True" if axis == "None" or draw(st.booleans()) else "False"
+            if axis != "None" and keep == "False":
+                keep = "True"  # keep shapes broadcastable against the (6, 9) values
+            expr = f"{op}({a}, axis={axis}, keepdims={keep})"
+            if op in ("any", "argmax"):
+                expr = f"float64({expr})"
+        else:
+            expr = draw(st.sampled_from(_ELEMENTWISE)).format(a, b, a)
+        lines.append(f"t{k} = {expr}")
+        names.append(f"t{k}")
+    lines.append(f"out = {names[-1]} + x * 0")
+    return "\n".join(lines)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(src=mixed_programs(), seed=st.integers(0, 2**16))
+def test_generated_programs_agree_on_both_engines_and_unoptimized(src, seed):
+    rng = np.random.default_rng(seed)
+    x, y = rng.normal(size=(6, 9)), rng.normal(size=(6, 9))
+    x[rng.random((6, 9)) < 0.05] = np.nan
+    want = program(src, "numpy", optimize=False)(x=x, y=y)
+    for backend, optimize in (("numpy", True), ("opencl", True), ("opencl", False)):
+        got = program(src, backend, optimize=optimize)(x=x, y=y)
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12, err_msg=f"{backend} optimize={optimize}\n{src}")
