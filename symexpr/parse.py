@@ -36,7 +36,7 @@ _TERMINAL_TEXT = {
     "NAME": "a name", "NUMBER": "a number", "LPAR": "`(`", "RPAR": "`)`", "EQUAL": "`=`",
     "COMMA": "`,`", "SEMICOLON": "`;`", "_NEWLINE": "a new line", "$END": "the end of the program",
     "PLUS": "`+`", "MINUS": "`-`", "STAR": "`*`", "SLASH": "`/`", "COMPARE": "a comparison",
-    "TRUE": "`True`", "FALSE": "`False`", "NOT": "`not`", "TILDE": "`~`",
+    "TRUE": "`True`", "FALSE": "`False`", "NOT": "`not`", "TILDE": "`~`", "LSHIFT": "`<<`", "RSHIFT": "`>>`",
 }
 
 
