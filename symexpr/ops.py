@@ -161,6 +161,15 @@ for _t in ("float32", "float64", "int8", "int16", "int32", "int64", "uint8", "ui
     _op(_t, 1, _cast(_t), (_t,), doc=f"x.astype({_t})")
 CASTS = frozenset(("float32", "float64", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "bool"))
 
+
+
+def keeps_weak(name: str) -> bool:
+    """Whether the op of weak operands alone is weak. An operator on Python scalars is Python's own
+    arithmetic (`2 + 3` is an int, weak); a NumPy function of them returns a NumPy scalar (`np.cos(3)`
+    is a float64, strong), and a cast names its dtype (`float32(2)` is as strong as np.float32(2))."""
+    return OPS[name].symbol is not None
+
+
 # Leaves: they have no NumPy implementation of their own.
 LEAVES = frozenset(("input", "constant"))
 
