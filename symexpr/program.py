@@ -98,15 +98,15 @@ _MISSING = object()
 _PATH_SUFFIXES = (".npz", ".npy")
 
 
+def _is_path(value) -> bool:
+    return isinstance(value, str) and value.lower().endswith(_PATH_SUFFIXES)
+
+
 def _load_path(path: str, name: str | None = None):
     """A path given for data: an .npz is a table (a dict of its arrays), an .npy one array."""
     from pathlib import Path
 
     suffix = Path(path).suffix.lower()
-    what = f"input `{name}`" if name else "a path"
-    if suffix not in _PATH_SUFFIXES:
-        raise CallError(f"{what} is a string ({path!r}): give arrays, or the path of an .npz file (a table) "
-                        f"or an .npy file (one array)")
     if suffix == ".npz" and name is not None:
         raise CallError(f"input `{name}` = {path!r}: an .npz file holds a table; pass it as the only "
                         f"positional argument, prog({path!r}, ...)")
@@ -180,9 +180,9 @@ class Program:
         the inputs it has a column for; keywords give the rest, or override a column."""
         if args and isinstance(args[0], str) and args[0].lower().endswith(".npz"):
             args = (_load_path(args[0]), *args[1:])
-        args = tuple(_load_path(a, n) if isinstance(a, str) else a
+        args = tuple(_load_path(a, n) if _is_path(a) else a
                      for a, n in zip(args, self.inputs)) + args[len(self.inputs):]
-        kwargs = {n: _load_path(v, n) if isinstance(v, str) else v for n, v in kwargs.items()}
+        kwargs = {n: _load_path(v, n) if _is_path(v) else v for n, v in kwargs.items()}
         if len(args) == 1 and _is_table(args[0]) and not (
                 len(self.inputs) == 1 and isinstance(args[0], np.ndarray) and args[0].dtype.names is None):
             table = args[0]
@@ -253,7 +253,8 @@ class Program:
             except DTypeError as err:
                 # Name the statement that reads the input, and carry its line.
                 statement = next((n.statement for n in self.graph.inputs if n.input_name == name), None)
-                raise DTypeError(err.message + self._where_read(name), statement=statement) from None
+                hint = "; a path to data must name an .npz file (a table) or an .npy file" if isinstance(value, str) else ""
+                raise DTypeError(err.message + hint + self._where_read(name), statement=statement) from None
         return values
 
     def __call__(self, /, *args, **kwargs):
