@@ -330,7 +330,7 @@ class Program:
     def run(self, inputs: Mapping[str, object], out=None):
         """Run on a mapping of inputs; `out=` an array, or a tuple/mapping of arrays, to write results into."""
         if not isinstance(inputs, Mapping):
-            if not _is_table(inputs) and not isinstance(inputs, str):
+            if not _is_table(inputs) and not _is_path(inputs):
                 raise CallError(f"run() takes the inputs by name, as a mapping or a table, "
                                 f"not {type(inputs).__name__}")
             inputs = self.bind((inputs,), {})
