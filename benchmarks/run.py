@@ -1,4 +1,4 @@
-"""Run the symexpr benchmark (issue 5): `python benchmarks/run.py [--short] [--large] ...`.
+"""Run the symexpr benchmark: `python benchmarks/run.py [--short] [--large] ...`.
 
 A thin wrapper over `symexpr.bench.main`, the same as `symexpr bench`; see
 benchmarks/README.md for what it measures and what the columns mean.

@@ -1,4 +1,4 @@
-"""The benchmark of issue 5: symexpr against NumPy, numexpr, a hand-written kernel and the memory limit.
+"""The benchmark: symexpr against NumPy, numexpr, a hand-written kernel and the memory limit.
 
 Every peer runs in one process on the same data, and every symexpr result is
 checked against NumPy's before anything is timed. The peers, by their keys in
@@ -1205,7 +1205,7 @@ def render_markdown(results: dict) -> str:
               "over sx CL's. GB/s counts the bytes of inputs and outputs over symexpr's time; `%copy` is "
               "that bandwidth as a fraction of the OpenCL copy kernel's moving the same bytes (`CL %copy`: sx CL's). "
               "`copy CL` is the faster of a plain and a non-temporal-store copy kernel (the JSON's `variant`).", ""]
-    lines += ["## Summary of the issue's targets", "",
+    lines += ["## Summary of the targets", "",
               "`column` is the symexpr figure a target uses: the default backend for what a user gets (speed-ups, "
               "small sizes, overhead), backend=\"opencl\" for the targets about the fused kernel (hand kernel, copy "
               "bandwidth, kernel build).", ""] + _targets_table(results)
@@ -1435,13 +1435,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--dtypes", help="comma-separated dtypes (float32,float64)")
     p.add_argument("--programs", help="comma-separated program names (see the Programs table)")
     p.add_argument("--repeats", type=int, help="timed repeats per cell after warm-up")
-    p.add_argument("--output", default="benchmarks/results", help="directory for the JSON and markdown")
+    p.add_argument("--out", "--output", dest="output", metavar="DIR",
+                   help="write the results (JSON and markdown) into DIR; without it nothing is written")
     p.add_argument("--name", help="file stem of the results (default: 'short' or 'full')")
     p.add_argument("--readme", metavar="PATH",
                    help=f"also put the summary into PATH, after the line `{README_MARKER}`")
     p.add_argument("--from-json", metavar="PATH",
                    help="run nothing: render the markdown (and --readme) again from a results JSON")
-    p.add_argument("--no-write", action="store_true", help="print the markdown, write nothing")
+    p.add_argument("--no-write", action="store_true", help="write nothing, even with --out")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     return p.parse_args(argv)
 
@@ -1477,14 +1478,14 @@ def main(argv=None) -> int:
         results["targets"] = evaluate_targets(results)
     else:
         results = run(settings_from(args))
-    if args.no_write:
-        print(render_markdown(results))
-    else:
+    # The tables go to standard output; files only where --out and --readme say.
+    print(render_markdown(results))
+    if args.output and not args.no_write:
         js, md = write(results, Path(args.output), args.name or results["mode"])
-        if args.readme:
-            update_readme(Path(args.readme), results)
         if not args.quiet:
             print(f"wrote {js} and {md}", file=sys.stderr)
+    if args.readme and not args.no_write:
+        update_readme(Path(args.readme), results)
     if not results["all_checks_ok"]:
         print("symexpr disagreed with NumPy: " + "; ".join(results["failed_checks"]), file=sys.stderr)
         return 1

@@ -68,8 +68,16 @@ def parse_scalar(text: str):
         return None
 
 
-def read_csv(path: Path) -> dict[str, np.ndarray]:
-    """CSV columns by their header names: ints as int64, numbers as float64, True/False as bool."""
+class NotNumeric:
+    """A CSV column that is not all numbers (text, dates): an error only if the program reads it."""
+
+    def __init__(self, path: Path, name: str, line: int, cell: str):
+        self.message = f"{path}, line {line}: column `{name}` is not numeric ({cell!r} is not a number)"
+
+
+def read_csv(path: Path) -> dict[str, np.ndarray | NotNumeric]:
+    """CSV columns by their header names: ints as int64, numbers as float64, True/False as bool; a
+    column with another value (text, a date) is a NotNumeric, refused only where it is read."""
     with open(path, newline="") as f:
         rows = list(csv.reader(f))
     rows = [r for r in rows if r and any(c.strip() for c in r)]
@@ -84,9 +92,12 @@ def read_csv(path: Path) -> dict[str, np.ndarray]:
                 raise UsageError(f"{path}, line {line}: no value for column `{name}`")
             value = parse_scalar(row[k])
             if value is None:
-                raise UsageError(f"{path}, line {line}: column `{name}`: {row[k]!r} is not a number")
+                cells = NotNumeric(path, name, line, row[k])
+                break
             cells.append(value)
-        if cells and all(type(c) is bool for c in cells):
+        if isinstance(cells, NotNumeric):
+            columns[name] = cells
+        elif cells and all(type(c) is bool for c in cells):
             columns[name] = np.array(cells, dtype=bool)
         elif all(type(c) in (int, bool) for c in cells):
             columns[name] = np.array(cells, dtype=np.int64)
@@ -176,6 +187,10 @@ def _cell(x) -> str:
 
 
 def write_results(out: str, named: dict[str, np.ndarray]) -> None:
+    if out == "-":  # standard output, as CSV: `symexpr run ... --out - | next-tool`
+        write_csv(sys.stdout, named)
+        sys.stdout.flush()
+        return
     path = Path(out)
     suffix = path.suffix.lower()
     if suffix == ".npy":
@@ -221,15 +236,24 @@ def cmd_run(args) -> int:
     if missing:
         raise UsageError(f"missing input{'s' if len(missing) > 1 else ''} {', '.join(missing)}: "
                          f"give each with --in NAME=FILE or --in NAME=NUMBER (the inputs are {', '.join(prog.inputs)})")
-    results = prog.run({n: inputs[n] for n in prog.inputs})
+    results = prog.run(numeric_inputs(prog, inputs))
     named = results_by_name(prog, results)
     if args.out:
         write_results(args.out, named)
         if args.verbose:
-            print(f"wrote {', '.join(named)} to {args.out}", file=sys.stderr)
+            print(f"wrote {', '.join(named)} to {'standard output' if args.out == '-' else args.out}",
+                  file=sys.stderr)
     else:
         print_results(named)
     return 0
+
+
+def numeric_inputs(prog, inputs: dict) -> dict:
+    """The program's inputs; a CSV column it reads that is not numeric is named in the error."""
+    for n in prog.inputs:
+        if isinstance(inputs[n], NotNumeric):
+            raise UsageError(f"{inputs[n].message}, and the program reads it as input `{n}`")
+    return {n: inputs[n] for n in prog.inputs}
 
 
 def example_inputs(prog, dtype: str, size: int) -> dict[str, np.ndarray]:
@@ -258,7 +282,7 @@ def cmd_show(args) -> int:
         missing = [n for n in prog.inputs if n not in inputs]
         if missing:
             raise UsageError(f"missing input{'s' if len(missing) > 1 else ''} {', '.join(missing)} for the signature")
-        inputs = {n: inputs[n] for n in prog.inputs}
+        inputs = numeric_inputs(prog, inputs)
     if args.what == "kernel":
         if inputs is not None and prog.backend != "numpy":
             prog.run(inputs)  # specialize for these inputs' dtypes and layout
@@ -414,7 +438,8 @@ def build_parser() -> argparse.ArgumentParser:
                          description="Run PROGRAM on inputs from .npy/.npz/.csv files or numbers, and "
                                      "write the results to a file (or print them).",
                          epilog="examples:  symexpr run prog.sx --in a=a.npy --in b=2.5 --out c.npy\n"
-                                "           symexpr run 'c = x * y' --in table.csv --out result.csv",
+                                "           symexpr run 'c = x * y' --in table.csv --out result.csv\n"
+                                "           symexpr run 'c = x * y' --in table.csv --out - | head",
                          formatter_class=argparse.RawDescriptionHelpFormatter)
     common(run)
     run.add_argument("--in", dest="inputs", action="append", default=[], metavar="NAME=FILE|NAME=NUMBER|TABLE",
@@ -422,7 +447,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "NAME=t.csv (its column NAME), or a table t.npz / t.csv giving inputs by column "
                           "name; repeat for each input")
     run.add_argument("--out", metavar="FILE", help="write the results: .npy (one output), .npz or .csv "
-                     "(columns named after the outputs); printed when omitted")
+                     "(columns named after the outputs), or `-` for CSV on standard output; printed when omitted")
     run.add_argument("-v", "--verbose", action="store_true", help="say what was written")
     run.set_defaults(func=cmd_run)
 
@@ -442,7 +467,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="with --explain or --kernel: inputs (as for `run`) whose dtypes and shapes to "
                            "specialize for; --explain then shows that signature's rewrites and memory plan")
     show.add_argument("--removed", action="store_true", help="with --dot: draw the pruned nodes, greyed")
-    show.add_argument("--dtype", help="with --kernel: the inputs' dtype to specialize for (default float32)")
+    show.add_argument("--dtype", help="with --kernel: the inputs' dtype to specialize for (default float32); "
+                      "the kernel shown is the one for that dtype, whichever engine --backend auto would pick")
     show.set_defaults(func=cmd_show, what="graph")
 
     dev = sub.add_parser("devices", help="list the OpenCL devices", description="List the OpenCL devices "

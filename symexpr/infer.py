@@ -17,7 +17,7 @@ import numpy as np
 
 from .errors import DTypeError, ShapeError
 from .graph import Graph, Node, collector_paused, statement_text
-from .ops import CASTS, OPS, SUPPORTED_DTYPES
+from .ops import OPS, SUPPORTED_DTYPES, keeps_weak
 
 _PY_TYPES = {bool: np.dtype(bool), int: np.dtype(np.int64), float: np.dtype(np.float64)}
 _WEAK_SAMPLE = {"b": False, "i": 0, "u": 0, "f": 0.0}
@@ -89,8 +89,9 @@ def _result_kind(opname: str, kinds: tuple[Kind, ...], literals: tuple) -> Kind 
     except (TypeError, OverflowError) as err:
         return str(err)
     dtype = np.asarray(out).dtype
-    # A cast names its dtype: float32(2) is as strong as np.float32(2), whatever its operand.
-    weak = all(k.weak for k in kinds) and opname not in CASTS
+    # An operator of weak operands is weak (Python's arithmetic); a function of them is NumPy's scalar,
+    # strong: np.cos(3) is a float64, and a cast names its dtype: float32(2) is as strong as np.float32(2).
+    weak = all(k.weak for k in kinds) and keeps_weak(opname)
     if weak and dtype.kind in _WEAK_DTYPE:
         dtype = _WEAK_DTYPE[dtype.kind]  # NumPy computed at the default dtype; the result stays weak
     return Kind(np.dtype(dtype), weak)

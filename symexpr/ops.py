@@ -112,6 +112,9 @@ _op("power", 2, np.power, ("pow",), symbol="**", doc="int ** negative int is an 
 _op("bitwise_and", 2, np.bitwise_and, symbol="&", commutative=True, doc="logical and on bool")
 _op("bitwise_or", 2, np.bitwise_or, symbol="|", commutative=True, doc="logical or on bool")
 _op("bitwise_xor", 2, np.bitwise_xor, symbol="^", commutative=True)
+_op("left_shift", 2, np.left_shift, symbol="<<", doc="integers; a count beyond the bit width or negative gives 0")
+_op("right_shift", 2, np.right_shift, symbol=">>",
+    doc="integers, arithmetic on signed; a count beyond the bit width or negative gives 0 or -1")
 _op("less", 2, np.less, symbol="<")
 _op("less_equal", 2, np.less_equal, symbol="<=")
 _op("greater", 2, np.greater, symbol=">")
@@ -147,6 +150,9 @@ _op("arccos", 1, np.arccos, ("arccos", "acos"))
 _op("arctan", 1, np.arctan, ("arctan", "atan"))
 _op("arctan2", 2, np.arctan2, ("arctan2", "atan2"))
 _op("hypot", 2, np.hypot, ("hypot",), commutative=True)
+_op("fmod", 2, np.fmod, ("fmod",), doc="C's fmod: the remainder has the dividend's sign; int fmod 0 is 0")
+_op("copysign", 2, np.copysign, ("copysign",), doc="x's magnitude with y's sign bit (-0.0 and NaN's too)")
+_op("nextafter", 2, np.nextafter, ("nextafter",), doc="the next float after x towards y")
 _op("sinh", 1, np.sinh, ("sinh",))
 _op("cosh", 1, np.cosh, ("cosh",))
 _op("tanh", 1, np.tanh, ("tanh",))
@@ -161,6 +167,7 @@ _op("sign", 1, np.sign, ("sign",))
 _op("isnan", 1, np.isnan, ("isnan",))
 _op("isinf", 1, np.isinf, ("isinf",))
 _op("isfinite", 1, np.isfinite, ("isfinite",))
+_op("signbit", 1, np.signbit, ("signbit",), doc="the sign bit: true for -0.0 and negative NaN")
 _op("minimum", 2, np.minimum, ("minimum",), doc="propagates NaN")
 _op("maximum", 2, np.maximum, ("maximum",), doc="propagates NaN")
 _op("where", 3, _where, ("where",), doc="where(cond, x, y): x where cond is true (non-zero)")
@@ -232,6 +239,15 @@ OPS["matmul"] = Op("matmul", 2, np.matmul, ("matmul",), symbol="@", kind="matmul
 OPS["transpose"] = Op("transpose", 1, np.transpose, ("transpose",), kind="transpose", keywords=(("axes", None),),
                       positional=1, shape=shapes.transpose_shape, doc="reversed axes, or the permutation `axes`")
 REDUCTIONS = frozenset(n for n, op in OPS.items() if op.kind == "reduction")
+
+
+
+def keeps_weak(name: str) -> bool:
+    """Whether the op of weak operands alone is weak. An operator on Python scalars is Python's own
+    arithmetic (`2 + 3` is an int, weak); a NumPy function of them returns a NumPy scalar (`np.cos(3)`
+    is a float64, strong), and a cast names its dtype (`float32(2)` is as strong as np.float32(2))."""
+    return OPS[name].symbol is not None
+
 
 # Leaves: they have no NumPy implementation of their own.
 LEAVES = frozenset(("input", "constant"))

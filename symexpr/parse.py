@@ -22,7 +22,7 @@ from . import frontend
 from .cache import cache_dir
 from .errors import ParseError, Span
 from .graph import Graph, Node, collector_paused, constant
-from .ops import CASTS, CONSTANTS, FUNCTIONS, OPS
+from .ops import CASTS, CONSTANTS, FUNCTIONS, OPS, SUPPORTED_DTYPES, keeps_weak
 
 INT64_MAX = 2**63 - 1
 
@@ -37,6 +37,7 @@ _TERMINAL_TEXT = {
     "COMMA": "`,`", "SEMICOLON": "`;`", "_NEWLINE": "a new line", "$END": "the end of the program",
     "PLUS": "`+`", "MINUS": "`-`", "STAR": "`*`", "SLASH": "`/`", "COMPARE": "a comparison",
     "TRUE": "`True`", "FALSE": "`False`", "NOT": "`not`", "TILDE": "`~`", "NONE": "`None`", "AT": "`@`",
+    "LSHIFT": "`<<`", "RSHIFT": "`>>`",
 }
 
 
@@ -392,23 +393,30 @@ class _Builder:
             if isinstance(a, _Static):
                 raise self.error(f"{_STATIC_TEXT[a.what]} is not an array: {fname}() takes "
                                  f"{'it only as a keyword' if op.keywords else 'arrays'}", a.span)
-        if op.name in CASTS:
-            typed = self.typed_literal(op, operands[0], span)
+        if op.name in CASTS or keeps_weak(op.name):
+            typed = self.typed_literal(op, operands, span)
             if typed is not None:
                 return typed
         return self._add(Node(op.name, tuple(operands), attrs, None, span, self.statement))
 
-    def typed_literal(self, op, arg: Node, span: Span) -> Node | None:
-        """`float32(2)`, `int8(-1)`: a cast of literals is a strong NumPy scalar constant, as np.float32(2) is.
+    def typed_literal(self, op, args: list[Node], span: Span) -> Node | None:
+        """`float32(2)`, `int8(-1)`, `pow(2, 0.5)`: a function of literals is a strong NumPy scalar
+        constant, as np.float32(2) and np.pow(2, 0.5) are.
 
-        Left as a cast node, the engines would compute it from weak operands and keep it weak.
+        A cast is strong as a node too; `pow` is the op of `**`, which keeps literals weak, so only
+        the call, seen here, can say that `pow(2, 0.5)` is NumPy's float64 and not Python's float.
         """
-        value = literal_value(arg)
-        if value is None:
+        values = [literal_value(a) for a in args]
+        if any(v is None for v in values):
             return None
-        with warnings.catch_warnings(), np.errstate(all="ignore"):
-            warnings.simplefilter("ignore")
-            typed = op.numpy(value)[()]
+        try:
+            with warnings.catch_warnings(), np.errstate(all="ignore"):
+                warnings.simplefilter("ignore")
+                typed = np.asarray(op.numpy(*values))[()]
+        except (TypeError, ValueError, OverflowError, ZeroDivisionError):
+            return None  # (pow(2, -1)) raised at run time, with the statement, as NumPy raises it
+        if typed.dtype not in SUPPORTED_DTYPES:
+            return None  # refused by dtype inference, with the statement
         return self._add(constant(typed, span=span, statement=self.statement))
 
     def apply(self, opname: str, args, span: Span) -> Node:
@@ -522,10 +530,11 @@ def statements(source: str) -> list[tuple[str, Span, str | None]]:
 
 
 def literal_value(node: Node):
-    """The weak Python value of an expression made of literals alone (`-1`, `2 + 3`), else None."""
+    """The weak Python value of an expression made of literals and operators alone (`-1`, `2 + 3`),
+    else None (a function of literals, `cos(0)`, is a strong NumPy scalar)."""
     if node.op == "constant":
         return node.value if node.is_weak else None
-    if node.op not in OPS or not node.inputs:
+    if node.op not in OPS or not node.inputs or not keeps_weak(node.op):
         return None
     values = [literal_value(i) for i in node.inputs]
     if any(v is None for v in values):

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from .errors import CallError, DTypeError, SymExprError
+from .errors import CallError, DTypeError, ShapeError, SymExprError
 from .graph import Graph, render_graph
 from .infer import check_dtype, is_weak_value
 from .parse import parse
@@ -70,10 +70,54 @@ def _column(table, name):
         col = table[name]
     except (KeyError, ValueError, IndexError):
         return _MISSING
-    return getattr(col, "to_numpy", lambda: col)()
+    if not hasattr(col, "to_numpy"):
+        return col
+    if _is_pd_na(getattr(col.dtype, "na_value", None)) and bool(col.isna().any()):
+        # A pandas nullable column (Int64, boolean, Float32...) with NA: NumPy has no NA. pandas'
+        # own to_numpy rule gives NaN in a float array (Int64 -> float64) and objects where no
+        # float holds it (boolean, string): say which, or refuse.
+        arr = col.to_numpy()
+        count = int(col.isna().sum())
+        if arr.dtype.kind != "f":
+            raise DTypeError(f"column `{name}` ({col.dtype}) has {count} missing value{'s' * (count > 1)} (NA), "
+                             f"which NumPy cannot hold in {col.dtype}: fill the NA first, as in "
+                             f"df[{name!r}].fillna(...)")
+        warnings.warn(f"symexpr: column `{name}` ({col.dtype}) has {count} missing value{'s' * (count > 1)} "
+                      f"(NA): taken as pandas' to_numpy gives it, {arr.dtype} with NaN for NA",
+                      RuntimeWarning, stacklevel=4)
+        return arr
+    return col.to_numpy()
+
+
+def _is_pd_na(value) -> bool:
+    # pandas.NA, the missing value of pandas' nullable dtypes, without importing pandas.
+    return type(value).__name__ == "NAType"
 
 
 _MISSING = object()
+_PATH_SUFFIXES = (".npz", ".npy")
+
+
+def _is_path(value) -> bool:
+    return isinstance(value, str) and value.lower().endswith(_PATH_SUFFIXES)
+
+
+def _load_path(path: str, name: str | None = None):
+    """A path given for data: an .npz is a table (a dict of its arrays), an .npy one array."""
+    from pathlib import Path
+
+    suffix = Path(path).suffix.lower()
+    if suffix == ".npz" and name is not None:
+        raise CallError(f"input `{name}` = {path!r}: an .npz file holds a table; pass it as the only "
+                        f"positional argument, prog({path!r}, ...)")
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as err:
+        raise CallError(f"cannot read {path}: {err}") from None
+    if suffix == ".npz":
+        with loaded:
+            return {k: loaded[k] for k in loaded.files}
+    return loaded
 
 
 class Program:
@@ -130,27 +174,36 @@ class Program:
 
     # -- calling ----------------------------------------------------------------------------
     def bind(self, args: tuple, kwargs: dict) -> dict[str, object]:
-        """Arguments -> {input name: value}, as the call would bind them."""
-        if len(args) == 1 and not kwargs and _is_table(args[0]) and not (
+        """Arguments -> {input name: value}, as the call would bind them.
+
+        One positional table (a mapping, a DataFrame, a structured array, an .npz or its path) gives
+        the inputs it has a column for; keywords give the rest, or override a column."""
+        if args and isinstance(args[0], str) and args[0].lower().endswith(".npz"):
+            args = (_load_path(args[0]), *args[1:])
+        args = tuple(_load_path(a, n) if _is_path(a) else a
+                     for a, n in zip(args, self.inputs)) + args[len(self.inputs):]
+        kwargs = {n: _load_path(v, n) if _is_path(v) else v for n, v in kwargs.items()}
+        if len(args) == 1 and _is_table(args[0]) and not (
                 len(self.inputs) == 1 and isinstance(args[0], np.ndarray) and args[0].dtype.names is None):
             table = args[0]
+            self._check_names(kwargs)
             bound = {}
             for name in self.inputs:
+                if name in kwargs:
+                    bound[name] = kwargs[name]
+                    continue
                 value = _column(table, name)
                 if value is _MISSING:
-                    raise CallError(f"missing input `{name}`: the table given has no such column"
-                                    + self._where_read(name))
+                    raise CallError(f"missing input `{name}`: the table given has no such column and no "
+                                    f"keyword gives it" + self._where_read(name))
                 bound[name] = value
             return bound
         if len(args) > len(self.inputs):
             raise CallError(f"too many positional arguments: the program takes {len(self.inputs)} "
                             f"({', '.join(self.inputs) or 'none'}), got {len(args)}")
         bound = dict(zip(self.inputs, args))
+        self._check_names(kwargs)
         for name, value in kwargs.items():
-            if name not in self._all_inputs:
-                close = difflib.get_close_matches(name, list(self._all_inputs), n=1)
-                hint = f"; did you mean `{close[0]}`?" if close else ""
-                raise CallError(f"unknown input `{name}`: the inputs are {', '.join(self.inputs) or 'none'}{hint}")
             if name in bound:
                 raise CallError(f"input `{name}` given twice, by position and by name")
             if name in self.inputs:
@@ -159,6 +212,13 @@ class Program:
             if name not in bound:
                 raise CallError(f"missing input `{name}`{self._where_read(name)}")
         return bound
+
+    def _check_names(self, kwargs: dict) -> None:
+        for name in kwargs:
+            if name not in self._all_inputs:
+                close = difflib.get_close_matches(name, list(self._all_inputs), n=1)
+                hint = f"; did you mean `{close[0]}`?" if close else ""
+                raise CallError(f"unknown input `{name}`: the inputs are {', '.join(self.inputs) or 'none'}{hint}")
 
     def _where_read(self, name: str) -> str:
         for node in self.graph.inputs:
@@ -193,7 +253,8 @@ class Program:
             except DTypeError as err:
                 # Name the statement that reads the input, and carry its line.
                 statement = next((n.statement for n in self.graph.inputs if n.input_name == name), None)
-                raise DTypeError(err.message + self._where_read(name), statement=statement) from None
+                hint = "; a path to data must name an .npz file (a table) or an .npy file" if isinstance(value, str) else ""
+                raise DTypeError(err.message + hint + self._where_read(name), statement=statement) from None
         return values
 
     def __call__(self, /, *args, **kwargs):
@@ -229,6 +290,30 @@ class Program:
             args, kwargs = (), by_name  # by name as given: one argument is never taken for a table
         return self.run(self.bind(args or (), kwargs), out=out)
 
+    def assign(self, table, /, **kwargs):
+        """The table with the outputs as new columns (or replacing columns of the same name), as
+        `df.assign` and `df.eval("e = ...")` do: a DataFrame keeps its index, a mapping becomes a new
+        dict. The inputs are bound as `prog(table, **kwargs)` binds them."""
+        results = self(table, **kwargs)
+        named = dict(zip(self.outputs, (results,) if len(self.outputs) == 1 else results))
+        if hasattr(table, "assign") and hasattr(table, "index"):
+            import pandas as pd
+
+            columns = {}
+            for name, value in named.items():
+                value = np.asarray(value)
+                if value.ndim == 0:
+                    columns[name] = value[()]
+                elif value.shape == (len(table.index),):
+                    columns[name] = pd.Series(value, index=table.index, copy=False)
+                else:
+                    raise ShapeError(f"assign: output `{name}` has shape {value.shape}, not a column of "
+                                     f"the table's {len(table.index)} rows")
+            return table.assign(**columns)
+        if isinstance(table, Mapping):
+            return {**table, **named}
+        raise CallError(f"assign() takes a pandas DataFrame or a mapping, not {type(table).__name__}")
+
     def _run_and_learn(self, key: tuple, args: tuple, by_name: dict, out):
         """A call on NumPy arrays of a signature not seen before: the general path, then the fast
         runner for the next calls of the signature (native, supported dtypes only)."""
@@ -245,7 +330,7 @@ class Program:
     def run(self, inputs: Mapping[str, object], out=None):
         """Run on a mapping of inputs; `out=` an array, or a tuple/mapping of arrays, to write results into."""
         if not isinstance(inputs, Mapping):
-            if not _is_table(inputs):
+            if not _is_table(inputs) and not _is_path(inputs):
                 raise CallError(f"run() takes the inputs by name, as a mapping or a table, "
                                 f"not {type(inputs).__name__}")
             inputs = self.bind((inputs,), {})

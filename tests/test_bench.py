@@ -112,7 +112,7 @@ def test_json_schema(short_run):
 
 def test_markdown_has_the_tables(short_run):
     _, r, md = short_run
-    assert "## Summary of the issue's targets" in md and "## float32" in md
+    assert "## Summary of the targets" in md and "## float32" in md
     assert "## Per-call overhead" in md and "## Compile times" in md and "## Preallocated output" in md
     assert "| program | n | engine | symexpr | sx CL |" in md and "| target | threshold | measured | status | column |" in md
     assert r["machine"]["cpu"] in md

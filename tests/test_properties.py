@@ -232,7 +232,16 @@ def _weak(value):
     return type(value) in (bool, int, float)
 
 
-def _apply(fn, args, notes, *, cast_to=None):
+def _literal_only(e) -> bool:
+    """An expression without names: the parser's literals alone."""
+    if isinstance(e, Lit):
+        return True
+    if isinstance(e, Ref):
+        return False
+    return all(_literal_only(a) for a in e.args)
+
+
+def _apply(fn, args, notes, *, cast_to=None, strong=False):
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if cast_to is not None and np.dtype(cast_to).kind in "iu":
@@ -244,8 +253,8 @@ def _apply(fn, args, notes, *, cast_to=None):
                 if not np.all(finite & (t >= info.min) & (t < float(info.max))):
                     notes.undefined = True
         out = fn(*args)
-    if cast_to is not None:
-        return np.asarray(out)[()]  # a cast is strong, whatever its operand
+    if cast_to is not None or strong:
+        return np.asarray(out)[()]  # a cast or a NumPy function is strong, whatever its operands
     if all(_weak(a) for a in args):
         arr = np.asarray(out)
         return {"b": bool, "i": int, "u": int, "f": float}[arr.dtype.kind](arr[()])
@@ -273,7 +282,11 @@ def evaluate(prog: Generated, data: dict, notes: Evaluation | None = None):
             fn = EXACT_UNARY_OPERATORS[e.op]
         else:
             fn = (EXACT_FUNCTIONS.get(e.op) or TRANSCENDENTAL_FUNCTIONS[e.op])[1]
-        result = _apply(fn, args, notes, cast_to=e.op if e.kind == "call" and e.op in CASTS else None)
+        # A function of Python scalars is NumPy's scalar (np.cos(0) is a float64), an operator's is
+        # Python's (weak); `pow` is the op of `**`: strong only on literals alone (see the README).
+        strong = e.kind == "call" and (e.op != "pow" or _literal_only(e))
+        result = _apply(fn, args, notes, cast_to=e.op if e.kind == "call" and e.op in CASTS else None,
+                        strong=strong)
         dtype = np.asarray(result).dtype
         if dtype not in SUPPORTED:
             raise TypeError(f"{dtype} is not a symexpr dtype")

@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 
-from ..infer import is_weak_value
+from ..infer import is_weak_value, kind_of_value
 from .numpy import NumpyEngine
 from .opencl import OpenCLEngine, cl_array
 
@@ -39,6 +39,21 @@ class AutoEngine:
         self.opencl = opencl
         self.numpy = numpy
         self.decisions: dict[tuple, str] = {}
+        # The latest call: (the engine that ran it, its inputs' Kinds), for kernel_source.
+        self.latest: tuple | None = None
+
+    @property
+    def kernel_source(self) -> str:
+        """The OpenCL C of the latest call's signature, also when the NumPy engine ran it (the kernel
+        the OpenCL engine would run, contiguous inputs), so that what is shown is the code for the
+        dtypes asked for; before any call, the OpenCL engine's default (float32)."""
+        if "opencl" not in self.__dict__:  # a bare instance (copy, pickle)
+            raise AttributeError("kernel_source")
+        latest = self.latest
+        if latest is None or latest[0] is self.opencl or self.opencl._staged is not None:
+            # (A program with reductions has kernels per shape: those of its latest OpenCL call.)
+            return self.opencl.kernel_source
+        return self.opencl.source_for(latest[1])
 
     def __getattr__(self, attr):
         # kernel_source, queue, info, options...: the OpenCL engine's.
@@ -51,13 +66,25 @@ class AutoEngine:
 
     def run(self, values: dict[str, object], out=None) -> list:
         engine, first = self.choose(values)
+        self.latest = (engine, self._kinds(values))
         if first is not None and out is None:
             return first
         return engine.run(values, out)
 
     def fast_runner(self, values: dict[str, object]):
         engine, _ = self.choose(values)
-        return engine.fast_runner(values)
+        runner = engine.fast_runner(values)
+        if runner is None:
+            return None
+        latest = (engine, self._kinds(values))
+
+        def run(args, out=None):
+            self.latest = latest
+            return runner(args, out)
+        return run
+
+    def _kinds(self, values: dict[str, object]) -> tuple:
+        return tuple(kind_of_value(values[n]) for n in self.opencl.graph.input_names)
 
     def engine_for(self, values: dict[str, object]) -> str:
         """Which engine runs these values' signature ("numpy" or "opencl"), measuring if not yet known."""

@@ -22,7 +22,7 @@ import numpy as np
 from ..errors import EvaluationError, SymExprError
 from ..graph import Graph, Node, statement_text
 from ..infer import Kind, infer_kinds, infer_shapes, is_weak_value, kind_of_value
-from ..ops import CASTS, OPS
+from ..ops import OPS, keeps_weak
 from ..passes.memory_plan import writes_into
 
 _WEAK_TYPES = {"b": bool, "i": int, "u": int, "f": float}
@@ -52,8 +52,9 @@ INTO = {
 
 
 def evaluate(node: Node, args: list, out=None):
-    """One op with NumPy, weak in, weak out: a result of weak operands only stays a Python scalar
-    (but a cast names its dtype: `float32(2)` is a strong np.float32, as infer.py says).
+    """One op with NumPy, weak in, weak out for operators: an operator of weak operands only gives a
+    Python scalar, as Python's arithmetic does; a function of them gives NumPy's scalar, strong
+    (`cos(3)` is np.float64, `float32(2)` np.float32), as infer.py says.
 
     `out` is the array to write the result into, for the ops `memory_plan.writes_into` allows.
     """
@@ -68,7 +69,7 @@ def _apply(opname: str, args: list, out=None, attrs: tuple = ()):
         return INTO.get(opname, OPS[opname].numpy)(*args, out=out)
     op = OPS[opname]
     result = op.function(attrs)(*args)
-    if opname not in CASTS and op.kind == "elementwise" and all(is_weak_value(a) for a in args):
+    if keeps_weak(opname) and op.kind == "elementwise" and all(is_weak_value(a) for a in args):
         result = _WEAK_TYPES[np.asarray(result).dtype.kind](np.asarray(result)[()])
     return result
 

@@ -309,22 +309,18 @@ class OpenCLEngine:
 
     @property
     def kernel_source(self) -> str:
-        """The OpenCL C of the most recent specialization (before any call: float32 contiguous inputs)."""
+        """The OpenCL C of the most recent call's kernel (before any call: float32 contiguous inputs)."""
         if self._staged is not None:
             return self._staged.kernel_source()
         if self._last_source is None:
             for dtype in ("float32", "float64", "int64", "bool"):
                 try:
-                    typing = self._typing(tuple(Kind(np.dtype(dtype)) for _ in self.graph.inputs))
+                    self._last_source = self.source_for(tuple(Kind(np.dtype(dtype)) for _ in self.graph.inputs))
                     break
                 except SymExprError:
                     continue
             else:
                 return "// no kernel yet: the program takes no same-dtype inputs; call it first\n"
-            sig = contiguous_signature(typing.graph, typing.kinds)
-            width = typing.width
-            sig = Signature(sig.inputs, sig.outputs, 0, width, sig.scalars)
-            self._last_source = render_kernel(typing.graph, typing.kinds, sig)
         return self._last_source
 
     def kernel_plan(self, values: dict[str, object]) -> list[str]:
@@ -333,6 +329,14 @@ class OpenCLEngine:
             return self._staged.describe(values)
         lines = sorted({n.statement.line for n in self.graph.nodes if n.statement is not None})
         return [f"1. element-wise kernel; lines {', '.join(map(str, lines)) or '-'}; the whole program in one kernel"]
+
+    def source_for(self, key: tuple) -> str:
+        """The OpenCL C of the kernel for inputs of these Kinds (graph.inputs order), contiguous and of
+        one shape, rendered without building it; DTypeError where the call would raise it."""
+        typing = self._typing(key)
+        sig = contiguous_signature(typing.graph, typing.kinds)
+        return render_kernel(typing.graph, typing.kinds, Signature(sig.inputs, sig.outputs, 0, typing.width,
+                                                                   sig.scalars))
 
     # -- a call -------------------------------------------------------------------------------
     def fast_runner(self, values: dict[str, object]):
@@ -381,6 +385,7 @@ class OpenCLEngine:
         argv = [(bufs[a] if len(a) == 2 else _scalar_of(args[a[1]], a[2])) if type(a) is tuple else a
                 for a in launch.argv]
         spec = launch.spec
+        self._last_source = spec.source  # kernel_source shows the kernel of the latest call
         try:
             with spec.lock:
                 spec.kernel.set_args(*argv)

@@ -314,6 +314,45 @@ def _bitwise(op):
     return render
 
 
+def _fmod(ctx, a, b):
+    if ctx.result.kind == "f":
+        return f"fmod({a}, {b})"
+    t = ctx.t()
+    # C's % truncates, as fmod does; NumPy gives 0 for x fmod 0 and MIN fmod -1, where C is undefined.
+    minus_one = " || b == -1" if ctx.result.kind == "i" else ""
+    src = f"{t} sx_fmod_{t}({t} a, {t} b) {{ return (b == 0{minus_one}) ? ({t})0 : ({t})(a % b); }}"
+    return f"{ctx.helper(f'sx_fmod_{t}', src)}({a}, {b})"
+
+
+def _signbit(ctx, a):
+    (da,) = ctx.operand_dtypes
+    if da.kind == "f":
+        return ctx.as_bool(f"signbit({a})")
+    if da.kind == "i":
+        return ctx.as_bool(f"({a} < 0)")
+    return ctx.const(False, "bool")  # unsigned and bool: never negative
+
+
+def _shift(direction):
+    """NumPy's npy_lshift/npy_rshift: a count at or beyond the bit width, or negative (taken as a huge
+    unsigned count), shifts everything out (0, or -1 for a negative value shifted right). OpenCL C
+    would take the count modulo the width instead, and a negative value shifted left is undefined
+    in C: it is shifted as unsigned."""
+    def render(ctx, a, b):
+        t, r = ctx.t(), ctx.result
+        bits = 8 * r.itemsize
+        u = _UNSIGNED.get(r.name, t)
+        if direction == "left":
+            body = f"(ulong)b < {bits} ? ({t})(({u})a << b) : ({t})0"
+        elif r.kind == "i":
+            body = f"(ulong)b < {bits} ? ({t})(a >> b) : (a < 0 ? ({t})-1 : ({t})0)"
+        else:
+            body = f"(ulong)b < {bits} ? ({t})(a >> b) : ({t})0"
+        name = f"sx_{direction}_shift_{t}"
+        return f"{ctx.helper(name, f'{t} {name}({t} a, {t} b) {{ return {body}; }}')}({a}, {b})"
+    return render
+
+
 def _compare(op, c_op):
     def render(ctx, a, b):
         da, db = ctx.operand_dtypes
@@ -473,6 +512,8 @@ CL_OPS: dict[str, ClOp] = {
     "bitwise_and": ClOp(_bitwise("&")),
     "bitwise_or": ClOp(_bitwise("|")),
     "bitwise_xor": ClOp(_bitwise("^")),
+    "left_shift": ClOp(_shift("left"), vector=False),
+    "right_shift": ClOp(_shift("right"), vector=False),
     "less": ClOp(_compare("less", "<"), "common"),
     "less_equal": ClOp(_compare("less_equal", "<="), "common"),
     "greater": ClOp(_compare("greater", ">"), "common"),
@@ -499,6 +540,10 @@ CL_OPS: dict[str, ClOp] = {
     "isnan": ClOp(_classify("isnan", 0), "own"),
     "isinf": ClOp(_classify("isinf", 0), "own"),
     "isfinite": ClOp(_classify("isfinite", 1), "own"),
+    "signbit": ClOp(_signbit, "own"),
+    "fmod": ClOp(_fmod),
+    "copysign": ClOp(_func("copysign")),
+    "nextafter": ClOp(_func("nextafter")),
     "minimum": ClOp(_minimum),
     "maximum": ClOp(_maximum),
     "where": ClOp(_where, "where"),
