@@ -397,7 +397,7 @@ def mixed_programs(draw):
             expr = draw(st.sampled_from(_ELEMENTWISE)).format(a, b, a)
         lines.append(f"t{k} = {expr}")
         names.append(f"t{k}")
-    lines.append(f"out = {names[-1]} + x * 0")
+    lines.append(f"out = {names[-1]} + x * 0 + y * 0")
     return "\n".join(lines)
 
 
@@ -407,7 +407,7 @@ def test_generated_programs_agree_on_both_engines_and_unoptimized(src, seed):
     rng = np.random.default_rng(seed)
     x, y = rng.normal(size=(6, 9)), rng.normal(size=(6, 9))
     x[rng.random((6, 9)) < 0.05] = np.nan
-    want = program(src, "numpy", optimize=False)(x=x, y=y)
+    want = program(src, "numpy", outputs="out", optimize=False)(x=x, y=y)
     for backend, optimize in (("numpy", True), ("opencl", True), ("opencl", False)):
-        got = program(src, backend, optimize=optimize)(x=x, y=y)
+        got = program(src, backend, outputs="out", optimize=optimize)(x=x, y=y)
         np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12, err_msg=f"{backend} optimize={optimize}\n{src}")
