@@ -239,6 +239,14 @@ def plan_kernels(graph: Graph, kinds: dict, shapes: dict, units: int = 1) -> Ker
             _, deps = cone(roots, producer, s)
             wanted.update(d for d in deps if producer.get(d) is not s)
     stores = {s: [n for n in s.nodes if n in wanted or s.kind != "reduce"] for s in steps}
+    # An element-wise kernel whose operands broadcast (a bias added to a product's rows) runs a row
+    # per work-item with vector code along the rows, as reduction kernels do, not the strided path.
+    for s in steps:
+        if s.kind == "elementwise" and len(s.space) >= 2:
+            reads = {b for n in s.nodes for b in cone([n], producer, s)[1] if b.op != "constant" and shapes[b] != ()}
+            if any(tuple(shapes[b]) != s.space for b in reads):
+                s.axes = (len(s.space) - 1,)
+                s.why += "; operands broadcast: by rows"
     return KernelPlan(graph, steps, producer, stores)
 
 

@@ -124,8 +124,12 @@ class StagedSignature:
         last: dict[Node, int] = {}
         for k, step in enumerate(plan.steps):
             ex = executors[k]
-            reads = [b for _, b in ex.reads] if isinstance(ex, _Elementwise) else \
-                list(ex.arrays) if isinstance(ex, _Reduce) else list(step.nodes[0].inputs)
+            if isinstance(ex, _Elementwise):
+                reads = [b for _, b in ex.reads]
+            elif isinstance(ex, _Reduce):
+                reads = list(ex.arrays) + [a.what[1] for a in ex.args if a.what[0] == "scalar"]
+            else:
+                reads = list(step.nodes[0].inputs)
             for r in reads:
                 last[r] = k
         outs = {n for _, n in graph.outputs}
@@ -195,7 +199,7 @@ class StagedRunner:
         weak = frozenset(host)
         executors = []
         for step in plan.steps:
-            if step.kind == "reduce":
+            if step.kind == "reduce" or (step.kind == "elementwise" and step.axes):
                 executors.append(_Reduce(engine, graph, plan, step, kinds, shapes, weak))
             elif step.kind == "elementwise":
                 executors.append(_Elementwise(engine, graph, plan, step, kinds))
@@ -250,7 +254,7 @@ class StagedRunner:
                 node = step.nodes[0]
                 x = _value(env, node.inputs[0])
                 env[node] = np.transpose(x, transpose_axes(np.shape(x), dict(node.attrs)["axes"]))
-            elif step.kind == "elementwise":
+            elif isinstance(ex, _Elementwise):
                 results = ex.engine.run({name: _value(env, b) for name, b in ex.reads})
                 env.update(zip(ex.nodes, results))
             else:
