@@ -96,6 +96,28 @@ def accumulator(op: str, acc: str, value: str, src: np.dtype, dst: np.dtype, ind
 
 
 ACCUMULATORS = frozenset(PRIMITIVE_REDUCTIONS)
+
+
+def lane_accumulator(op: str, acc: str, value: str, dtype: np.dtype, width: int) -> tuple[list, list, str]:
+    """(declarations, update, final vector) of a reduction whose lanes are separate rows: no lanes
+    to fold, the vector is the rows' results."""
+    t = f"{cl_type(dtype)}{width}"
+    mask = f"{'int' if dtype.itemsize == 4 else 'long'}{width}"
+    if op == "sum":
+        return ([f"{t} {acc} = ({t})(0);", f"{t} {acc}_c = ({t})(0);"],
+                [f"{{ const {t} sx_y = {value} - {acc}_c; const {t} sx_t = {acc} + sx_y;",
+                 f"  {acc}_c = (sx_t - {acc}) - sx_y; {acc} = sx_t; }}"],
+                f"select({acc}, {acc} - {acc}_c, isfinite({acc}))")
+    if op == "prod":
+        return [f"{t} {acc} = ({t})(1);"], [f"{acc} *= {value};"], acc
+    if op in ("max", "min"):
+        init = _limit(dtype, lowest=op == "max")
+        return ([f"{t} {acc} = ({t})({init});", f"{mask} {acc}_nan = ({mask})(0);"],
+                [f"{{ const {t} sx_v = {value}; {acc} = f{op}({acc}, sx_v); {acc}_nan |= (sx_v != sx_v); }}"],
+                f"select({acc}, ({t})(NAN), {acc}_nan)")
+    init = "0" if op == "any" else "-1"
+    sym = "|" if op == "any" else "&"
+    return [f"{mask} {acc} = ({mask})({init});"], [f"{acc} {sym}= {value};"], acc
 VECTOR_REDUCTIONS = frozenset(("sum", "prod", "max", "min", "any", "all"))
 _LANES = "0123456789abcdef"
 
@@ -151,7 +173,7 @@ def reduce_vector_width(graph: Graph, plan: KernelPlan, step: Step, kinds: dict,
     contiguous range when the arrays are C-contiguous: the runtime checks their strides), one float
     dtype throughout (and bools), and reductions with a vector accumulator."""
     ndim = len(step.space)
-    if not step.axes or step.axes != tuple(range(ndim - len(step.axes), ndim)):
+    if not step.axes or (step.axes != tuple(range(ndim - len(step.axes), ndim)) and not lanes_fit(step, preferred)):
         return 1
     nodes, reads = [], []
     for n in step.nodes:
@@ -175,6 +197,20 @@ def reduce_vector_width(graph: Graph, plan: KernelPlan, step: Step, kinds: dict,
     if nodes and vector_width(_Nodes(nodes), kinds, preferred) != width:
         return 1
     return width
+
+
+def lanes_fit(step: Step, preferred: dict) -> bool:
+    """Whether a step reduces over leading axes and keeps a last axis of whole vectors: its rows are
+    then the lanes of the vectors (`sum(x, axis=0)`: a vector of columns, down the rows)."""
+    ndim = len(step.space)
+    width = max(preferred.values(), default=1)
+    return (ndim - 1 not in step.axes and step.split == 1 and width > 1
+            and step.space[-1] % width == 0 and step.space[-1] % min(preferred.values()) == 0)
+
+
+def uses_lanes(step: Step) -> bool:
+    """The vector code of this step makes each row a lane (see `lanes_fit`) rather than vectors along rows."""
+    return bool(step.axes) and len(step.space) - 1 not in step.axes
 
 
 class _Nodes:
@@ -247,6 +283,14 @@ def render_reduce_kernel(graph: Graph, plan: KernelPlan, step: Step, kinds: dict
     f32 = np.dtype("float32")
     said = [None]
     body: list[str] = []
+    # Vector code: along each row (`width` elements of a row at a time), or, where the reduced axes
+    # lead and the last axis is kept, across rows (`lanes`: `width` consecutive rows, one a lane).
+    lanes = width > 1 and uses_lanes(step)
+    along = 1 if lanes else width
+    row_vectors: set = set()  # lanes: the values of the current rows that are vectors
+
+    def lane_varying(n: Node) -> bool:
+        return _aligned(shapes[n], ndim)[-1] > 1
 
     def emit(lines, depth):
         body.extend("    " * depth + ln for ln in lines)
@@ -263,9 +307,18 @@ def render_reduce_kernel(graph: Graph, plan: KernelPlan, step: Step, kinds: dict
             else:
                 emit([f"const long sx_c{d} = {prefix} % sx_shape{d}; {prefix} /= sx_shape{d};"], depth)
 
-    def load(n: Node, inner: bool) -> str:
+    def load(n: Node, inner: bool, vectors: set | None = None) -> str:
         k = arrays.index(n)
         terms = [f"sx_b{k}"] + ([f"sx_c{d} * sx_rd{k}_st{d}" for d in axes] if inner else [])
+        if lanes and lane_varying(n):  # the rows' values side by side: contiguous along the last axis
+            if vectors is not None:
+                vectors.add(n)
+            where = f"sx_rd{k} + {' + '.join(terms)}"
+            dt = kinds[n].dtype
+            if dt.kind == "b":
+                mask = _MASK[float_dtype.name]
+                return f"const {mask}{width} {names[n]} = (convert_{mask}{width}(vload{width}(0, {where})) != 0);"
+            return f"const {cl_type(dt)}{width} {names[n]} = vload{width}(0, {where});"
         return f"const {cl_type(kinds[n].dtype)} {names[n]} = sx_rd{k}[{' + '.join(terms)}];"
 
     on_host = frozenset(host) | frozenset(scalars)
@@ -274,6 +327,8 @@ def render_reduce_kernel(graph: Graph, plan: KernelPlan, step: Step, kinds: dict
     float_dtype = next(iter(floats)) if len(floats) == 1 else f32
 
     def values(nodes, depth, w=1, vector_nodes=None):
+        if lanes:
+            w, vector_nodes = width, (vector_nodes if vector_nodes is not None else row_vectors)
         emit(render_values(graph, nodes, kinds, names, helpers, float_dtype, on_host, w, vector_nodes, said=said), depth)
 
     def vload(n: Node) -> str:
@@ -298,13 +353,13 @@ def render_reduce_kernel(graph: Graph, plan: KernelPlan, step: Step, kinds: dict
         emit(["const long sx_o0 = (long)get_global_id(0) * sx_row_chunk;",
               "const long sx_o1 = min(sx_o0 + sx_row_chunk, sx_rows);",
               "const long sx_r0 = 0, sx_r1 = sx_inner;",
-              "for (long sx_o = sx_o0; sx_o < sx_o1; ++sx_o) {"], 1)
+              f"for (long sx_o = sx_o0; sx_o < sx_o1; sx_o += {width if lanes else 1}) {{"], 1)
     if kept:
         coords(kept, "sx_o", 2, "sx_ro")
     for k, n in enumerate(arrays):
         terms = [f"sx_rd{k}_off"] + [f"sx_c{d} * sx_rd{k}_st{d}" for d in kept]
         emit([f"const long sx_b{k} = {' + '.join(terms)};"], 2)
-    emit([load(n, False) for n in arrays if not varies(n)], 2)
+    emit([load(n, False, row_vectors) for n in arrays if not varies(n)], 2)
 
     def row_nodes(upto: int):
         return [n for n in computed if not varies(n) and level[n] <= upto and n not in done]
@@ -317,7 +372,7 @@ def render_reduce_kernel(graph: Graph, plan: KernelPlan, step: Step, kinds: dict
         the vector accumulators into the scalar ones), then the rest of the row in scalar code."""
         nodes = _cone_nodes(roots, computed, varies)
         used = {i for n in nodes for i in n.inputs} | set(roots)
-        if width > 1:
+        if along > 1:
             emit(["{", "long sx_r = sx_r0;", f"for (; sx_r + {width} <= sx_r1; sx_r += {width}) {{"], depth)
             loaded = [n for n in arrays if varies(n) and n in used]
             emit([vload(n) for n in loaded], depth + 1)
@@ -331,16 +386,37 @@ def render_reduce_kernel(graph: Graph, plan: KernelPlan, step: Step, kinds: dict
             emit(["for (long sx_r = sx_r0; sx_r < sx_r1; ++sx_r) {"], depth)
         if axes:
             coords(list(axes), "sx_r", depth + 1, "sx_ri")
-        emit([load(n, True) for n in arrays if varies(n) and n in used], depth + 1)
-        values(nodes, depth + 1)
-        emit(tail, depth + 1)
-        emit(["}", "}"] if width > 1 else ["}"], depth)
+        vectors = set(row_vectors) if lanes else None
+        emit([load(n, True, vectors) for n in arrays if varies(n) and n in used], depth + 1)
+        values(nodes, depth + 1, vector_nodes=vectors)
+        emit(tail(vectors) if callable(tail) else tail, depth + 1)
+        emit(["}", "}"] if along > 1 else ["}"], depth)
 
     for p in range(passes):
         ready = row_nodes(p)
         values(ready, 2)
         done.update(ready)
         these = [r for r in reductions if level[r] == p + 1]
+        if lanes:
+            decl, final = [], {}
+            for r in these:
+                d, _, f = lane_accumulator(r.op, f"sx_acc{reductions.index(r)}", "",
+                                           _acc_dtype(r.inputs[0], kinds, float_dtype), width)
+                decl += d
+                final[r] = f
+
+            def lane_update(vector_nodes, these=these):
+                return [ln for r in these for ln in lane_accumulator(
+                    r.op, f"sx_acc{reductions.index(r)}", _vector_operand(r, vector_nodes, kinds, names, width,
+                                                                          float_dtype),
+                    _acc_dtype(r.inputs[0], kinds, float_dtype), width)[1]]
+            emit(decl, 2)
+            inner_loop([r.inputs[0] for r in these], lane_update)
+            for r in these:
+                emit([f"const {_vtype(kinds[r].dtype, width, float_dtype)} {names[r]} = {final[r]};"], 2)
+                row_vectors.add(r)
+                done.add(r)
+            continue
         decl, update, final, fold = [], [], {}, []
         for r in these:
             j = reductions.index(r)
@@ -350,24 +426,16 @@ def render_reduce_kernel(graph: Graph, plan: KernelPlan, step: Step, kinds: dict
             decl += d
             update += u
             final[r] = f
-            if width > 1:
+            if along > 1:
                 vd, _, vf = vector_accumulator(r.op, f"sx_acc{j}", "", _acc_dtype(x, kinds, float_dtype), width)
                 decl += vd
                 fold += vf
         emit(decl, 2)
 
         def vector_update(vector_nodes, these=these):
-            lines = []
-            for r in these:
-                x = r.inputs[0]
-                dt = kinds[x].dtype
-                vt = _vtype(dt, width, float_dtype)
-                value = names[x] if x in vector_nodes else f"(({vt})({_vector_value(x, kinds, names)}))"
-                if r.op in ("any", "all") and dt.kind == "f":
-                    value = f"({value} != (({vt})(0)))"
-                lines += vector_accumulator(r.op, f"sx_acc{reductions.index(r)}", value,
-                                            _acc_dtype(x, kinds, float_dtype), width)[1]
-            return lines
+            return [ln for r in these for ln in vector_accumulator(
+                r.op, f"sx_acc{reductions.index(r)}", _vector_operand(r, vector_nodes, kinds, names, width, float_dtype),
+                _acc_dtype(r.inputs[0], kinds, float_dtype), width)[1]]
         inner_loop([r.inputs[0] for r in these], update, vector_tail=vector_update, fold=fold)
         for r in these:
             emit([f"const {cl_type(kinds[r].dtype)} {names[r]} = {final[r]};"], 2)
@@ -390,13 +458,16 @@ def render_reduce_kernel(graph: Graph, plan: KernelPlan, step: Step, kinds: dict
         elif split > 1 and r.op in ("argmax", "argmin"):
             emit([f"sx_st{k}[{where}] = {names[r]};",
                   f"sx_st{k}_v[{where}] = sx_acc{reductions.index(r)}_v;"], 2)
+        elif lanes:
+            emit([_vstore(r, "sx_o", k, row_vectors, kinds, names, width)], 2)
         else:
             emit([f"sx_st{k}[{where}] = {names[r]};  // {r.name or r.op}"], 2)
     for n in [n for n in epilogue if not varies(n)]:  # values per row (a mean from its sum)
         k = len(out_args)
         out_args.append(n)
         value = names[n] if n.op != "constant" else literal(n.value, kinds[n].dtype)
-        emit([f"sx_st{k}[sx_o] = {value};  // {n.name or n.op}"], 2)
+        emit([_vstore(n, "sx_o", k, row_vectors, kinds, names, width) if lanes else
+              f"sx_st{k}[sx_o] = {value};  // {n.name or n.op}"], 2)
     epilogue = [n for n in epilogue if varies(n)]
     if epilogue:
         stores_lines = []
@@ -419,7 +490,12 @@ def render_reduce_kernel(graph: Graph, plan: KernelPlan, step: Step, kinds: dict
                     value = f"convert_uchar{width}(-{value})"
                 lines.append(f"vstore{width}({value}, 0, sx_st{k} + sx_o * sx_inner + sx_r);  // {n.name or n.op}")
             return lines
-        inner_loop(epilogue, stores_lines, vector_tail=vector_stores)
+        if lanes:
+            offset = " + ".join(f"sx_c{d} * sx_cst{d}" for d in range(ndim)) or "0"
+            inner_loop(epilogue, lambda vectors: [_vstore(n, offset, k, vectors, kinds, names, width)
+                                                  for k, n in enumerate(epilogue, first)])
+        else:
+            inner_loop(epilogue, stores_lines, vector_tail=vector_stores)
     emit(["}"], 1)
 
     # Arguments.
@@ -465,6 +541,28 @@ def _vtype(dtype, width: int, float_dtype) -> str:
 def _vector_value(x: Node, kinds: dict, names: dict) -> str:
     """A per-row scalar as a vector lane's value (a bool as a mask: -1 or 0)."""
     return f"-(long)({names[x]})" if kinds[x].dtype.kind == "b" else names[x]
+
+
+def _vstore(n: Node, offset: str, k: int, vectors: set, kinds: dict, names: dict, width: int) -> str:
+    """Store a vector of consecutive values (a scalar is broadcast; a bool mask becomes 0/1)."""
+    dt = kinds[n].dtype
+    value = names[n]
+    if n not in vectors:
+        value = f"(({cl_type(dt)}{width})({value}))"
+    elif dt.kind == "b":
+        value = f"convert_uchar{width}(-{value})"
+    return f"vstore{width}({value}, 0, sx_st{k} + {offset});  // {n.name or n.op}"
+
+
+def _vector_operand(r: Node, vector_nodes: set, kinds: dict, names: dict, width: int, float_dtype) -> str:
+    """A reduction's operand as a vector (a per-row scalar broadcast; a float's truth for any/all)."""
+    x = r.inputs[0]
+    dt = kinds[x].dtype
+    vt = _vtype(dt, width, float_dtype)
+    value = names[x] if x in vector_nodes else f"(({vt})({_vector_value(x, kinds, names)}))"
+    if r.op in ("any", "all") and dt.kind == "f":
+        value = f"({value} != (({vt})(0)))"
+    return value
 
 
 def _acc_dtype(x: Node, kinds: dict, float_dtype):

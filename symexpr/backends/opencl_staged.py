@@ -29,7 +29,7 @@ from ..shapes import transpose_axes
 from . import pool
 from .kernel_plan import cone, plan_kernels
 from .numpy import as_result, deliver, evaluate
-from .opencl_reduce import REDUCE_KERNEL_NAME, reduce_vector_width, render_reduce_kernel
+from .opencl_reduce import REDUCE_KERNEL_NAME, reduce_vector_width, render_reduce_kernel, uses_lanes
 
 _EMPTY_MESSAGE = {"max": "zero-size array to reduction operation maximum which has no identity",
                   "min": "zero-size array to reduction operation minimum which has no identity",
@@ -297,7 +297,10 @@ class StagedRunner:
             keep, wait_for = [], []
             ndim = len(step.space)
             reads = []
-            contiguous = True  # every array that varies along a row is contiguous along it
+            # Vector code needs every array that varies along the vectors to be contiguous along them:
+            # along each row's reduced axes, or (rows as lanes) along the last axis.
+            lanes = uses_lanes(step)
+            contiguous = True
             for n in ex.arrays:
                 v = np.asarray(_value(env, n))
                 buf, off, strides, _ = engine._buffer(v, keep, wait_for, write=False)
@@ -305,7 +308,9 @@ class StagedRunner:
                 strides = (0,) * (ndim - v.ndim) + tuple(strides)
                 strides = tuple(0 if shape[d] == 1 else strides[d] for d in range(ndim))
                 reads.append((buf, off, strides))
-                if any(shape[d] > 1 for d in step.axes):
+                if lanes:
+                    contiguous &= shape[-1] == 1 or strides[-1] == 1
+                elif any(shape[d] > 1 for d in step.axes):
                     expected = 1
                     for d in reversed(step.axes):
                         if shape[d] != step.space[d] or (strides[d] != expected and step.space[d] > 1):
@@ -325,6 +330,8 @@ class StagedRunner:
                 bufs.append(b)
             groups = max(engine.info.units, 1) * 4 if engine.info.is_cpu else 4096
             row_chunk = max(1, -(-ex.rows // groups))
+            if lanes and width > 1:
+                row_chunk = -(-row_chunk // width) * width  # whole vectors of rows
             part_len = -(-ex.inner // split)
             part_len = -(-part_len // width) * width  # whole vectors in each part
             argv = []
