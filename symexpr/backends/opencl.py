@@ -144,10 +144,12 @@ def build_program(ctx, device, source: str, options: list[str]):
     path = base / f"{key}.bin" if base is not None else None
     if path is not None and path.exists():
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                prg = cl.Program(ctx, [device], [path.read_bytes()]).build(options=options)
-            return prg, None
+            binary = _checked_entry(path.read_bytes())
+            if binary is not None:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    prg = cl.Program(ctx, [device], [binary]).build(options=options)
+                return prg, None
         except (cl.Error, OSError):
             pass  # a stale or broken entry: build from source and store it again
     try:
@@ -159,12 +161,40 @@ def build_program(ctx, device, source: str, options: list[str]):
     return prg, path
 
 
+# A cache entry is this header, the binary's length and SHA-256, then the binary. The driver is
+# never handed bytes that do not match: PoCL dies with SIGSEGV on a truncated binary (a full disk,
+# a killed copy, a sync tool), where a broken entry must only mean a rebuild.
+_ENTRY_MAGIC = b"symexpr-cl-binary-1\n"
+
+
+def _checked_entry(data: bytes) -> bytes | None:
+    """The binary held by a cache entry, or None when the entry is damaged or of another format."""
+    head = len(_ENTRY_MAGIC) + 8 + 32
+    if len(data) < head or not data.startswith(_ENTRY_MAGIC):
+        return None
+    size = int.from_bytes(data[len(_ENTRY_MAGIC):len(_ENTRY_MAGIC) + 8], "little")
+    digest = data[len(_ENTRY_MAGIC) + 8:head]
+    binary = data[head:]
+    if len(binary) != size or not size or hashlib.sha256(binary).digest() != digest:
+        return None
+    return binary
+
+
+def _entry(binary: bytes) -> bytes:
+    return _ENTRY_MAGIC + len(binary).to_bytes(8, "little") + hashlib.sha256(binary).digest() + binary
+
+
 def store_binary(prg, path: Path) -> None:
     try:
         binary = prg.get_info(cl.program_info.BINARIES)[0]
+        if not binary:
+            return
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
-        tmp.write_bytes(binary)
+        with open(tmp, "wb") as f:  # complete on disk before it takes the entry's name
+            f.write(_entry(binary))
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     except (cl.Error, OSError):
         pass  # a cache that cannot be written is only slower
