@@ -46,3 +46,82 @@ def test_a_damaged_kernel_binary_is_rebuilt_not_handed_to_the_driver(tmp_path, d
     # The entry was stored again, whole.
     from symexpr.backends.opencl import _checked_entry
     assert _checked_entry(entry.read_bytes()) is not None
+
+
+# -- exact operations: the OpenCL engine gives the NumPy engine's bits ---------------------------
+
+def _bits_agree(src, **values):
+    from test_fuzz_exact import same_bits
+    values = {k: v for k, v in values.items() if k in sx.compile(src, backend="numpy").inputs}
+    assert same_bits(sx.compile(src, backend="numpy"), sx.compile(src, backend="opencl"), values), src
+
+
+_F = np.array([0.0, -0.0, 1.0, -1.0, 2.5, np.inf, -np.inf, np.nan, -np.nan, 1e308, 5e-324])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("src", ["c = inf // b", "c = (-inf) // b", "c = 1e308 * 10 // b", "c = b // inf", "c = b % inf",
+                                 "c = inf % b", "c = b % 0.0", "c = b // 0.0"])
+def test_a_literal_infinity_in_floor_division(src, dtype):
+    for n in (3, 200):
+        _bits_agree(src, b=np.resize(_F, n).astype(dtype))
+
+
+def test_int64_against_uint64_compares_exactly():
+    a = np.array([2**62, 5, -1, 2**63 - 1], np.int64)
+    b = np.array([2**62 + 1, 5, 2**64 - 1, 2**63], np.uint64)
+    for op in ("<", "<=", ">", ">=", "==", "!="):
+        _bits_agree(f"c = a {op} b", a=a, b=b)
+        _bits_agree(f"c = b {op} a", a=a, b=b)
+        _bits_agree(f"c = int8(a) {op} b", a=a, b=b)
+    assert sx.compile("c = a < b", backend="opencl")(a=a, b=b).tolist() == [True, False, True, True]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("exponent", ["0.5", "-1", "0", "1", "2", "e", "float32(e)"])
+def test_power_takes_numpy_fast_paths_for_a_scalar_exponent(exponent, dtype):
+    # NumPy's power loop computes x ** 0.5 as sqrt(x) for an exponent that is the same along it:
+    # -0.0 and -inf give -0.0 and NaN, where pow gives +0.0 and inf.
+    for n in (3, 200):
+        x = np.resize(_F, n).astype(dtype)
+        for e in (0.5, np.array(0.5, dtype), np.array([0.5], dtype), -1.0, 2.0):
+            _bits_agree(f"c = a ** {exponent}", a=x, **({"e": e} if "e" in exponent else {}))
+
+
+@pytest.mark.parametrize("src", ["c = clip(b, -0.0, hi)", "c = clip(b, 0.0, hi)", "c = where(b > 0, -0.0, b)",
+                                 "c = where(b < 0, 0.0, b)", "c = where(b > 0, b, -0.0)", "c = maximum(b, -0.0)",
+                                 "c = minimum(b, 0.0)", "c = clip(b, lo, 1.0)"])
+@pytest.mark.parametrize("n", [2, 3, 9, 64, 130])
+def test_signed_zeros_in_selections(src, n):
+    b = np.resize(np.array([0.0, -0.0]), n)
+    _bits_agree(src, b=b, hi=np.ones(n), lo=np.resize(np.array([-0.0, 0.0]), n))
+    _bits_agree(src, b=b.astype(np.float32), hi=np.ones(n, np.float32), lo=np.float32(-0.0))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("src", ["c = a // b", "c = a % b", "c = (-b) * relu(-0.0)", "c = (a / b) * b", "c = a * b",
+                                 "c = a + b", "c = -a * b", "c = (-a) * (-b)", "c = a - b", "c = a / b"])
+def test_nan_sign_and_payload_as_numpy(src, dtype):
+    nans = [np.array([u], "uint64").view("float64")[0] for u in (0x7FF8000000000001, 0xFFF8000000000002)]
+    vals = np.array(list(_F) + nans)
+    a, b = (np.array(p) for p in zip(*[(x, y) for x in vals for y in vals]))
+    if dtype == "float32":  # (payloads as float32 NaNs keep their top bits only: make them anew)
+        a, b = a.astype(np.float32), b.astype(np.float32)
+    _bits_agree(src, a=a, b=b)
+    _bits_agree(src, a=a[:5], b=b[:5])
+
+
+@pytest.mark.parametrize("target", ["int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_out_of_range_float_casts_saturate_on_both_engines_at_every_size(target, dtype):
+    x = np.array([1.004 * 255, 300.5, -300.5, -1e10, 1e10, 2.0**63, -2.0**63, 2.0**64, 1e30, np.inf, -np.inf,
+                  np.nan, -np.nan, -0.5, 0.5, -1.0, 127.9], dtype)
+    info = np.iinfo(target)
+    want = [min(max(int(np.trunc(v)), info.min), info.max) if np.isfinite(v) else
+            (0 if np.isnan(v) else info.max if v > 0 else info.min) for v in x.tolist()]
+    for n in (1, 17, 1000):  # the NumPy engine's answer must not change with the size, nor under auto
+        xs = np.resize(x, n)
+        for backend in ("numpy", "opencl", "auto"):
+            got = sx.compile(f"c = {target}(x)", backend=backend)(x=xs)
+            assert got.tolist() == np.resize(np.array(want, dtype=object), n).tolist(), (backend, n)
+    assert sx.compile(f"c = {target}(300.5) + a")(a=np.zeros(2, target)).tolist() == [min(300, info.max)] * 2
