@@ -125,3 +125,56 @@ def test_out_of_range_float_casts_saturate_on_both_engines_at_every_size(target,
             got = sx.compile(f"c = {target}(x)", backend=backend)(x=xs)
             assert got.tolist() == np.resize(np.array(want, dtype=object), n).tolist(), (backend, n)
     assert sx.compile(f"c = {target}(300.5) + a")(a=np.zeros(2, target)).tolist() == [min(300, info.max)] * 2
+
+
+# -- arrays larger than the device's largest buffer ----------------------------------------------
+
+@pytest.fixture
+def small_buffers(monkeypatch):
+    """The OpenCL engine believes the device's largest buffer is 4 KiB (PoCL reports a share of the RAM)."""
+    from symexpr.backends import opencl
+
+    def limited(prog):
+        monkeypatch.setattr(prog._engine.info, "max_alloc", 4096)
+        return prog
+    return limited
+
+
+@pytest.mark.parametrize("case", ["flat", "broadcast", "strided", "transposed", "3d", "out", "weak_output", "int_power"])
+def test_arrays_beyond_the_largest_buffer_run_in_pieces(small_buffers, case):
+    rng = np.random.default_rng(3)
+    src = "c = a * 2 + b\nd = where(a > b, a, -b)"
+    a = rng.standard_normal(5000)
+    b = rng.standard_normal(5000)
+    kwargs = {}
+    if case == "broadcast":
+        a, b = rng.standard_normal((700, 9)), rng.standard_normal(9)
+    elif case == "strided":
+        a, b = rng.standard_normal(20000)[::3], rng.standard_normal(20000)[1::3]
+    elif case == "transposed":
+        a, b = rng.standard_normal((90, 80)).T, rng.standard_normal((80, 1))
+    elif case == "3d":
+        a, b = rng.standard_normal((3, 2, 1000)), rng.standard_normal((2, 1))
+    elif case == "out":
+        kwargs["out"] = (np.empty(5000), np.empty(5000))
+    elif case == "weak_output":
+        src, b = "c = a * 2 + b\nd = x + 1", 2.5
+        kwargs["x"] = 3
+    elif case == "int_power":
+        src, a, b = "c = a ** b\nd = a // 3", rng.integers(-5, 5, 3000), rng.integers(0, 4, 3000)
+    prog = small_buffers(sx.compile(src, backend="opencl"))
+    ref = sx.compile(src, backend="numpy")(a=a, b=b, **{k: v for k, v in kwargs.items() if k != "out"})
+    got = prog(a=a, b=b, **kwargs)
+    for r, g in zip(ref, got):
+        assert np.asarray(r).dtype == np.asarray(g).dtype and np.asarray(r).tobytes() == np.asarray(g).tobytes()
+    if case == "out":
+        assert got[0] is kwargs["out"][0] and got[1] is kwargs["out"][1]
+    assert prog(a=a, b=b, **kwargs)[0].shape == np.asarray(ref[0]).shape  # again, through the fast path
+
+
+def test_a_negative_integer_power_in_a_piece_still_raises(small_buffers):
+    prog = small_buffers(sx.compile("c = a ** b", backend="opencl"))
+    b = np.ones(3000, np.int64)
+    b[2500] = -1
+    with pytest.raises(sx.EvaluationError):
+        prog(a=np.ones(3000, np.int64), b=b)

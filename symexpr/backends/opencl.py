@@ -103,6 +103,7 @@ class DeviceInfo:
     build_options: tuple
     cache_key: str
     cache_bytes: int = 0  # the device's global memory cache (the last level, on a CPU)
+    max_alloc: int = 0    # the largest buffer the device makes (PoCL: a share of the RAM); 0: no limit known
 
 
 _device_info: dict = {}
@@ -126,7 +127,8 @@ def _info(device) -> DeviceInfo:
                           device.driver_version, cl.VERSION_TEXT])
         _device_info[key] = DeviceInfo(is_cpu, fp64, {"float32": wf, "float64": wd},
                                        device.max_compute_units, tuple(options), ident,
-                                       int(getattr(device, "global_mem_cache_size", 0) or 0))
+                                       int(getattr(device, "global_mem_cache_size", 0) or 0),
+                                       int(getattr(device, "max_mem_alloc_size", 0) or 0))
     return _device_info[key]
 
 
@@ -435,6 +437,12 @@ class OpenCLEngine:
             return self._numpy.run(_to_host(values), out)
         device_arrays = any(isinstance(v, cl_array.Array) for v in inputs)
         sgraph, kinds = typing.graph, typing.kinds
+        if not device_arrays and self.info.max_alloc and size > 1:
+            axis = _split_axis(self.info.max_alloc, space, inputs, targets,
+                               [(shape, kinds[node].dtype) for (_, node), shape in zip(sgraph.outputs, out_shapes)])
+            if axis is not None:
+                return self._run_in_pieces(values, targets, space, out_shapes,
+                                           [kinds[node].dtype for _, node in sgraph.outputs], axis)
         by_name = dict(zip(names, inputs))
 
         # Weak values (Python scalars and what is computed from them alone) are computed on the host.
@@ -605,6 +613,31 @@ class OpenCLEngine:
             target[...] = arr
         return [self._finish(r, a) for r, a in zip(results, out_arrays)]
 
+    def _run_in_pieces(self, values: dict, targets, space: tuple, out_shapes: tuple, dtypes: list, axis: int) -> list:
+        """A call whose arrays do not all fit in one device buffer: one launch per piece of the index
+        space, each piece's arrays views of the call's (element-wise results do not depend on the
+        split). Pieces are whole rows along `axis` (a single index of the axes before it)."""
+        sgraph, limit = self.graph, self.info.max_alloc
+        results = []
+        for k, (shape, dt) in enumerate(zip(out_shapes, dtypes)):
+            target = targets[k] if targets else None
+            if target is not None:
+                _check_target(sgraph.output_names[k], target, shape, dt)
+                results.append(target)
+            else:
+                results.append(pool.empty(shape, dt))
+        row = math.prod(space[axis + 1:])
+        widest = max([v.dtype.itemsize for v in values.values() if not is_weak_value(v)] +
+                     [dt.itemsize for dt in dtypes])
+        step = max(1, limit // max(row * widest, 1))
+        ndim = len(space)
+        for prefix in np.ndindex(*space[:axis]):
+            for lo in range(0, space[axis], step):
+                where = prefix + (slice(lo, min(lo + step, space[axis])),)
+                piece = {name: _piece(v, where, ndim, limit) for name, v in values.items()}
+                self.run(piece, tuple(_piece(r, where, ndim, None) for r in results))
+        return [self._finish(r, r) for r in results]
+
     def _record(self, sgraph, inputs, bufs_in, bufs_out, argv, spec, global_size, local, results) -> None:
         """Keep this call's launch for `fast_runner`, if it applies to every call of these dtypes and
         shapes made with C-contiguous arrays: whole-array buffers, no offsets, nothing else varying."""
@@ -702,6 +735,10 @@ class OpenCLEngine:
 
     def _wrap(self, block: np.ndarray, keep: list, *, write: bool):
         keep.append(block)
+        if self.info.max_alloc and block.nbytes > self.info.max_alloc:
+            # `run` splits calls so that this does not happen; a driver would refuse it anyway.
+            raise BackendError(f"cannot make an OpenCL buffer of {block.nbytes} bytes: the device's largest "
+                               f"is {self.info.max_alloc}")
         try:
             if self.info.is_cpu:
                 flags = (MF.READ_WRITE if write else MF.READ_ONLY) | MF.USE_HOST_PTR
@@ -737,6 +774,43 @@ class OpenCLEngine:
 _COMPARE = frozenset(("less", "less_equal", "greater", "greater_equal", "equal", "not_equal"))
 _WEAK_KIND = {bool: Kind(np.dtype(bool), True), int: Kind(np.dtype(np.int64), True),
               float: Kind(np.dtype(np.float64), True)}
+
+
+def _span_bytes(v) -> int:
+    """The bytes of the smallest memory block holding every element of `v` (what `_buffer` wraps)."""
+    if is_weak_value(v) or not isinstance(v, np.ndarray) or v.size <= 1:
+        return 0
+    if v.flags.c_contiguous:
+        return v.nbytes
+    return (1 + sum((d - 1) * abs(s) for d, s in zip(v.shape, v.strides)) // v.itemsize) * v.itemsize
+
+
+def _split_axis(limit: int, space: tuple, inputs, targets, outputs) -> int | None:
+    """None when every array of the call fits in one device buffer; else the first axis of the index
+    space along which whole rows fit, for `_run_in_pieces`."""
+    sizes = [_span_bytes(v) for v in inputs]
+    sizes += [_span_bytes(t) if t is not None else math.prod(shape) * dt.itemsize
+              for t, (shape, dt) in zip(targets or [None] * len(outputs), outputs)]
+    if max(sizes, default=0) <= limit:
+        return None
+    widest = max([v.dtype.itemsize for v in inputs if not is_weak_value(v)] + [dt.itemsize for _, dt in outputs])
+    for axis in range(len(space)):
+        if math.prod(space[axis + 1:]) * widest <= limit:
+            return axis
+    return None
+
+
+def _piece(v, where: tuple, ndim: int, limit: int | None):
+    """The part of `v` (broadcast to an index space of `ndim` axes) at `where`: integers for the
+    leading axes, then a slice; contiguous when its view would still span more than `limit` bytes."""
+    if is_weak_value(v) or not isinstance(v, np.ndarray) or v.ndim == 0:
+        return v
+    full = v.reshape((1,) * (ndim - v.ndim) + v.shape)
+    index = tuple((0 if isinstance(w, int) else slice(0, 1)) if d == 1 else w for w, d in zip(where, full.shape))
+    part = full[index]
+    if limit is not None and _span_bytes(part) > limit:
+        part = np.ascontiguousarray(part)
+    return part
 
 
 def _misaligned(arr: np.ndarray) -> bool:
