@@ -178,3 +178,54 @@ def test_a_negative_integer_power_in_a_piece_still_raises(small_buffers):
     b[2500] = -1
     with pytest.raises(sx.EvaluationError):
         prog(a=np.ones(3000, np.int64), b=b)
+
+
+# -- errors: SymExprErrors of the documented classes ---------------------------------------------
+
+@pytest.mark.parametrize("backend", ["numpy", "opencl"])
+def test_out_errors_use_the_documented_subclasses_and_same_kind(backend):
+    prog = sx.compile("c = a + 3", backend=backend)
+    a = np.arange(4, dtype=np.int64)
+    into = np.zeros(4, np.int32)
+    assert prog(a=a, out=into) is into and into.tolist() == [3, 4, 5, 6]  # int64 into int32: same_kind
+    with pytest.raises(sx.DTypeError):
+        prog(a=a, out=np.zeros(4, bool))
+    with pytest.raises(sx.DTypeError):
+        sx.compile("c = a / 2", backend=backend)(a=a, out=np.zeros(4, np.int64))
+    with pytest.raises(sx.ShapeError):
+        prog(a=a, out=np.zeros(5, np.int64))
+    with pytest.raises(sx.CallError):
+        prog(a=a, out=[0, 0, 0, 0])
+    with pytest.raises(sx.CallError):
+        prog(a=a, out={"zz": np.zeros(4)})
+    with pytest.raises(sx.CallError):
+        prog(a=a, out=np.broadcast_to(np.zeros(1, np.int64), (4,)))  # read-only
+
+
+@pytest.mark.parametrize("backend", ["numpy", "opencl"])
+def test_an_unaligned_out_array_is_the_object_returned(backend):
+    raw = np.zeros(8 * 100 + 1, np.uint8)
+    out = raw[1:].view(np.float64)  # not aligned to its items
+    a = np.arange(100.0)
+    got = sx.compile("c = a * 2", backend=backend)(a=a, out=out)
+    assert got is out and out[7] == 14.0
+
+
+def test_self_is_an_input_name_everywhere():
+    prog = sx.compile("c = self * 2")
+    x = np.arange(3.0)
+    assert prog(self=x).tolist() == [0.0, 2.0, 4.0]
+    assert "self" in prog.explain(self=x)
+    assert prog.memory_plan(self=x) is not None
+    assert prog.specialized(self=x)[0] is not None
+    assert prog.debug(self=x) is not None
+
+
+def test_a_program_pickles_and_deep_copies_as_its_source_and_options():
+    import copy
+    import pickle
+
+    prog = sx.compile("c = a * 2\nd = c + 1", outputs=["d"], backend="numpy")
+    for clone in (pickle.loads(pickle.dumps(prog)), copy.deepcopy(prog), copy.copy(prog)):
+        assert clone.source == prog.source and clone.outputs == ("d",) and clone.backend == "numpy"
+        assert clone(a=np.arange(3.0)).tolist() == [1.0, 3.0, 5.0]

@@ -28,7 +28,7 @@ except ImportError as _err:  # pragma: no cover - pyopencl is a dependency
     raise ImportError(f"pyopencl is not installed ({_err})") from None
 
 from ..cache import cache_dir
-from ..errors import BackendError, DTypeError, EvaluationError, SymExprError
+from ..errors import BackendError, DTypeError, EvaluationError, ShapeError, SymExprError
 from ..graph import Graph, statement_text
 from ..infer import Kind, infer_kinds, infer_shapes, is_weak_value
 from ..passes import specialize
@@ -487,13 +487,17 @@ class OpenCLEngine:
             if target is not None:
                 _check_target(oname, target, shape, dt)
                 arr = target
-                if isinstance(target, np.ndarray) and (_misaligned(target) or any(
+                if isinstance(target, np.ndarray) and (target.dtype != dt or _misaligned(target) or any(
                         np.may_share_memory(target, v) and not _same_view(target, v)
                         for v in inputs if isinstance(v, np.ndarray))):
-                    # Overlapping an input other than element for element, or not whole elements
-                    # apart: compute into a new array, then copy.
+                    # Another dtype (same_kind), overlapping an input other than element for element,
+                    # or not whole elements apart: compute into a new array, then copy; the caller
+                    # still gets `target` back, as from NumPy.
                     arr = np.empty(shape, dt)
                     post.append((target, arr))
+                    results.append(target)
+                    out_arrays.append(arr)
+                    continue
             elif device_arrays:
                 arr = cl_array.empty(self._array_queue(inputs), shape, dt)
             else:
@@ -668,8 +672,8 @@ class OpenCLEngine:
         if arr is None or isinstance(arr, cl_array.Array):
             return result
         if arr.ndim == 0:
-            return arr[()]
-        return arr
+            return result[()]
+        return result  # the caller's out= array itself where one was given
 
     def _streaming(self, size: int, in_layouts, out_arrays, by_name, sgraph) -> bool:
         """Non-temporal stores for this call: on a CPU, when what the kernel reads and writes is
@@ -851,7 +855,7 @@ def _to_host(values: dict) -> dict:
 def _check_target(name: str, target, shape, dtype) -> None:
     if isinstance(target, cl_array.Array):
         if target.shape != tuple(shape) or target.dtype != dtype:
-            raise SymExprError(f"out= for `{name}` is {target.dtype}{list(target.shape)}; "
+            raise (ShapeError if target.shape != tuple(shape) else DTypeError)(f"out= for `{name}` is {target.dtype}{list(target.shape)}; "
                                f"the result is {dtype}{list(shape)}")
         return
     check_out(name, target, shape, dtype)
