@@ -232,6 +232,14 @@ def cmd_run(args) -> int:
     return 0
 
 
+def _positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (argparse turns the ValueError into a usage error)."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
 def example_inputs(prog, dtype: str, size: int) -> dict[str, np.ndarray]:
     """Small arrays of one dtype for every input: enough to specialize a kernel."""
     rng = np.random.default_rng(0)
@@ -453,7 +461,7 @@ def build_parser() -> argparse.ArgumentParser:
                           description="Compile a small program, show its graph and kernel, run it on random "
                                       "float32 data on the default backend and on the NumPy engine, check "
                                       "they agree and print both times.")
-    demo.add_argument("--size", type=int, default=1_000_000, help="elements per input (default 1,000,000)")
+    demo.add_argument("--size", type=_positive_int, default=1_000_000, help="elements per input (default 1,000,000)")
     demo.add_argument("--repeat", type=int, default=5, help="timed runs, best kept (default 5)")
     demo.add_argument("--backend", choices=("auto", "numpy", "opencl"), default="auto",
                       help="the backend to compare with the NumPy engine (default auto)")

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from .errors import CallError, DTypeError, SymExprError
+from .errors import CallError, DTypeError, ShapeError, SymExprError
 from .graph import Graph, render_graph
 from .infer import check_dtype, is_weak_value
 from .parse import parse
@@ -305,7 +305,15 @@ class Program:
                  and hasattr(v, "dtype") and hasattr(v, "shape")}
         values = self.convert({n: v for n, v in bound.items() if n not in specs})
         # A zero-strided view stands for it: its dtype and shape, no memory.
-        values.update({n: np.broadcast_to(np.zeros((), v.dtype), tuple(v.shape)) for n, v in specs.items()})
+        for n, v in specs.items():
+            try:
+                shape = tuple(int(d) for d in v.shape)
+                if any(d < 0 for d in shape):
+                    raise ValueError("negative dimensions are not allowed")
+                values[n] = np.broadcast_to(np.zeros((), v.dtype), shape)
+            except (TypeError, ValueError, OverflowError) as err:
+                raise ShapeError(f"input `{n}`: the shape {tuple(v.shape)!r} is not an array's shape ({err})"
+                                 + self._where_read(n)) from None
         planner = self.__dict__.get("_planner")
         if planner is None:
             planner = self._engine if isinstance(self._engine, NumpyEngine) else NumpyEngine(

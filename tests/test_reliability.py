@@ -229,3 +229,19 @@ def test_a_program_pickles_and_deep_copies_as_its_source_and_options():
     for clone in (pickle.loads(pickle.dumps(prog)), copy.deepcopy(prog), copy.copy(prog)):
         assert clone.source == prog.source and clone.outputs == ("d",) and clone.backend == "numpy"
         assert clone(a=np.arange(3.0)).tolist() == [1.0, 3.0, 5.0]
+
+
+def test_memory_plan_with_a_negative_or_huge_shape_is_a_shape_error():
+    from types import SimpleNamespace
+
+    prog = sx.compile("c = a * 2")
+    for shape in ((-1,), (2**64,), (2**40, 2**40)):
+        with pytest.raises(sx.ShapeError):
+            prog.memory_plan(a=SimpleNamespace(dtype=np.dtype("float64"), shape=shape))
+
+
+def test_demo_with_size_zero_is_a_usage_error():
+    got = subprocess.run([sys.executable, "-m", "symexpr", "demo", "--size", "0"], capture_output=True, text=True,
+                         timeout=300)
+    assert got.returncode == 2 and "--size" in got.stderr and "at least 1" in got.stderr
+    assert "Traceback" not in got.stderr
