@@ -303,7 +303,13 @@ class _Builder:
         if not text.isdigit():  # a fraction or an exponent
             value = float(text)
         else:
-            value = int(text)
+            # Leading zeros do not count, but a literal of thousands of digits must not reach int()
+            # (Python refuses more than 4,300 digits with a ValueError of its own).
+            digits = text.lstrip("0") or "0"
+            if len(digits) > 19:
+                raise self.error(f"integer literal {text if len(text) < 40 else text[:30] + '...'} does not fit in int64",
+                                 span)
+            value = int(digits)
             if value == INT64_MAX + 1:
                 return _Int64MinMagnitude
             if value > INT64_MAX:

@@ -245,3 +245,9 @@ def test_demo_with_size_zero_is_a_usage_error():
                          timeout=300)
     assert got.returncode == 2 and "--size" in got.stderr and "at least 1" in got.stderr
     assert "Traceback" not in got.stderr
+
+
+def test_an_integer_literal_of_thousands_of_digits_is_a_parse_error():
+    with pytest.raises(sx.ParseError, match="does not fit in int64"):
+        sx.compile("c = a * 1" + "0" * 5000)
+    assert sx.compile("c = a * " + "0" * 5000 + "7", backend="numpy")(a=np.ones(2)).tolist() == [7.0, 7.0]
