@@ -84,9 +84,9 @@ class Program:
         if backend not in BACKENDS:
             raise SymExprError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
         self.source = source
+        self.parsed: Graph = parse(source, outputs)
         self._options = {"outputs": None if outputs is None else list(outputs), "backend": backend,
                          "optimize": optimize, "fast_math": fast_math}
-        self.parsed: Graph = parse(source, outputs)
         self.optimized = optimize
         self.fast_math = fast_math
         if optimize:
