@@ -89,6 +89,9 @@ def read_csv(path: Path) -> dict[str, np.ndarray]:
         if cells and all(type(c) is bool for c in cells):
             columns[name] = np.array(cells, dtype=bool)
         elif all(type(c) in (int, bool) for c in cells):
+            big = next((c for c in cells if not -2**63 <= c < 2**63), None)
+            if big is not None:
+                raise UsageError(f"{path}: column `{name}`: {big} does not fit in int64")
             columns[name] = np.array(cells, dtype=np.int64)
         else:
             columns[name] = np.array(cells, dtype=np.float64)
@@ -184,7 +187,13 @@ def write_results(out: str, named: dict[str, np.ndarray]) -> None:
                              f"{len(named)} outputs ({', '.join(named)}); use .npz or .csv")
         np.save(path, next(iter(named.values())))
     elif suffix == ".npz":
-        np.savez(path, **named)
+        # As np.savez writes it, one .npy member per output, but by name: np.savez(path, **named)
+        # takes an output named `file` or `allow_pickle` for its own keyword.
+        import zipfile
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED, allowZip64=True) as z:
+            for name, arr in named.items():
+                with z.open(f"{name}.npy", "w", force_zip64=True) as f:
+                    np.lib.format.write_array(f, np.asanyarray(arr), allow_pickle=False)
     elif suffix == ".csv":
         write_csv(path, named)
     else:

@@ -251,3 +251,34 @@ def test_an_integer_literal_of_thousands_of_digits_is_a_parse_error():
     with pytest.raises(sx.ParseError, match="does not fit in int64"):
         sx.compile("c = a * 1" + "0" * 5000)
     assert sx.compile("c = a * " + "0" * 5000 + "7", backend="numpy")(a=np.ones(2)).tolist() == [7.0, 7.0]
+
+
+# -- the command line and pictures ---------------------------------------------------------------
+
+def _cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "symexpr", *args], capture_output=True, text=True, timeout=300,
+                          cwd=cwd)
+
+
+def test_npz_output_names_that_are_savez_keywords(tmp_path):
+    out = tmp_path / "r.npz"
+    got = _cli("run", "allow_pickle = a + 1; file = a * 2; z = a * 3", "--in", "a=1", "--out", str(out),
+               "--backend", "numpy")
+    assert got.returncode == 0, got.stderr
+    with np.load(out) as f:
+        assert sorted(f.files) == ["allow_pickle", "file", "z"]
+        assert f["allow_pickle"] == 2 and f["file"] == 2 and f["z"] == 3
+
+
+def test_a_csv_cell_beyond_int64_is_a_message(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("a\n1\n99999999999999999999999\n")
+    got = _cli("run", "c = a + 1", "--in", str(path), "--backend", "numpy")
+    assert got.returncode == 2 and "does not fit in int64" in got.stderr and "Traceback" not in got.stderr
+
+
+def test_control_characters_in_comments_do_not_reach_the_dot_text():
+    for char in ("\x00", "\x1b", "\x85", "\u2028", "\x07"):
+        prog = sx.compile(f"c = (a +  # comment {char} here\n b)", backend="numpy")
+        dot = prog.to_dot(show_removed=True)
+        assert char not in dot
