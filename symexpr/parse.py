@@ -191,7 +191,7 @@ def _syntax_error(source: str, lines: Lines, err: frontend.UnexpectedToken) -> P
     else:
         hint = ""
     if tok[0] == "$END":
-        text_lines = source.rstrip().splitlines() or [""]
+        text_lines = source.rstrip().split("\n")  # as the lexer counts lines (not str.splitlines)
         line, col = len(text_lines), len(text_lines[-1]) + 1
         offset = len(source.rstrip())
         return ParseError(f"unexpected end of the program{hint}", source=source,

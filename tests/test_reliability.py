@@ -282,3 +282,12 @@ def test_control_characters_in_comments_do_not_reach_the_dot_text():
         prog = sx.compile(f"c = (a +  # comment {char} here\n b)", backend="numpy")
         dot = prog.to_dot(show_removed=True)
         assert char not in dot
+
+
+@pytest.mark.parametrize("source", ["\fx = 1\nc = a +* b", "x = 1  # a \u2028 b\nc = a +* b", "x = 1  # \x85\nc = a +* b",
+                                    "x = 1  # \x1c \x1d \x1e\nc = a +* b", "x = 1\r\nc = a +* b"])
+def test_the_caret_shows_the_line_the_lexer_counts(source):
+    with pytest.raises(sx.ParseError) as info:
+        sx.compile(source)
+    assert info.value.line == 2 and info.value.text == "c = a +* b"
+    assert "    c = a +* b\n           ^" in str(info.value)
