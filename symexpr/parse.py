@@ -307,8 +307,7 @@ class _Builder:
             # (Python refuses more than 4,300 digits with a ValueError of its own).
             digits = text.lstrip("0") or "0"
             if len(digits) > 19:
-                raise self.error(f"integer literal {text if len(text) < 40 else text[:30] + '...'} does not fit in int64",
-                                 span)
+                raise self.error(f"integer literal {text} does not fit in int64", span)
             value = int(digits)
             if value == INT64_MAX + 1:
                 return _Int64MinMagnitude
