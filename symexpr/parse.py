@@ -439,11 +439,29 @@ def statements(source: str) -> list[tuple[str, Span, str | None]]:
 
 def literal_value(node: Node):
     """The weak Python value of an expression made of literals alone (`-1`, `2 + 3`), else None."""
-    if node.op == "constant":
-        return node.value if node.is_weak else None
-    if node.op not in OPS or not node.inputs:
-        return None
-    values = [literal_value(i) for i in node.inputs]
+    # A loop over the expression, not recursion: `float32(----...1)` may nest thousands deep.
+    values: dict[Node, object] = {}
+    stack = [node]
+    while stack:
+        n = stack[-1]
+        if n in values:
+            stack.pop()
+            continue
+        if n.op == "constant":
+            values[n] = n.value if n.is_weak else None
+        elif n.op not in OPS or not n.inputs:
+            values[n] = None
+        else:
+            missing = [i for i in n.inputs if i not in values]
+            if missing:
+                stack.extend(missing)
+                continue
+            values[n] = _literal_op(n, [values[i] for i in n.inputs])
+        stack.pop()
+    return values[node]
+
+
+def _literal_op(node: Node, values: list):
     if any(v is None for v in values):
         return None
     try:
