@@ -300,3 +300,19 @@ def test_the_caret_shows_the_line_the_lexer_counts(source):
 def test_casts_of_thousands_of_terms_are_not_a_recursion_error(source, want):
     prog = sx.compile(source)
     assert (prog(a=np.float32(1)) if prog.inputs else prog()) == want
+
+
+# -- scale ----------------------------------------------------------------------------------------
+
+def test_a_statement_of_many_terms_is_not_compiled_into_one_python_function():
+    # Python's compile() of the straight-line function was the superlinear part of a first call
+    # (a statement of 40,000 terms: 4 of its 15 s); such signatures run through the engine's loop.
+    from symexpr.backends.numpy import STRAIGHT_LINE_STEPS
+
+    n = STRAIGHT_LINE_STEPS + 10
+    prog = sx.compile("c = " + " + ".join(f"a * {k + 2}" for k in range(n)), backend="numpy")
+    a = np.ones(3)
+    assert prog(a=a).tolist() == [float(sum(range(2, n + 2)))] * 3
+    sig = prog._engine.signature({"a": a})
+    assert sig.straight_line is None and sig.python_source is None
+    assert prog(a=a).tolist() == [float(sum(range(2, n + 2)))] * 3

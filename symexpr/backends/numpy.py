@@ -241,6 +241,11 @@ class NumpyEngine:
         return deliver(results, out, graph)
 
 
+# Above this many operations a signature runs through `NumpyEngine.run`'s loop: the straight-line
+# function would save a few microseconds per operation and call, but compiling it is superlinear.
+STRAIGHT_LINE_STEPS = 4096
+
+
 def straight_line(sig: Signature, input_index: dict[str, int]):
     """One signature as a Python function of straight-line NumPy calls, or None where it does not apply.
 
@@ -253,6 +258,8 @@ def straight_line(sig: Signature, input_index: dict[str, int]):
     graph, plan = sig.graph, sig.plan
     if any(sig.shapes[n] == () or sig.kinds[n].weak for _, n in graph.outputs):
         return None  # NumPy scalars and weak results: the general path's `as_result`
+    if len(sig.steps) > STRAIGHT_LINE_STEPS:
+        return None  # Python's compile() of one function grows faster than its length (40,000 steps: 4 s)
     index = {node: k for k, node in enumerate(graph.nodes)}
     scope = {"_errstate": np.errstate, "_RAISES": _RAISES}
     lines = ["def run(args):", "    try:", "        with _errstate(all='ignore'):"]
