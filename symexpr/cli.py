@@ -100,6 +100,9 @@ def read_csv(path: Path) -> dict[str, np.ndarray | NotNumeric]:
         elif cells and all(type(c) is bool for c in cells):
             columns[name] = np.array(cells, dtype=bool)
         elif all(type(c) in (int, bool) for c in cells):
+            big = next((c for c in cells if not -2**63 <= c < 2**63), None)
+            if big is not None:
+                raise UsageError(f"{path}: column `{name}`: {big} does not fit in int64")
             columns[name] = np.array(cells, dtype=np.int64)
         else:
             columns[name] = np.array(cells, dtype=np.float64)
@@ -199,7 +202,13 @@ def write_results(out: str, named: dict[str, np.ndarray]) -> None:
                              f"{len(named)} outputs ({', '.join(named)}); use .npz or .csv")
         np.save(path, next(iter(named.values())))
     elif suffix == ".npz":
-        np.savez(path, **named)
+        # As np.savez writes it, one .npy member per output, but by name: np.savez(path, **named)
+        # takes an output named `file` or `allow_pickle` for its own keyword.
+        import zipfile
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED, allowZip64=True) as z:
+            for name, arr in named.items():
+                with z.open(f"{name}.npy", "w", force_zip64=True) as f:
+                    np.lib.format.write_array(f, np.asanyarray(arr), allow_pickle=False)
     elif suffix == ".csv":
         write_csv(path, named)
     else:
@@ -254,6 +263,14 @@ def numeric_inputs(prog, inputs: dict) -> dict:
         if isinstance(inputs[n], NotNumeric):
             raise UsageError(f"{inputs[n].message}, and the program reads it as input `{n}`")
     return {n: inputs[n] for n in prog.inputs}
+
+
+def _positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (argparse turns the ValueError into a usage error)."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
 
 
 def example_inputs(prog, dtype: str, size: int) -> dict[str, np.ndarray]:
@@ -479,7 +496,7 @@ def build_parser() -> argparse.ArgumentParser:
                           description="Compile a small program, show its graph and kernel, run it on random "
                                       "float32 data on the default backend and on the NumPy engine, check "
                                       "they agree and print both times.")
-    demo.add_argument("--size", type=int, default=1_000_000, help="elements per input (default 1,000,000)")
+    demo.add_argument("--size", type=_positive_int, default=1_000_000, help="elements per input (default 1,000,000)")
     demo.add_argument("--repeat", type=int, default=5, help="timed runs, best kept (default 5)")
     demo.add_argument("--backend", choices=("auto", "numpy", "opencl"), default="auto",
                       help="the backend to compare with the NumPy engine (default auto)")

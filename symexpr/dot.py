@@ -13,6 +13,7 @@ source span (or, for inputs, the same name) survives.
 from __future__ import annotations
 
 import html
+import re
 import shutil
 
 from .graph import Graph, Node
@@ -24,7 +25,13 @@ _GREY = 'color="#b0b0b0", fontcolor="#a0a0a0", style="dashed"'
 
 def _quote(text: str) -> str:
     """A DOT double-quoted string; newlines become left-aligned line breaks."""
+    text = _UNSAFE_IN_DOT.sub(" ", text)
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+# Control characters (NUL, ESC, ...) and Unicode line breaks from comments in the source: Graphviz
+# fails on them with a syntax error, so they become spaces, as in kernel comments.
+_UNSAFE_IN_DOT = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def op_text(node: Node) -> str:

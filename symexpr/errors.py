@@ -28,8 +28,10 @@ class Span(NamedTuple):
 
 
 def source_line(source: str, line: int) -> str:
-    lines = source.splitlines()
-    return lines[line - 1] if 1 <= line <= len(lines) else ""
+    # Lines as the lexer counts them: split at \n only (str.splitlines also splits at \f, \x85,
+    # \u2028 and others, which may sit in a comment, and would show the wrong line).
+    lines = source.split("\n")
+    return lines[line - 1].removesuffix("\r") if 1 <= line <= len(lines) else ""
 
 
 def render_caret(source: str, line: int, column: int, width: int = 1) -> str:

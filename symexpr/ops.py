@@ -84,10 +84,30 @@ def _relu(x):
 
 
 def _cast(dtype):
+    target = np.dtype(dtype)
+
     def cast(x):
-        return np.asarray(x).astype(dtype)
-    cast.__name__ = np.dtype(dtype).name
+        x = np.asarray(x)
+        if x.dtype.kind == "f" and target.kind in "iu":
+            return _saturating_cast(x, target)
+        return x.astype(target)
+    cast.__name__ = target.name
     return cast
+
+
+def _saturating_cast(x: np.ndarray, target: np.dtype) -> np.ndarray:
+    """A float to an integer dtype, truncating; NaN gives 0 and values beyond the dtype its min or max.
+
+    NumPy leaves these undefined, and is not consistent with itself: on x86, float64 -1e10 to
+    uint32 is 2884901888 in a short array and 2147483648 in a long one (its SIMD loop). Saturation
+    is one answer for every size and both engines (OpenCL's convert_<type>_sat_rtz)."""
+    info = np.iinfo(target)
+    # min - 1 and max + 1 as floats: powers of two, or values that round onto min itself.
+    above = x >= float(info.max) + 1
+    below = x <= float(info.min) - 1
+    with np.errstate(invalid="ignore"):
+        safe = np.where(above | below | np.isnan(x), 0, x).astype(target)
+    return np.where(above, info.max, np.where(below, info.min, safe)).astype(target, copy=False)
 
 
 def _where(c, x, y):

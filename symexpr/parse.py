@@ -192,7 +192,7 @@ def _syntax_error(source: str, lines: Lines, err: frontend.UnexpectedToken) -> P
     else:
         hint = ""
     if tok[0] == "$END":
-        text_lines = source.rstrip().splitlines() or [""]
+        text_lines = source.rstrip().split("\n")  # as the lexer counts lines (not str.splitlines)
         line, col = len(text_lines), len(text_lines[-1]) + 1
         offset = len(source.rstrip())
         return ParseError(f"unexpected end of the program{hint}", source=source,
@@ -331,7 +331,12 @@ class _Builder:
         if not text.isdigit():  # a fraction or an exponent
             value = float(text)
         else:
-            value = int(text)
+            # Leading zeros do not count, but a literal of thousands of digits must not reach int()
+            # (Python refuses more than 4,300 digits with a ValueError of its own).
+            digits = text.lstrip("0") or "0"
+            if len(digits) > 19:
+                raise self.error(f"integer literal {text} does not fit in int64", span)
+            value = int(digits)
             if value == INT64_MAX + 1:
                 return _Int64MinMagnitude
             if value > INT64_MAX:
@@ -532,11 +537,29 @@ def statements(source: str) -> list[tuple[str, Span, str | None]]:
 def literal_value(node: Node):
     """The weak Python value of an expression made of literals and operators alone (`-1`, `2 + 3`),
     else None (a function of literals, `cos(0)`, is a strong NumPy scalar)."""
-    if node.op == "constant":
-        return node.value if node.is_weak else None
-    if node.op not in OPS or not node.inputs or not keeps_weak(node.op):
-        return None
-    values = [literal_value(i) for i in node.inputs]
+    # A loop over the expression, not recursion: `float32(----...1)` may nest thousands deep.
+    values: dict[Node, object] = {}
+    stack = [node]
+    while stack:
+        n = stack[-1]
+        if n in values:
+            stack.pop()
+            continue
+        if n.op == "constant":
+            values[n] = n.value if n.is_weak else None
+        elif n.op not in OPS or not n.inputs or not keeps_weak(n.op):
+            values[n] = None
+        else:
+            missing = [i for i in n.inputs if i not in values]
+            if missing:
+                stack.extend(missing)
+                continue
+            values[n] = _literal_op(n, [values[i] for i in n.inputs])
+        stack.pop()
+    return values[node]
+
+
+def _literal_op(node: Node, values: list):
     if any(v is None for v in values):
         return None
     try:

@@ -129,6 +129,8 @@ class Program:
             raise SymExprError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
         self.source = source
         self.parsed: Graph = parse(source, outputs)
+        self._options = {"outputs": None if outputs is None else list(outputs), "backend": backend,
+                         "optimize": optimize, "fast_math": fast_math}
         self.optimized = optimize
         self.fast_math = fast_math
         if optimize:
@@ -342,7 +344,7 @@ class Program:
         return Results(self.outputs, results)
 
     # -- seeing it --------------------------------------------------------------------------
-    def explain(self, *args, **inputs) -> str:
+    def explain(self, /, *args, **inputs) -> str:
         """The graph before and after optimization and the rewrites, one line each; given inputs
         (arrays, or anything with .dtype and .shape), also that signature's rewrites and memory plan."""
         lines = ["# as written", render_graph(self.parsed), ""]
@@ -371,11 +373,11 @@ class Program:
                           f"of intermediates (planned: {sig.plan.peak_bytes})"]
         return "\n".join(lines)
 
-    def memory_plan(self, *args, **inputs):
+    def memory_plan(self, /, *args, **inputs):
         """The `MemoryPlan` (buffers, lifetimes, peak bytes) for these inputs' dtypes and shapes."""
         return self._signature(args, inputs).plan
 
-    def specialized(self, *args, **inputs) -> tuple[Graph, list[Rewrite]]:
+    def specialized(self, /, *args, **inputs) -> tuple[Graph, list[Rewrite]]:
         """The graph specialized for these inputs' dtypes, and the per-signature rewrites."""
         sig = self._signature(args, inputs)
         return sig.graph, sig.rewrites
@@ -401,8 +403,21 @@ class Program:
                  and hasattr(v, "dtype") and hasattr(v, "shape")}
         values = self.convert({n: v for n, v in bound.items() if n not in specs})
         # A zero-strided view stands for it: its dtype and shape, no memory.
-        values.update({n: np.broadcast_to(np.zeros((), v.dtype), tuple(v.shape)) for n, v in specs.items()})
+        for n, v in specs.items():
+            try:
+                shape = tuple(int(d) for d in v.shape)
+                if any(d < 0 for d in shape):
+                    raise ValueError("negative dimensions are not allowed")
+                values[n] = np.broadcast_to(np.zeros((), v.dtype), shape)
+            except (TypeError, ValueError, OverflowError) as err:
+                raise ShapeError(f"input `{n}`: the shape {tuple(v.shape)!r} is not an array's shape ({err})"
+                                 + self._where_read(n)) from None
         return values
+
+    def __reduce__(self):
+        # A program pickles (and deep-copies) as its source and options: compiled again on load,
+        # on that process's device. A device= given at compile time is not kept.
+        return (_rebuild, (self.source, self._options))
 
     def __repr__(self) -> str:
         return (f"<symexpr.Program ({', '.join(self.inputs)}) -> ({', '.join(self.outputs)}) "
@@ -419,10 +434,14 @@ class Program:
         from .dot import mimebundle
         return mimebundle(self)
 
-    def debug(self, *args, **kwargs):
+    def debug(self, /, *args, **kwargs):
         """Every named intermediate by the NumPy engine, checked against this program's backend."""
         from .debug import debug
         return debug(self, args, kwargs)
+
+
+def _rebuild(source: str, options: dict) -> "Program":
+    return Program(source, **options)
 
 
 _warned = False

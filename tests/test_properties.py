@@ -35,7 +35,19 @@ def _sigmoid(x):
 
 
 def _cast(t):
-    return lambda x: np.asarray(x).astype(t)
+    def cast(x):
+        x = np.asarray(x)
+        if x.dtype.kind == "f" and np.dtype(t).kind in "iu":
+            # The language's rule where NumPy's is undefined: NaN -> 0, beyond the range -> min/max.
+            info = np.iinfo(t)
+            with np.errstate(invalid="ignore"):
+                inside = np.where(np.isnan(x) | (x >= 2.0 ** info.bits) | (x <= -(2.0 ** info.bits)), 0, x)
+                clipped = np.clip(np.trunc(inside), info.min, info.max)
+            out = np.where(x >= float(info.max), info.max, np.where(x <= float(info.min), info.min,
+                                                                    clipped.astype(np.float64).astype(t)))
+            return out.astype(t)
+        return x.astype(t)
+    return cast
 
 
 # Exact ops: bit-identical on every backend. name -> (arity, render, numpy function)

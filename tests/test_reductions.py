@@ -411,3 +411,17 @@ def test_generated_programs_agree_on_both_engines_and_unoptimized(src, seed):
     for backend, optimize in (("numpy", True), ("opencl", True), ("opencl", False)):
         got = program(src, backend, outputs="out", optimize=optimize)(x=x, y=y)
         np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12, err_msg=f"{backend} optimize={optimize}\n{src}")
+
+
+def test_arrays_beyond_the_largest_buffer_still_give_the_results():
+    prog = sx.compile("s = sum(a * b)\nz = softmax(a, axis=1)", backend="opencl")
+    rng = np.random.default_rng(8)
+    a, b = rng.random((64, 100)), rng.random((64, 100))
+    expected = sx.compile("s = sum(a * b)\nz = softmax(a, axis=1)", backend="numpy")(a=a, b=b)
+    prog._engine.info.max_alloc, before = 4096, prog._engine.info.max_alloc
+    try:
+        got = prog(a=a, b=b)
+    finally:
+        prog._engine.info.max_alloc = before
+    for g, e in zip(got, expected):
+        np.testing.assert_allclose(g, e, rtol=1e-12)

@@ -19,7 +19,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from ..errors import EvaluationError, SymExprError
+from ..errors import CallError, DTypeError, EvaluationError, ShapeError, SymExprError
 from ..graph import Graph, Node, statement_text
 from ..infer import Kind, infer_kinds, infer_shapes, is_weak_value, kind_of_value
 from ..ops import OPS, keeps_weak
@@ -243,6 +243,11 @@ class NumpyEngine:
         return deliver(results, out, graph)
 
 
+# Above this many operations a signature runs through `NumpyEngine.run`'s loop: the straight-line
+# function would save a few microseconds per operation and call, but compiling it is superlinear.
+STRAIGHT_LINE_STEPS = 4096
+
+
 def straight_line(sig: Signature, input_index: dict[str, int]):
     """One signature as a Python function of straight-line NumPy calls, or None where it does not apply.
 
@@ -255,6 +260,8 @@ def straight_line(sig: Signature, input_index: dict[str, int]):
     graph, plan = sig.graph, sig.plan
     if any(sig.shapes[n] == () or sig.kinds[n].weak for _, n in graph.outputs):
         return None  # NumPy scalars and weak results: the general path's `as_result`
+    if len(sig.steps) > STRAIGHT_LINE_STEPS:
+        return None  # Python's compile() of one function grows faster than its length (40,000 steps: 4 s)
     index = {node: k for k, node in enumerate(graph.nodes)}
     scope = {"_errstate": np.errstate, "_RAISES": _RAISES}
     lines = ["def run(args):", "    try:", "        with _errstate(all='ignore'):"]
@@ -354,14 +361,16 @@ def out_targets(graph: Graph, out) -> list:
     if isinstance(out, dict):
         unknown = set(out) - set(names)
         if unknown:
-            raise SymExprError(f"out= names {sorted(unknown)}, which are not outputs {list(names)}")
+            raise CallError(f"out= names {sorted(unknown)}, which are not outputs {list(names)}")
         return [out.get(n) for n in names]
     if isinstance(out, (tuple, list)):
         if len(out) != len(names):
-            raise SymExprError(f"out= has {len(out)} arrays for {len(names)} outputs {list(names)}")
+            if len(names) == 1 and all(isinstance(x, (int, float, bool)) for x in out):
+                raise CallError(f"out= must be a NumPy array (or a tuple or dict of them), not a {type(out).__name__}")
+            raise CallError(f"out= has {len(out)} arrays for {len(names)} outputs {list(names)}")
         return list(out)
     if len(names) != 1:
-        raise SymExprError(f"out= is one array but the program has {len(names)} outputs {list(names)}")
+        raise CallError(f"out= is one array but the program has {len(names)} outputs {list(names)}")
     return [out]
 
 
@@ -385,9 +394,14 @@ def deliver(results: list, out, graph: Graph) -> list:
 
 def check_out(name: str, target, shape, dtype) -> None:
     if not isinstance(target, np.ndarray):
-        raise SymExprError(f"out= for `{name}` must be a NumPy array, not {type(target).__name__}")
-    if target.shape != tuple(shape) or target.dtype != dtype:
-        raise SymExprError(f"out= for `{name}` is {target.dtype}{list(target.shape)}; "
-                           f"the result is {dtype}{list(shape)}")
+        raise CallError(f"out= for `{name}` must be a NumPy array, not {type(target).__name__}")
+    if target.shape != tuple(shape):
+        raise ShapeError(f"out= for `{name}` is {target.dtype}{list(target.shape)}; "
+                         f"the result is {dtype}{list(shape)}")
+    # NumPy's ufuncs write into out= by its `same_kind` rule: int64 into int32, float64 into float32
+    # (cast as astype does), but not float into int nor int into bool.
+    if target.dtype != dtype and not np.can_cast(dtype, target.dtype, "same_kind"):
+        raise DTypeError(f"out= for `{name}` is {target.dtype}{list(target.shape)}; the result is "
+                         f"{dtype}{list(shape)}, which NumPy does not cast to {target.dtype} (same_kind)")
     if not target.flags.writeable:
-        raise SymExprError(f"out= for `{name}` is read-only")
+        raise CallError(f"out= for `{name}` is read-only")

@@ -28,7 +28,7 @@ except ImportError as _err:  # pragma: no cover - pyopencl is a dependency
     raise ImportError(f"pyopencl is not installed ({_err})") from None
 
 from ..cache import cache_dir
-from ..errors import BackendError, DTypeError, EvaluationError, SymExprError
+from ..errors import BackendError, DTypeError, EvaluationError, ShapeError, SymExprError
 from ..graph import Graph, statement_text
 from ..ops import OPS
 from ..infer import Kind, infer_kinds, infer_shapes, is_weak_value
@@ -104,6 +104,7 @@ class DeviceInfo:
     build_options: tuple
     cache_key: str
     cache_bytes: int = 0  # the device's global memory cache (the last level, on a CPU)
+    max_alloc: int = 0    # the largest buffer the device makes (PoCL: a share of the RAM); 0: no limit known
 
 
 _device_info: dict = {}
@@ -127,7 +128,8 @@ def _info(device) -> DeviceInfo:
                           device.driver_version, cl.VERSION_TEXT])
         _device_info[key] = DeviceInfo(is_cpu, fp64, {"float32": wf, "float64": wd},
                                        device.max_compute_units, tuple(options), ident,
-                                       int(getattr(device, "global_mem_cache_size", 0) or 0))
+                                       int(getattr(device, "global_mem_cache_size", 0) or 0),
+                                       int(getattr(device, "max_mem_alloc_size", 0) or 0))
     return _device_info[key]
 
 
@@ -145,10 +147,12 @@ def build_program(ctx, device, source: str, options: list[str]):
     path = base / f"{key}.bin" if base is not None else None
     if path is not None and path.exists():
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                prg = cl.Program(ctx, [device], [path.read_bytes()]).build(options=options)
-            return prg, None
+            binary = _checked_entry(path.read_bytes())
+            if binary is not None:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    prg = cl.Program(ctx, [device], [binary]).build(options=options)
+                return prg, None
         except (cl.Error, OSError):
             pass  # a stale or broken entry: build from source and store it again
     try:
@@ -160,12 +164,40 @@ def build_program(ctx, device, source: str, options: list[str]):
     return prg, path
 
 
+# A cache entry is this header, the binary's length and SHA-256, then the binary. The driver is
+# never handed bytes that do not match: PoCL dies with SIGSEGV on a truncated binary (a full disk,
+# a killed copy, a sync tool), where a broken entry must only mean a rebuild.
+_ENTRY_MAGIC = b"symexpr-cl-binary-1\n"
+
+
+def _checked_entry(data: bytes) -> bytes | None:
+    """The binary held by a cache entry, or None when the entry is damaged or of another format."""
+    head = len(_ENTRY_MAGIC) + 8 + 32
+    if len(data) < head or not data.startswith(_ENTRY_MAGIC):
+        return None
+    size = int.from_bytes(data[len(_ENTRY_MAGIC):len(_ENTRY_MAGIC) + 8], "little")
+    digest = data[len(_ENTRY_MAGIC) + 8:head]
+    binary = data[head:]
+    if len(binary) != size or not size or hashlib.sha256(binary).digest() != digest:
+        return None
+    return binary
+
+
+def _entry(binary: bytes) -> bytes:
+    return _ENTRY_MAGIC + len(binary).to_bytes(8, "little") + hashlib.sha256(binary).digest() + binary
+
+
 def store_binary(prg, path: Path) -> None:
     try:
         binary = prg.get_info(cl.program_info.BINARIES)[0]
+        if not binary:
+            return
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
-        tmp.write_bytes(binary)
+        with open(tmp, "wb") as f:  # complete on disk before it takes the entry's name
+            f.write(_entry(binary))
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     except (cl.Error, OSError):
         pass  # a cache that cannot be written is only slower
@@ -429,6 +461,12 @@ class OpenCLEngine:
             return self._numpy.run(_to_host(values), out)
         device_arrays = any(isinstance(v, cl_array.Array) for v in inputs)
         sgraph, kinds = typing.graph, typing.kinds
+        if not device_arrays and self.info.max_alloc and size > 1:
+            axis = _split_axis(self.info.max_alloc, space, inputs, targets,
+                               [(shape, kinds[node].dtype) for (_, node), shape in zip(sgraph.outputs, out_shapes)])
+            if axis is not None:
+                return self._run_in_pieces(values, targets, space, out_shapes,
+                                           [kinds[node].dtype for _, node in sgraph.outputs], axis)
         by_name = dict(zip(names, inputs))
 
         # Weak values (Python scalars and what is computed from them alone) are computed on the host.
@@ -473,13 +511,17 @@ class OpenCLEngine:
             if target is not None:
                 _check_target(oname, target, shape, dt)
                 arr = target
-                if isinstance(target, np.ndarray) and (_misaligned(target) or any(
+                if isinstance(target, np.ndarray) and (target.dtype != dt or _misaligned(target) or any(
                         np.may_share_memory(target, v) and not _same_view(target, v)
                         for v in inputs if isinstance(v, np.ndarray))):
-                    # Overlapping an input other than element for element, or not whole elements
-                    # apart: compute into a new array, then copy.
+                    # Another dtype (same_kind), overlapping an input other than element for element,
+                    # or not whole elements apart: compute into a new array, then copy; the caller
+                    # still gets `target` back, as from NumPy.
                     arr = np.empty(shape, dt)
                     post.append((target, arr))
+                    results.append(target)
+                    out_arrays.append(arr)
+                    continue
             elif device_arrays:
                 arr = cl_array.empty(self._array_queue(inputs), shape, dt)
             else:
@@ -599,6 +641,31 @@ class OpenCLEngine:
             target[...] = arr
         return [self._finish(r, a) for r, a in zip(results, out_arrays)]
 
+    def _run_in_pieces(self, values: dict, targets, space: tuple, out_shapes: tuple, dtypes: list, axis: int) -> list:
+        """A call whose arrays do not all fit in one device buffer: one launch per piece of the index
+        space, each piece's arrays views of the call's (element-wise results do not depend on the
+        split). Pieces are whole rows along `axis` (a single index of the axes before it)."""
+        sgraph, limit = self.graph, self.info.max_alloc
+        results = []
+        for k, (shape, dt) in enumerate(zip(out_shapes, dtypes)):
+            target = targets[k] if targets else None
+            if target is not None:
+                _check_target(sgraph.output_names[k], target, shape, dt)
+                results.append(target)
+            else:
+                results.append(pool.empty(shape, dt))
+        row = math.prod(space[axis + 1:])
+        widest = max([v.dtype.itemsize for v in values.values() if not is_weak_value(v)] +
+                     [dt.itemsize for dt in dtypes])
+        step = max(1, limit // max(row * widest, 1))
+        ndim = len(space)
+        for prefix in np.ndindex(*space[:axis]):
+            for lo in range(0, space[axis], step):
+                where = prefix + (slice(lo, min(lo + step, space[axis])),)
+                piece = {name: _piece(v, where, ndim, limit) for name, v in values.items()}
+                self.run(piece, tuple(_piece(r, where, ndim, None) for r in results))
+        return [self._finish(r, r) for r in results]
+
     def _record(self, sgraph, inputs, bufs_in, bufs_out, argv, spec, global_size, local, results) -> None:
         """Keep this call's launch for `fast_runner`, if it applies to every call of these dtypes and
         shapes made with C-contiguous arrays: whole-array buffers, no offsets, nothing else varying."""
@@ -629,8 +696,8 @@ class OpenCLEngine:
         if arr is None or isinstance(arr, cl_array.Array):
             return result
         if arr.ndim == 0:
-            return arr[()]
-        return arr
+            return result[()]
+        return result  # the caller's out= array itself where one was given
 
     def _streaming(self, size: int, in_layouts, out_arrays, by_name, sgraph) -> bool:
         """Non-temporal stores for this call: on a CPU, when what the kernel reads and writes is
@@ -696,6 +763,10 @@ class OpenCLEngine:
 
     def _wrap(self, block: np.ndarray, keep: list, *, write: bool):
         keep.append(block)
+        if self.info.max_alloc and block.nbytes > self.info.max_alloc:
+            # `run` splits calls so that this does not happen; a driver would refuse it anyway.
+            raise BackendError(f"cannot make an OpenCL buffer of {block.nbytes} bytes: the device's largest "
+                               f"is {self.info.max_alloc}")
         try:
             if self.info.is_cpu:
                 flags = (MF.READ_WRITE if write else MF.READ_ONLY) | MF.USE_HOST_PTR
@@ -731,6 +802,43 @@ class OpenCLEngine:
 _COMPARE = frozenset(("less", "less_equal", "greater", "greater_equal", "equal", "not_equal"))
 _WEAK_KIND = {bool: Kind(np.dtype(bool), True), int: Kind(np.dtype(np.int64), True),
               float: Kind(np.dtype(np.float64), True)}
+
+
+def _span_bytes(v) -> int:
+    """The bytes of the smallest memory block holding every element of `v` (what `_buffer` wraps)."""
+    if is_weak_value(v) or not isinstance(v, np.ndarray) or v.size <= 1:
+        return 0
+    if v.flags.c_contiguous:
+        return v.nbytes
+    return (1 + sum((d - 1) * abs(s) for d, s in zip(v.shape, v.strides)) // v.itemsize) * v.itemsize
+
+
+def _split_axis(limit: int, space: tuple, inputs, targets, outputs) -> int | None:
+    """None when every array of the call fits in one device buffer; else the first axis of the index
+    space along which whole rows fit, for `_run_in_pieces`."""
+    sizes = [_span_bytes(v) for v in inputs]
+    sizes += [_span_bytes(t) if t is not None else math.prod(shape) * dt.itemsize
+              for t, (shape, dt) in zip(targets or [None] * len(outputs), outputs)]
+    if max(sizes, default=0) <= limit:
+        return None
+    widest = max([v.dtype.itemsize for v in inputs if not is_weak_value(v)] + [dt.itemsize for _, dt in outputs])
+    for axis in range(len(space)):
+        if math.prod(space[axis + 1:]) * widest <= limit:
+            return axis
+    return None
+
+
+def _piece(v, where: tuple, ndim: int, limit: int | None):
+    """The part of `v` (broadcast to an index space of `ndim` axes) at `where`: integers for the
+    leading axes, then a slice; contiguous when its view would still span more than `limit` bytes."""
+    if is_weak_value(v) or not isinstance(v, np.ndarray) or v.ndim == 0:
+        return v
+    full = v.reshape((1,) * (ndim - v.ndim) + v.shape)
+    index = tuple((0 if isinstance(w, int) else slice(0, 1)) if d == 1 else w for w, d in zip(where, full.shape))
+    part = full[index]
+    if limit is not None and _span_bytes(part) > limit:
+        part = np.ascontiguousarray(part)
+    return part
 
 
 def _misaligned(arr: np.ndarray) -> bool:
@@ -771,7 +879,7 @@ def _to_host(values: dict) -> dict:
 def _check_target(name: str, target, shape, dtype) -> None:
     if isinstance(target, cl_array.Array):
         if target.shape != tuple(shape) or target.dtype != dtype:
-            raise SymExprError(f"out= for `{name}` is {target.dtype}{list(target.shape)}; "
+            raise (ShapeError if target.shape != tuple(shape) else DTypeError)(f"out= for `{name}` is {target.dtype}{list(target.shape)}; "
                                f"the result is {dtype}{list(shape)}")
         return
     check_out(name, target, shape, dtype)

@@ -127,6 +127,10 @@ class Ctx:
     result: np.dtype
     width: int = 1
     helpers: dict | None = None            # helper name -> C source, filled in as needed
+    # Per operand: None where it varies along NumPy's inner loop, "" where it never does (a constant,
+    # a scalar), or the C condition under which it does not (see `uniformity`). NumPy's power
+    # takes fast paths for an exponent that is the same all along its inner loop.
+    uniform: tuple = ()
 
     @property
     def vector(self) -> bool:
@@ -154,6 +158,10 @@ class Ctx:
         """`cond ? a : b`, where cond is a truth value (int 0/1 in scalar code, a mask in vector code)."""
         if self.vector:
             return f"select({b}, {a}, {cond})"
+        if self.result.kind == "f":
+            # OpenCL's select, not `?:`, for floats: the compiler turned `b > 0 ? -0.0 : b` into a
+            # min instruction, which does not tell -0.0 from +0.0 (it gave -0.0 for b = +0.0).
+            return f"select({b}, {a}, ({'int' if self.result.itemsize == 4 else 'long'})({cond}))"
         return f"(({cond}) ? {a} : {b})"
 
     def truth(self, expr: str, dtype) -> str:
@@ -172,8 +180,28 @@ class Ctx:
         return name
 
 
+def _default_nan(ctx: Ctx) -> str:
+    """The NaN x86 makes for an invalid operation (0/0, inf - inf): sign set, no payload. NumPy's
+    results carry it; a compiler folding the same operation makes a positive one."""
+    return ctx.const(float(np.array(0xFFC00000 if ctx.result.itemsize == 4 else 0xFFF8000000000000,
+                                    "uint32" if ctx.result.itemsize == 4 else "uint64")
+                           .view(ctx.result)), ctx.result)
+
+
+def _x86_nan(ctx: Ctx, expr: str, a: str, b: str) -> str:
+    """`expr` (a op b, floats), with the NaN NumPy's x86 loops give: a's if a is NaN, else b's.
+
+    The hardware does the same, but the OpenCL compiler may swap the operands of + and * or fold a
+    negation into a constant (`-x * 2` -> `x * -2`), which IEEE allows and which changes the sign or
+    payload of a NaN result; choosing the operand explicitly keeps NumPy's bits.
+    """
+    return ctx.sel(f"isnan({a})", a, ctx.sel(f"isnan({b})", b, expr))
+
+
 def _wrap(ctx: Ctx, a: str, op: str, b: str) -> str:
     """a op b in the result dtype, wrapping on overflow as NumPy does (signed ints go through unsigned)."""
+    if ctx.result.kind == "f":
+        return _x86_nan(ctx, f"({a} {op} {b})", a, b)
     if ctx.vector or ctx.result.kind not in "iu":
         return f"({a} {op} {b})"
     r = ctx.result.name
@@ -214,6 +242,8 @@ def _absolute(ctx, a):
 
 
 def _divide(ctx, a, b):
+    if ctx.result.kind == "f":
+        return _x86_nan(ctx, f"({a} / {b})", a, b)
     return f"({a} / {b})"
 
 
@@ -246,8 +276,12 @@ def _float_divmod_helper(ctx) -> str:
     """NumPy's npy_divmod: floor division and the remainder with the divisor's sign, for floats."""
     t = ctx.t()
     name = f"sx_divmod_{t}"
+    # Non-finite operands never reach fmod: the callers give them NumPy's NaN, and fmod of a
+    # literal infinity, inlined and folded, came out as garbage (`inf // b` was b).
     src = (f"{t} {name}({t} a, {t} b, {t}* modulus) {{\n"
-           f"    {t} mod = fmod(a, b);\n"
+           f"    if (!isfinite(a) || isnan(b)) {{ *modulus = ({t})NAN; return ({t})NAN; }}\n"
+           f"    {t} mod;\n"
+           f"    if (isinf(b)) mod = a; else mod = fmod(a, b);\n"
            f"    if (b == 0) {{ *modulus = mod; return a / b; }}\n"
            f"    {t} div = (a - mod) / b;\n"
            f"    if (mod != 0) {{\n"
@@ -271,7 +305,11 @@ def _floor_divide(ctx, a, b):
     t = ctx.t()
     if ctx.result.kind == "f":
         dm = _float_divmod_helper(ctx)
-        name = ctx.helper(f"sx_fdiv_{t}", f"{t} sx_fdiv_{t}({t} a, {t} b) {{ {t} m; return b == 0 ? a / b : {dm}(a, b, &m); }}")
+        # A NaN result is a's NaN, else b's, else x86's default NaN, as NumPy's loop gives it (the
+        # helper's own NaN depends on how the compiler folded fmod and the division).
+        name = ctx.helper(f"sx_fdiv_{t}", f"{t} sx_fdiv_{t}({t} a, {t} b) {{\n"
+                                          f"    {t} m; {t} r = b == 0 ? a / b : {dm}(a, b, &m);\n"
+                                          f"    return isnan(r) ? (isnan(a) ? a : isnan(b) ? b : {_default_nan(ctx)}) : r;\n}}")
         return f"{name}({a}, {b})"
     div, _ = _int_div_helpers(ctx)
     return f"{ctx.helper(f'sx_fdiv_{t}', div)}({a}, {b})"
@@ -281,15 +319,53 @@ def _remainder(ctx, a, b):
     t = ctx.t()
     if ctx.result.kind == "f":
         dm = _float_divmod_helper(ctx)
-        name = ctx.helper(f"sx_mod_{t}", f"{t} sx_mod_{t}({t} a, {t} b) {{ {t} m; if (b == 0) return fmod(a, b); {dm}(a, b, &m); return m; }}")
+        # A NaN result: as //, except when both are NaN: NumPy's remainder takes its NaN from the C
+        # library's fmod, which on x86-64 runs on the x87 unit: the NaN with the larger significand,
+        # the positive one on a tie.
+        u = "uint" if ctx.result.itemsize == 4 else "ulong"
+        mask = "0x7fffffffU" if u == "uint" else "0x7fffffffffffffffUL"
+        name = ctx.helper(f"sx_mod_{t}", f"{t} sx_mod_{t}({t} a, {t} b) {{\n"
+                                         f"    {t} m; if (b == 0) m = fmod(a, b); else {dm}(a, b, &m);\n"
+                                         f"    if (!isnan(m)) return m;\n"
+                                         f"    if (isnan(a) && isnan(b)) {{\n"
+                                         f"        {u} ma = as_{u}(a) & {mask}, mb = as_{u}(b) & {mask};\n"
+                                         f"        return ma > mb ? a : mb > ma ? b : signbit(a) ? b : a;\n"
+                                         f"    }}\n"
+                                         f"    return isnan(a) ? a : isnan(b) ? b : {_default_nan(ctx)};\n}}")
         return f"{name}({a}, {b})"
     _, mod = _int_div_helpers(ctx)
     return f"{ctx.helper(f'sx_mod_{t}', mod)}({a}, {b})"
 
 
+_POWER_FAST_PATHS = (-1.0, 0.0, 0.5, 1.0, 2.0)
+
+
+def _power_fast(ctx, a, e: float) -> str:
+    """NumPy's power loop for an exponent that does not vary along it: 1/x, 1, sqrt(x), x, x*x
+    instead of pow (sqrt(-0.0) is -0.0, pow(-0.0, 0.5) is +0.0)."""
+    one = ctx.const(1)
+    return {-1.0: f"({one} / {a})", 0.0: one, 0.5: f"sqrt({a})", 1.0: a, 2.0: f"({a} * {a})"}[e]
+
+
 def _power(ctx, a, b):
     if ctx.result.kind == "f":
-        return f"pow({a}, {b})"
+        # An invalid power (a negative base, a fractional exponent) gives x86's default NaN, as the
+        # C library's pow does on NumPy's side. (pow itself is not exact: within ulps, NaN payloads
+        # from NaN operands as the library has them.)
+        r = f"pow({a}, {b})"
+        general = ctx.sel(f"(isnan({r}) & !isnan({a}) & !isnan({b}))" if not ctx.vector else
+                          f"(isnan({r}) & ~isnan({a}) & ~isnan({b}))", _default_nan(ctx), r)
+        uniform = ctx.uniform[1] if len(ctx.uniform) > 1 else None
+        if uniform is None:
+            return general
+        exponent = ctx.node.inputs[1]
+        if exponent.op == "constant" and uniform == "":
+            e = float(exponent.value)
+            return _power_fast(ctx, a, e) if e in _POWER_FAST_PATHS else general
+        fast = general
+        for e in reversed(_POWER_FAST_PATHS):
+            fast = ctx.sel(f"({b} == {ctx.const(e)})", _power_fast(ctx, a, e), fast)
+        return fast if uniform == "" else f"(({uniform}) ? {fast} : {general})"
     t = ctx.t()
     r = ctx.result
     # NumPy: repeated squaring, wrapping; a negative exponent is an error (flagged, raised after the kernel).
@@ -454,8 +530,17 @@ def _where(ctx, c, x, y):
 
 
 def _clip(ctx, x, lo, hi):
-    # np.clip with array bounds: minimum(maximum(x, lo), hi), NaN anywhere giving NaN.
-    return _minimum(ctx, f"{_maximum(ctx, x, lo)}", hi)
+    # np.clip with array bounds: minimum(maximum(x, lo), hi), NaN anywhere giving NaN; a tie
+    # (x = -0.0, lo = +0.0) gives the bound.
+    by_array = _minimum(ctx, f"{_maximum(ctx, x, lo)}", hi)
+    uniform = ctx.uniform[1:] if len(ctx.uniform) == 3 else (None, None)
+    if ctx.result.kind != "f" or None in uniform:
+        return by_array
+    # With bounds that do not vary along its loop (scalars) NumPy's clip gives x on a tie.
+    above = ctx.sel(f"({lo} > {x}) | isnan({lo})", lo, x)
+    by_scalar = ctx.sel(f"({hi} < {above}) | isnan({hi})", hi, above)
+    cond = max(uniform)
+    return by_scalar if cond == "" else f"(({cond}) ? {by_scalar} : {by_array})"
 
 
 def _relu(ctx, x):
@@ -592,14 +677,19 @@ def convert(expr: str, src, dst, ctx: Ctx) -> str:
     src, dst = np.dtype(src), np.dtype(dst)
     if src == dst:
         return expr
+    # A float to an integer type saturates (NaN gives 0), as ops.py's casts: C's conversion is
+    # undefined beyond the type's range.
+    sat = "_sat_rtz" if src.kind == "f" and dst.kind in "iu" else ""
     if ctx.vector:
         if dst.kind == "b":
             return f"({expr} != {ctx.const(0, src)})"
         if src.kind == "b":
             return f"convert_{ctx.t(dst)}(-{expr})"  # mask -1/0 -> 1/0
-        return f"convert_{ctx.t(dst)}({expr})"
+        return f"convert_{ctx.t(dst)}{sat}({expr})"
     if dst.kind == "b":
         return f"(uchar)({expr} != 0)"
+    if sat:  # (PoCL's saturating conversion of NaN is not 0, as OpenCL says it is)
+        return f"(isnan({expr}) ? ({cl_type(dst)})0 : convert_{cl_type(dst)}{sat}({expr}))"
     return f"({cl_type(dst)}){expr}"
 
 
@@ -619,6 +709,9 @@ def operand_dtypes(node: Node, kinds: dict[Node, Kind]) -> tuple[np.dtype, ...]:
             if strong.name == "uint64":  # compared exactly by _compare_uint64_weak
                 return tuple(np.dtype("int64") if k.weak else strong for k in (a, b))
             return (np.dtype("int64"),) * 2
+        if {a.dtype.kind, b.dtype.kind} == {"i", "u"} and "uint64" in (a.dtype.name, b.dtype.name):
+            # A signed array against uint64: NumPy 2 compares exactly (_compare_uint64_weak).
+            return tuple(k.dtype if k.dtype.kind == "u" else np.dtype("int64") for k in (a, b))
         samples = [_sample(k, i) for k, i in zip((a, b), node.inputs)]
         return (np.result_type(*samples),) * 2
     return (result,) * len(node.inputs)
@@ -695,6 +788,27 @@ def vector_width(graph: Graph, kinds: dict[Node, Kind], preferred: dict[str, int
     return preferred[f.name]
 
 
+def uniformity(graph: Graph, kinds: dict[Node, Kind], signature: Signature) -> dict[Node, str | None]:
+    """Per node, whether its value is the same all along NumPy's inner loop (a stride of 0 there),
+    as the NumPy engine computes it: "" always (constants, Python scalars and what is computed from
+    them), "n > 1" for a one-element array or one broadcast along the last dimension (NumPy's loop
+    over a single element has a stride), None where it varies."""
+    host = {graph.nodes[k] for k in signature.scalars}
+    layout = dict(zip(graph.inputs, signature.inputs))
+    out: dict[Node, str | None] = {}
+    for n in graph.nodes:
+        if n.op == "constant" or kinds[n].weak or n in host:
+            out[n] = ""
+        elif n.op == "input":
+            lay = layout[n]
+            broadcast = lay.how == "scalar" or (lay.how == "strided" and signature.ndim and lay.skip[-1])
+            out[n] = "n > 1" if broadcast else None
+        else:
+            parts = [out[i] for i in n.inputs]
+            out[n] = None if None in parts else max(parts)
+    return out
+
+
 @collector_paused()
 def render_kernel(graph: Graph, kinds: dict[Node, Kind], signature: Signature) -> str:
     """The OpenCL C source of one kernel computing every output of `graph` for this signature."""
@@ -706,6 +820,7 @@ def render_kernel(graph: Graph, kinds: dict[Node, Kind], signature: Signature) -
     float_dtype = next(iter(floats)) if len(floats) == 1 else np.dtype("float32")
     ndim = signature.ndim
 
+    uniform = uniformity(graph, kinds, signature)
     params = [f"{'const ' + cl_type(a.dtype) if a.dtype is not None else a.pointer} {a.name}"
               for a in kernel_arguments(graph, kinds, signature)]
     in_layout = dict(zip(graph.inputs, signature.inputs))
@@ -739,7 +854,8 @@ def render_kernel(graph: Graph, kinds: dict[Node, Kind], signature: Signature) -
     def compute(width: int) -> tuple[list[str], set]:
         """Every operation's line, and the nodes that are vectors (width > 1: the rest are scalars)."""
         vector_nodes = set(loaded) if width > 1 else set()
-        return render_values(graph, graph.nodes, kinds, names, helpers, float_dtype, host, width, vector_nodes), vector_nodes
+        return render_values(graph, graph.nodes, kinds, names, helpers, float_dtype, host, width, vector_nodes,
+                             uniform=uniform), vector_nodes
 
     def results(width: int, vector_nodes: set) -> list[tuple]:
         """(output index, name, dtype, value expression, layout) for each output the kernel writes."""
@@ -836,13 +952,15 @@ def render_kernel(graph: Graph, kinds: dict[Node, Kind], signature: Signature) -
 
 def render_values(graph: Graph, nodes, kinds: dict[Node, Kind], names: dict[Node, str], helpers: dict,
                   float_dtype, host=frozenset(), width: int = 1, vector_nodes: set | None = None,
-                  said: list | None = None) -> list[str]:
+                  said: list | None = None, uniform: dict | None = None) -> list[str]:
     """One `const` line per operation of `nodes` (element-wise ops, in order), each statement's source
     line in a comment above its first operation: the body every kind of kernel shares.
 
     Leaves, host values and weak values are not rendered (they are the kernel's arguments). With
     width > 1, `vector_nodes` holds the nodes that are vectors; the new ones are added to it.
     `said`, a one-element list, carries the statement commented last from one call to the next.
+    `uniform` is `uniformity`'s answer per node; without it, constants, weak and host values are
+    uniform and everything else varies.
     """
     lines = []
     vec = width > 1
@@ -855,7 +973,9 @@ def render_values(graph: Graph, nodes, kinds: dict[Node, Kind], names: dict[Node
         is_vec = vec and not vector_nodes.isdisjoint(node.inputs)
         w = width if is_vec else 1
         ods = operand_dtypes(node, kinds)
-        ctx = Ctx(node, ods, kinds[node].dtype, w, helpers, float_dtype)
+        ctx = Ctx(node, ods, kinds[node].dtype, w, helpers, float_dtype=float_dtype,
+                  uniform=tuple(_uniform(i, uniform, kinds, host) for i in node.inputs)
+                  if node.op in ("power", "clip") else ())
         args = []
         for pos, (i, d) in enumerate(zip(node.inputs, ods)):
             bound = clip_bound(node, pos, kinds)
@@ -881,6 +1001,12 @@ def render_values(graph: Graph, nodes, kinds: dict[Node, Kind], names: dict[Node
                 lines.append(f"// {comment}")
         lines.append(f"const {ctx.t()} {names[node]} = {expr};")
     return lines
+
+
+def _uniform(node: Node, uniform: dict | None, kinds, host) -> str | None:
+    if uniform is not None:
+        return uniform[node]
+    return "" if node.op == "constant" or kinds[node].weak or node in host else None
 
 
 def _streaming_store(value: str, pointer: str, dt, width: int, oname: str) -> list[str]:
@@ -946,12 +1072,12 @@ def _clip_bound(i: Node, d, bound: tuple, names) -> str:
 
 
 def _compare_uint64_weak(node: Node, args: list[str], kinds, ctx: Ctx) -> str:
-    """uint64 against a Python int (given as a long, maybe negative), exactly, as NumPy compares them."""
-    a, b = node.inputs
+    """uint64 against a signed integer (a Python int or a signed array, given as a long, maybe
+    negative), exactly, as NumPy 2 compares them (not through float64, which rounds above 2**53)."""
     op = {"less": "<", "less_equal": "<=", "greater": ">", "greater_equal": ">=", "equal": "==", "not_equal": "!="}[node.op]
-    weak_first = kinds[a].weak
+    weak_first = ctx.operand_dtypes[0].name != "uint64"
     w, x = (args[0], args[1]) if weak_first else (args[1], args[0])
-    # A negative Python int is below every uint64.
+    # A negative signed value is below every uint64.
     below = {"<": True, "<=": True, ">": False, ">=": False, "==": False, "!=": True}[op]
     neg = below if weak_first else not below if op not in ("==", "!=") else below
     cmp = f"((ulong){w} {op} {x})" if weak_first else f"({x} {op} (ulong){w})"

@@ -119,6 +119,8 @@ class StagedSignature:
         self.graph, self.kinds, self.shapes, self.plan = graph, kinds, shapes, plan
         self.executors = executors
         self.host = host                # weak nodes the host computes, in order
+        self.largest = max((math.prod(shapes[n]) * kinds[n].dtype.itemsize for n in graph.nodes
+                            if not kinds[n].weak), default=0)  # bytes of the largest array
         self.rewrites = rewrites
         # After which step each value in memory can be dropped (its last reader).
         last: dict[Node, int] = {}
@@ -230,6 +232,10 @@ class StagedRunner:
         sig = self.signature(values)
         if any(isinstance(v, np.ndarray) and v.size == 0 for v in values.values()):
             # Nothing for a kernel to read: the NumPy engine gives the empty results and the identities.
+            return self.engine._numpy.run(values, out)
+        if self.engine.info.max_alloc and sig.largest > self.engine.info.max_alloc:
+            # An array beyond the device's largest buffer: element-wise kernels split their launches,
+            # reduction kernels do not yet, so the NumPy engine computes this call (same results).
             return self.engine._numpy.run(values, out)
         self.last = sig
         graph = sig.graph
