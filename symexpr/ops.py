@@ -7,7 +7,7 @@ reference semantics, also used to infer dtypes and to fold constants, so none
 of them can disagree with NumPy), and its algebra.
 
 Adding an operation means one `_op(...)` line here and, if it has new syntax,
-one grammar alternative, and its OpenCL C in backends/opencl_render.py CL_OPS;
+one grammar alternative, and its OpenCL C in backends/opencl/c_ops.py CL_OPS;
 `tests/test_ops_table.py` checks that every op is complete and that every
 grammar alias resolves to an op, `tests/test_opencl_render.py` that every op
 renders.
@@ -50,7 +50,7 @@ class Op:
     shape:       for kinds other than "elementwise", the rule (shapes.py) giving the
                  result's shape from the operands' shapes and the keywords.
 
-    The OpenCL C rendering of each op is backends/opencl_render.py's CL_OPS[name]
+    The OpenCL C rendering of each element-wise op is backends/opencl/c_ops.py's CL_OPS[name]
     (tests/test_opencl_render.py checks every op has one).
     """
 

@@ -196,7 +196,7 @@ def test_ten_statements_three_outputs_make_one_kernel():
 
 
 def test_second_call_of_a_signature_does_not_build(monkeypatch):
-    from symexpr.backends import opencl
+    from symexpr.backends.opencl import engine as opencl
 
     prog = sx.compile("c = a * b + 1", backend="opencl")
     a = np.arange(10.0)
@@ -213,7 +213,7 @@ def test_second_call_of_a_signature_does_not_build(monkeypatch):
 
 
 def test_specialize_hook_runs_once_per_signature(monkeypatch):
-    from symexpr.backends import opencl
+    from symexpr.backends.opencl import engine as opencl
 
     seen = []
     monkeypatch.setattr(opencl, "specialize", lambda g, kinds, **kw: (seen.append(dict(kinds)), (g, []))[1])
@@ -232,7 +232,7 @@ def test_binary_cache_on_disk(tmp_path, monkeypatch):
     assert sx.compile(src, backend="opencl")(a=a, b=a)[5] == 20
     stored = list(tmp_path.glob("opencl/*.bin"))
     assert len(stored) == 1
-    from symexpr.backends import opencl
+    from symexpr.backends.opencl import engine as opencl
 
     calls = []
     real = opencl.build_program
@@ -681,7 +681,7 @@ def test_a_device_without_fp64_refuses_float64_by_name(monkeypatch):
 
 
 def test_a_build_failure_is_a_backend_error(monkeypatch):
-    from symexpr.backends import opencl
+    from symexpr.backends.opencl import engine as opencl
 
     monkeypatch.setattr(opencl, "render_kernel", lambda *a: "__kernel void symexpr_kernel( { nonsense")
     monkeypatch.setenv("SYMEXPR_NO_CACHE", "1")

@@ -6,8 +6,10 @@ import re
 import numpy as np
 import pytest
 
-from symexpr.backends.opencl_render import (CL_OPS, Layout, Signature, contiguous_signature, literal,
-                                            render_kernel, var_names)
+from symexpr.backends.opencl.c_ops import CL_OPS
+from symexpr.backends.opencl.c_types import literal
+from symexpr.backends.opencl.elementwise import Layout, Signature, contiguous_signature, render_kernel
+from symexpr.backends.opencl.values import var_names
 from symexpr.infer import Kind, infer_kinds
 from symexpr.ops import OPS
 from symexpr.parse import parse

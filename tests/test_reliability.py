@@ -38,13 +38,13 @@ def test_a_damaged_kernel_binary_is_rebuilt_not_handed_to_the_driver(tmp_path, d
     elif damage == "empty":
         entry.write_bytes(b"")
     else:  # an entry of the format before the checksum: the bare binary, cut short
-        from symexpr.backends.opencl import _ENTRY_MAGIC
+        from symexpr.backends.opencl.runtime import _ENTRY_MAGIC
         entry.write_bytes(data[len(_ENTRY_MAGIC) + 40:][: (len(data) - 60) // 2])
     again = _run_cached(tmp_path)
     assert again.returncode == 0, (again.returncode, again.stderr[-2000:])
     assert again.stdout.strip() == first.stdout.strip() == "20.0"
     # The entry was stored again, whole.
-    from symexpr.backends.opencl import _checked_entry
+    from symexpr.backends.opencl.runtime import _checked_entry
     assert _checked_entry(entry.read_bytes()) is not None
 
 
@@ -132,7 +132,7 @@ def test_out_of_range_float_casts_saturate_on_both_engines_at_every_size(target,
 @pytest.fixture
 def small_buffers(monkeypatch):
     """The OpenCL engine believes the device's largest buffer is 4 KiB (PoCL reports a share of the RAM)."""
-    from symexpr.backends import opencl
+    from symexpr.backends.opencl import engine as opencl
 
     def limited(prog):
         monkeypatch.setattr(prog._engine.info, "max_alloc", 4096)

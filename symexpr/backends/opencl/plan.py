@@ -25,9 +25,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from ..graph import Graph, Node
-from ..ops import OPS
-from ..shapes import reduced_axes
+from ...graph import Graph, Node
+from ...ops import OPS
+from ...shapes import reduced_axes
 
 PRIMITIVE_REDUCTIONS = frozenset(("sum", "prod", "max", "min", "argmax", "argmin", "any", "all"))
 

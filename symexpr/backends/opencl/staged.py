@@ -2,7 +2,7 @@
 
 Per call signature (dtypes and shapes), the specialized graph is lowered (`passes.lower`), cut into
 steps by the kernel plan (`kernel_plan.plan_kernels`), and each step made ready once: a reduction
-kernel built from `opencl_reduce.render_reduce_kernel`, an element-wise kernel run by an
+kernel built from `reduce.render_reduce_kernel`, an element-wise kernel run by an
 `OpenCLEngine` of its own over the step's sub-graph, a host BLAS call, or a view. A call runs the
 steps in order on host memory that every kernel shares with the host on a CPU device (zero copy);
 values between steps are the memory plan's buffers, freed after their last reader.
@@ -18,18 +18,18 @@ import warnings
 import numpy as np
 import pyopencl as cl
 
-from ..errors import EvaluationError
-from ..graph import Graph, Node, rebuild, statement_text
-from ..infer import infer_kinds, infer_shapes, kind_of_value
-from ..passes import specialize
-from ..passes.common_subexpressions import eliminate_common_subexpressions
-from ..passes.dead_code import eliminate_dead_code
-from ..passes.lower import lower_composites
-from ..shapes import transpose_axes
-from . import pool
-from .kernel_plan import cone, plan_kernels
-from .numpy import as_result, deliver, evaluate
-from .opencl_reduce import REDUCE_KERNEL_NAME, reduce_vector_width, render_reduce_kernel, uses_lanes
+from ...errors import EvaluationError
+from ...graph import Graph, Node, rebuild, statement_text
+from ...infer import infer_kinds, infer_shapes, kind_of_value
+from ...passes import specialize
+from ...passes.common_subexpressions import eliminate_common_subexpressions
+from ...passes.dead_code import eliminate_dead_code
+from ...passes.lower import lower_composites
+from ...shapes import transpose_axes
+from .. import pool
+from .plan import cone, plan_kernels
+from ..numpy import as_result, deliver, evaluate
+from .reduce import REDUCE_KERNEL_NAME, reduce_vector_width, render_reduce_kernel, uses_lanes
 
 _EMPTY_MESSAGE = {"max": "zero-size array to reduction operation maximum which has no identity",
                   "min": "zero-size array to reduction operation minimum which has no identity",
@@ -66,7 +66,7 @@ class _Reduce:
             with self.lock:
                 got = self.variants.get(width)
                 if got is None:
-                    from .opencl import build_program
+                    from .runtime import build_program
 
                     source, args, _, _ = render_reduce_kernel(self.graph, self.plan, self.step, self.kinds,
                                                               self.shapes, self.host, width) if width > 1 else \
@@ -84,7 +84,7 @@ class _Elementwise:
     """An element-wise step: an OpenCLEngine of its own over the step's sub-graph."""
 
     def __init__(self, engine, graph, plan, step, kinds):
-        from .opencl import OpenCLEngine
+        from .engine import OpenCLEngine
 
         new: dict[Node, Node] = {}
         self.reads: list[tuple[str, Node]] = []
@@ -389,7 +389,7 @@ class StagedRunner:
             del keep
             variant = ex.variants[width]
             if variant[4] is not None:
-                from .opencl import store_binary
+                from .runtime import store_binary
                 path, variant[4] = variant[4], None
                 store_binary(program, path)
         for node, arrs in zip(ex.stored, stores):

@@ -13,7 +13,7 @@ the host combines). For each row it makes one pass over the inner index per redu
         last pass: for r in row:     the epilogue: element-wise values stored at full size
 
 Element-wise work is rendered by the same per-op table as element-wise kernels
-(`opencl_render.render_values`); the accumulators are here, one entry per primitive reduction in
+(`values.render_values`); the accumulators are here, one entry per primitive reduction in
 `ACCUMULATORS`. Float sums are compensated (Neumaier), so their error does not grow with the row's
 length: at least as accurate as NumPy's pairwise summation.
 """
@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..graph import Graph, Node
-from ..infer import Kind
-from .kernel_plan import PRIMITIVE_REDUCTIONS, KernelPlan, Step, cone
-from .opencl_render import _MASK, Arg, Ctx, cl_type, convert, literal, render_values, var_names, vector_width
+from ...graph import Graph, Node
+from ...infer import Kind
+from .plan import PRIMITIVE_REDUCTIONS, KernelPlan, Step, cone
+from .c_ops import Ctx
+from .c_types import _MASK, cl_type, convert, literal
+from .values import Arg, render_preamble, render_values, var_names, vector_width
 
 REDUCE_KERNEL_NAME = "symexpr_reduce"
 _I64 = np.dtype("int64")
@@ -517,19 +519,13 @@ def render_reduce_kernel(graph: Graph, plan: KernelPlan, step: Step, kinds: dict
         if split > 1 and n.op in ("argmax", "argmin"):
             args.append(Arg(f"sx_st{k}_v", ("store_v", k), None, f"__global {cl_type(kinds[n.inputs[0]].dtype)}*"))
 
-    params = ",\n".join(f"    {'const ' + cl_type(a.dtype) if a.dtype is not None else a.pointer} {a.name}" for a in args)
     uses_double = any(kinds[n].dtype == np.float64 for n in list(computed) + list(reads) + step.nodes)
-    head = [f"// symexpr: reduction kernel over {list(space)}, axes {list(axes)}; {passes} pass(es) a row"
-            + (f", {width}-wide vectors" if width > 1 else "")
-            + (f", {split} work-items a row" if split > 1 else "")
-            + (", epilogue " + ", ".join(n.name or n.op for n in epilogue) if epilogue else ""),
-            "#pragma OPENCL FP_CONTRACT OFF"]
-    if uses_double:
-        head.append("#pragma OPENCL EXTENSION cl_khr_fp64 : enable")
-    head.append("")
-    for src in helpers.values():
-        head += [src, ""]
-    source = "\n".join(head + [f"__kernel void {REDUCE_KERNEL_NAME}(", params + ")", "{"] + body + ["}"]) + "\n"
+    summary = (f"reduction kernel over {list(space)}, axes {list(axes)}; {passes} pass(es) a row"
+               + (f", {width}-wide vectors" + (" across rows" if lanes else "") if width > 1 else "")
+               + (f", {split} work-items a row" if split > 1 else "")
+               + (", epilogue " + ", ".join(n.name or n.op for n in epilogue) if epilogue else ""))
+    head = render_preamble(summary, uses_double, helpers, REDUCE_KERNEL_NAME, args)
+    source = "\n".join(head + ["{"] + body + ["}"]) + "\n"
     return source, args, arrays, out_args
 
 

@@ -1,0 +1,22 @@
+"""The OpenCL backend: graph -> OpenCL C kernels, built, cached and launched with pyopencl.
+
+The modules are the stages of code generation, then the runtime:
+
+    c_types.py      OpenCL C types, exact literals, NumPy's conversions
+    c_ops.py        the per-op table: each element-wise op's OpenCL C (CL_OPS)
+    values.py       what every kind of kernel shares: one line per operation, arguments, preamble
+    elementwise.py  element-wise kernels (a whole element-wise program in one kernel)
+    plan.py         the kernel plan: a program with reductions and products cut into few kernels
+    reduce.py       reduction kernels: prologue, row passes, epilogue; rows or lanes as vectors
+    runtime.py      devices, queues, the binary cache
+    engine.py       OpenCLEngine: specialization per call signature, buffers, launches
+    staged.py       the runtime of kernel plans: their steps in order, host BLAS for products
+
+Rendering is pure (graph and signature in, text out); building and launching live in the last three.
+"""
+from .engine import OpenCLEngine
+from .runtime import DeviceInfo, build_program, cl, devices, store_binary
+
+import pyopencl.array as cl_array  # noqa: E402 - re-exported: auto.py and the tests take it from here
+
+__all__ = ["OpenCLEngine", "DeviceInfo", "build_program", "cl", "cl_array", "devices", "store_binary"]
