@@ -9,10 +9,12 @@ The modules are the stages of code generation, then the runtime:
     plan.py         the kernel plan: a program with reductions and products cut into few kernels
     reduce.py       reduction kernels: prologue, row passes, epilogue; rows or lanes as vectors
     runtime.py      devices, queues, the binary cache
-    engine.py       OpenCLEngine: specialization per call signature, buffers, launches
+    engine.py       OpenCLEngine: specialization per call signature, launches
+    memory.py       buffers over NumPy arrays, launch geometry, pieces beyond the largest buffer
+    replay.py       the fast path: a recorded launch replayed
     staged.py       the runtime of kernel plans: their steps in order, host BLAS for products
 
-Rendering is pure (graph and signature in, text out); building and launching live in the last three.
+Rendering is pure (graph and signature in, text out); building and launching live in the last five.
 """
 from .engine import OpenCLEngine
 from .runtime import DeviceInfo, build_program, cl, devices, store_binary

@@ -20,16 +20,19 @@ import numpy as np
 import pyopencl as cl
 import pyopencl.array as cl_array
 
-from ...errors import BackendError, DTypeError, EvaluationError, ShapeError, SymExprError
+from ...errors import BackendError, DTypeError, EvaluationError, SymExprError
 from ...graph import Graph, statement_text
 from ...infer import Kind, infer_kinds, infer_shapes, is_weak_value
 from ...ops import OPS
 from ...passes import specialize
 from .. import pool
-from ..numpy import NumpyEngine, check_out, evaluate, out_targets
+from ..numpy import NumpyEngine, evaluate, out_targets
 from .c_ops import operand_dtypes
 from .elementwise import (Layout, Signature, contiguous_signature, host_nodes, kernel_arguments, needs_error_flag,
                           render_kernel)
+from .memory import (Memory, _check_target, _layout, _misaligned, _piece, _same_view, _scalar_of, _split_axis,
+                     _to_host)
+from .replay import Launch, Replay
 from .runtime import MF, _info, _queue_for, build_program, store_binary
 from .values import KERNEL_NAME, clip_bound, vector_width
 
@@ -50,23 +53,6 @@ class Specialization:
     pending_binary: Path | None
 
 
-@dataclass(frozen=True)
-class Launch:
-    """One recorded launch: the kernel and its arguments, with ("in", k) / ("out", k) where the
-    buffer of the call's k-th input / k-th output goes."""
-
-    spec: Specialization
-    argv: tuple
-    buffered: tuple      # the call's inputs that are kernel buffers (the others are not read)
-    outputs: tuple       # (shape, dtype) of each result
-    global_size: tuple
-    local_size: tuple | None
-
-
-_IN_FLAGS = MF.READ_ONLY | MF.USE_HOST_PTR
-_OUT_FLAGS = MF.READ_WRITE | MF.USE_HOST_PTR
-
-
 @dataclass
 class Typing:
     """Per input-kinds: the specialized graph and every node's kind (original graph's errors checked)."""
@@ -81,7 +67,7 @@ class Typing:
     weak_nodes: tuple = ()  # nodes the host computes, in order
 
 
-class OpenCLEngine:
+class OpenCLEngine(Memory, Replay):
     """Runs a graph as one OpenCL kernel per call signature."""
 
     name = "opencl"
@@ -224,55 +210,6 @@ class OpenCLEngine:
     def _run_args(self, args: tuple, out=None) -> list:
         """The general path, for inputs given in graph order."""
         return self.run(dict(zip(self.graph.input_names, args)), out)
-
-    def _replay(self, launch: "Launch", args: tuple, out=None) -> list:
-        for k in launch.buffered:
-            a = args[k]
-            if not a.flags.c_contiguous or a.ctypes.data % a.itemsize:
-                return self._run_args(args, out)
-        if out is None:
-            results = [pool.empty(shape, dt) for shape, dt in launch.outputs]
-        else:
-            results = self._replay_targets(launch, args, out_targets(self.graph, out))
-            if results is None:
-                return self._run_args(args, out)
-        ctx = self.context
-        try:
-            bufs = {("in", k): cl.Buffer(ctx, _IN_FLAGS, hostbuf=args[k] if args[k].ndim else args[k].reshape(1))
-                    for k in launch.buffered}
-            for k, r in enumerate(results):
-                bufs[("out", k)] = cl.Buffer(ctx, _OUT_FLAGS, hostbuf=r if r.ndim else r.reshape(1))
-        except cl.Error:
-            return self._run_args(args, out)  # it raises the BackendError
-        argv = [(bufs[a] if len(a) == 2 else _scalar_of(args[a[1]], a[2])) if type(a) is tuple else a
-                for a in launch.argv]
-        spec = launch.spec
-        self._last_source = spec.source  # kernel_source shows the kernel of the latest call
-        try:
-            with spec.lock:
-                spec.kernel.set_args(*argv)
-                event = cl.enqueue_nd_range_kernel(self.queue, spec.kernel, launch.global_size, launch.local_size)
-            event.wait()
-        except cl.Error as e:
-            raise BackendError(f"the OpenCL kernel failed: {e}") from None
-        return [r if r.ndim else r[()] for r in results]
-
-    @staticmethod
-    def _replay_targets(launch: "Launch", args: tuple, targets: list):
-        """The out= arrays the replayed kernel can write straight into (new ones where none was
-        given), or None where the general path must handle them (it checks and reports)."""
-        results = []
-        for t, (shape, dt) in zip(targets, launch.outputs):
-            if t is None:
-                results.append(pool.empty(shape, dt))
-                continue
-            if not (type(t) is np.ndarray and t.dtype == dt and t.shape == shape and t.flags.c_contiguous
-                    and t.flags.writeable and t.ctypes.data % 16 == 0 and t.ndim
-                    and not any(np.may_share_memory(t, args[k]) for k in launch.buffered)
-                    and not any(np.may_share_memory(t, r) for r in results)):
-                return None
-            results.append(t)
-        return results
 
     def run(self, values: dict[str, object], out=None) -> list:
         if self._staged is not None:
@@ -496,117 +433,12 @@ class OpenCLEngine:
                 self.run(piece, tuple(_piece(r, where, ndim, None) for r in results))
         return [self._finish(r, r) for r in results]
 
-    def _record(self, sgraph, inputs, bufs_in, bufs_out, argv, spec, global_size, local, results) -> None:
-        """Keep this call's launch for `fast_runner`, if it applies to every call of these dtypes and
-        shapes made with C-contiguous arrays: whole-array buffers, no offsets, nothing else varying."""
-        if not all(v.flags.c_contiguous for v in inputs) or any(b[1] for b in (*bufs_in.values(), *bufs_out.values())):
-            return
-        names = self.graph.input_names
-        position = {k: names.index(node.input_name) for k, node in enumerate(sgraph.inputs)}
-        template = []
-        for a, value in zip(spec.args, argv):
-            tag = a.what[0]
-            if tag == "in":
-                template.append(("in", position[a.what[1]]))
-            elif tag == "out":
-                template.append(("out", a.what[1]))
-            elif tag == "scalar_in":  # a one-element array, passed by value: read at each call
-                template.append(("scalar", position[a.what[1]], a.dtype))
-            elif tag in ("in_off", "out_off", "err"):
-                return
-            else:  # sizes, strides, host-computed constants: fixed for the signature
-                template.append(value)
-        template = tuple(template)
-        key = tuple((v.dtype, v.shape) for v in inputs)
-        buffered = tuple(position[k] for k in bufs_in)
-        outputs = tuple((r.shape, r.dtype) for r in results)
-        self._launches[key] = Launch(spec, template, buffered, outputs, global_size, local)
-
     def _finish(self, result, arr):
         if arr is None or isinstance(arr, cl_array.Array):
             return result
         if arr.ndim == 0:
             return result[()]
         return result  # the caller's out= array itself where one was given
-
-    def _streaming(self, size: int, in_layouts, out_arrays, by_name, sgraph) -> bool:
-        """Non-temporal stores for this call: on a CPU, when what the kernel reads and writes is
-        more than the cache holds (so nothing it writes would still be cached for the caller), and
-        every output is aligned to 16 bytes. (Measured on PoCL, the kernel alone of a*b + c at 1e7 floats: 2.5 -> 1.1 ms.)"""
-        if not self.info.is_cpu or not self.info.cache_bytes:
-            return False
-        arrays = [by_name[n.input_name] for n, lay in zip(sgraph.inputs, in_layouts) if lay.how != "scalar"]
-        outputs = [a for a in out_arrays if a is not None]
-        if any(not isinstance(a, np.ndarray) or a.ctypes.data % 16 for a in outputs):
-            return False
-        return size * sum(a.dtype.itemsize for a in arrays + outputs) > self.info.cache_bytes
-
-    def _array_queue(self, inputs):
-        for v in inputs:
-            if isinstance(v, cl_array.Array):
-                if v.context != self.context:
-                    raise BackendError("a pyopencl array input lives in another OpenCL context than the program's "
-                                       "device; compile with device=<that array's queue>")
-                return v.queue or self.queue
-        return self.queue
-
-    def _split(self, size: int, width: int) -> tuple[int, int, tuple | None]:
-        """(elements per work-item, work-items, local size): a few chunks per compute unit, whole
-        vectors each. On a CPU each work-item is its own work-group: a CPU device runs one
-        work-group per thread, and with the local size left to it PoCL put all the work-items in
-        one group, on one core (half the speed on two cores)."""
-        units = max(self.info.units, 1) if self.info.is_cpu else 4096
-        if size < 4096 * max(width, 1):
-            groups = 1 if self.info.is_cpu else min(size, 256)
-        else:
-            groups = units * 4
-        chunk = -(-size // groups)
-        if width > 1:
-            chunk = -(-chunk // width) * width
-        groups = -(-size // chunk)
-        return chunk, groups, ((1,) if self.info.is_cpu else None)
-
-    def _buffer(self, v, keep: list, wait_for: list, *, write: bool):
-        """(buffer, element offset, element strides, host array to copy back into or None)."""
-        if isinstance(v, cl_array.Array):
-            item = v.dtype.itemsize
-            if v.offset % item or any(s % item for s in v.strides):
-                raise BackendError("a pyopencl array with an offset or strides that are not whole elements")
-            if v.events:
-                wait_for.extend(v.events)
-            return (v.base_data, v.offset // item, tuple(s // item for s in v.strides), None)
-        arr = v
-        item = arr.dtype.itemsize
-        if arr.flags.c_contiguous and arr.ctypes.data % item == 0:
-            # The common case, without the stride arithmetic below.
-            buf, copy_back = self._wrap(arr if arr.ndim else arr.reshape(1), keep, write=write)
-            return (buf, 0, tuple(s // item for s in arr.strides), copy_back)
-        if _misaligned(arr):
-            arr = np.ascontiguousarray(arr)  # inputs only: outputs were given a new array instead
-        # The smallest memory block holding every element: flip the negative strides.
-        low = arr[tuple(slice(None, None, -1) if s < 0 else slice(None) for s in arr.strides)] if arr.ndim else arr
-        span = 1 + sum((d - 1) * s for d, s in zip(low.shape, low.strides)) // item if arr.size else 1
-        block = np.lib.stride_tricks.as_strided(low, shape=(span,), strides=(item,), writeable=write and arr.flags.writeable)
-        offset = (arr.ctypes.data - low.ctypes.data) // item
-        buf, copy_back = self._wrap(block, keep, write=write)
-        return (buf, offset, tuple(s // item for s in arr.strides), copy_back)
-
-    def _wrap(self, block: np.ndarray, keep: list, *, write: bool):
-        keep.append(block)
-        if self.info.max_alloc and block.nbytes > self.info.max_alloc:
-            # `run` splits calls so that this does not happen; a driver would refuse it anyway.
-            raise BackendError(f"cannot make an OpenCL buffer of {block.nbytes} bytes: the device's largest "
-                               f"is {self.info.max_alloc}")
-        try:
-            if self.info.is_cpu:
-                flags = (MF.READ_WRITE if write else MF.READ_ONLY) | MF.USE_HOST_PTR
-                return cl.Buffer(self.context, flags, hostbuf=block), None
-            flags = (MF.READ_WRITE | MF.COPY_HOST_PTR) if write else (MF.READ_ONLY | MF.COPY_HOST_PTR)
-            return cl.Buffer(self.context, flags, hostbuf=block), (block if write else None)
-        except cl.MemoryError as e:
-            raise BackendError(f"the OpenCL device ran out of memory for {block.nbytes} bytes: {e}") from None
-        except cl.Error as e:
-            raise BackendError(f"cannot make an OpenCL buffer of {block.nbytes} bytes: {e}") from None
 
     def _specialization(self, key: tuple, typing: Typing, sig: Signature) -> Specialization:
         skey = (key, sig)
@@ -632,85 +464,3 @@ class OpenCLEngine:
 _COMPARE = frozenset(("less", "less_equal", "greater", "greater_equal", "equal", "not_equal"))
 _WEAK_KIND = {bool: Kind(np.dtype(bool), True), int: Kind(np.dtype(np.int64), True),
               float: Kind(np.dtype(np.float64), True)}
-
-
-def _span_bytes(v) -> int:
-    """The bytes of the smallest memory block holding every element of `v` (what `_buffer` wraps)."""
-    if is_weak_value(v) or not isinstance(v, np.ndarray) or v.size <= 1:
-        return 0
-    if v.flags.c_contiguous:
-        return v.nbytes
-    return (1 + sum((d - 1) * abs(s) for d, s in zip(v.shape, v.strides)) // v.itemsize) * v.itemsize
-
-
-def _split_axis(limit: int, space: tuple, inputs, targets, outputs) -> int | None:
-    """None when every array of the call fits in one device buffer; else the first axis of the index
-    space along which whole rows fit, for `_run_in_pieces`."""
-    sizes = [_span_bytes(v) for v in inputs]
-    sizes += [_span_bytes(t) if t is not None else math.prod(shape) * dt.itemsize
-              for t, (shape, dt) in zip(targets or [None] * len(outputs), outputs)]
-    if max(sizes, default=0) <= limit:
-        return None
-    widest = max([v.dtype.itemsize for v in inputs if not is_weak_value(v)] + [dt.itemsize for _, dt in outputs])
-    for axis in range(len(space)):
-        if math.prod(space[axis + 1:]) * widest <= limit:
-            return axis
-    return None
-
-
-def _piece(v, where: tuple, ndim: int, limit: int | None):
-    """The part of `v` (broadcast to an index space of `ndim` axes) at `where`: integers for the
-    leading axes, then a slice; contiguous when its view would still span more than `limit` bytes."""
-    if is_weak_value(v) or not isinstance(v, np.ndarray) or v.ndim == 0:
-        return v
-    full = v.reshape((1,) * (ndim - v.ndim) + v.shape)
-    index = tuple((0 if isinstance(w, int) else slice(0, 1)) if d == 1 else w for w, d in zip(where, full.shape))
-    part = full[index]
-    if limit is not None and _span_bytes(part) > limit:
-        part = np.ascontiguousarray(part)
-    return part
-
-
-def _misaligned(arr: np.ndarray) -> bool:
-    """Elements not whole elements apart (a field of a record array, an odd byte offset)."""
-    item = arr.dtype.itemsize
-    return arr.ctypes.data % item != 0 or any(s % item for s in arr.strides)
-
-
-def _same_view(a: np.ndarray, b: np.ndarray) -> bool:
-    return a.ctypes.data == b.ctypes.data and a.strides == b.strides and a.shape == b.shape
-
-
-def _layout(v, space: tuple, weak: bool, output: bool = False) -> Layout:
-    """How the kernel addresses value `v` in the index space `space`."""
-    if weak:
-        return Layout("scalar")
-    shape = tuple(v.shape)
-    if isinstance(v, np.ndarray) and v.size == 1 and not output:
-        return Layout("scalar")
-    if shape == space and v.flags.c_contiguous and (isinstance(v, np.ndarray) or v.offset == 0):
-        return Layout("flat")
-    pad = len(space) - len(shape)
-    full = (1,) * pad + shape
-    return Layout("strided", tuple(d == 1 for d in full))
-
-
-def _scalar_of(v, dtype):
-    """A one-element array's value, as a kernel argument."""
-    if is_weak_value(v):
-        return dtype.type(v)
-    return np.asarray(v).reshape(())[()]
-
-
-def _to_host(values: dict) -> dict:
-    return {k: (v.get() if isinstance(v, cl_array.Array) else v) for k, v in values.items()}
-
-
-def _check_target(name: str, target, shape, dtype) -> None:
-    if isinstance(target, cl_array.Array):
-        if target.shape != tuple(shape) or target.dtype != dtype:
-            raise (ShapeError if target.shape != tuple(shape) else DTypeError)(f"out= for `{name}` is {target.dtype}{list(target.shape)}; "
-                               f"the result is {dtype}{list(shape)}")
-        return
-    check_out(name, target, shape, dtype)
-

@@ -1,0 +1,117 @@
+"""The fast path: a general call on C-contiguous arrays records its launch, and later calls of the same
+dtypes and shapes replay it (same kernel, same arguments but the buffers), skipping specialization."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pyopencl as cl
+
+from ...errors import BackendError
+from .. import pool
+from ..numpy import out_targets
+from .memory import _scalar_of
+from .runtime import MF
+
+if TYPE_CHECKING:
+    from .engine import Specialization
+
+_IN_FLAGS = MF.READ_ONLY | MF.USE_HOST_PTR
+_OUT_FLAGS = MF.READ_WRITE | MF.USE_HOST_PTR
+
+
+@dataclass(frozen=True)
+class Launch:
+    """One recorded launch: the kernel and its arguments, with ("in", k) / ("out", k) where the
+    buffer of the call's k-th input / k-th output goes."""
+
+    spec: "Specialization"
+    argv: tuple
+    buffered: tuple      # the call's inputs that are kernel buffers (the others are not read)
+    outputs: tuple       # (shape, dtype) of each result
+    global_size: tuple
+    local_size: tuple | None
+
+
+_IN_FLAGS = MF.READ_ONLY | MF.USE_HOST_PTR
+_OUT_FLAGS = MF.READ_WRITE | MF.USE_HOST_PTR
+
+
+class Replay:
+    """Recording and replaying launches, for `OpenCLEngine`."""
+
+    def _replay(self, launch: "Launch", args: tuple, out=None) -> list:
+        for k in launch.buffered:
+            a = args[k]
+            if not a.flags.c_contiguous or a.ctypes.data % a.itemsize:
+                return self._run_args(args, out)
+        if out is None:
+            results = [pool.empty(shape, dt) for shape, dt in launch.outputs]
+        else:
+            results = self._replay_targets(launch, args, out_targets(self.graph, out))
+            if results is None:
+                return self._run_args(args, out)
+        ctx = self.context
+        try:
+            bufs = {("in", k): cl.Buffer(ctx, _IN_FLAGS, hostbuf=args[k] if args[k].ndim else args[k].reshape(1))
+                    for k in launch.buffered}
+            for k, r in enumerate(results):
+                bufs[("out", k)] = cl.Buffer(ctx, _OUT_FLAGS, hostbuf=r if r.ndim else r.reshape(1))
+        except cl.Error:
+            return self._run_args(args, out)  # it raises the BackendError
+        argv = [(bufs[a] if len(a) == 2 else _scalar_of(args[a[1]], a[2])) if type(a) is tuple else a
+                for a in launch.argv]
+        spec = launch.spec
+        self._last_source = spec.source  # kernel_source shows the kernel of the latest call
+        try:
+            with spec.lock:
+                spec.kernel.set_args(*argv)
+                event = cl.enqueue_nd_range_kernel(self.queue, spec.kernel, launch.global_size, launch.local_size)
+            event.wait()
+        except cl.Error as e:
+            raise BackendError(f"the OpenCL kernel failed: {e}") from None
+        return [r if r.ndim else r[()] for r in results]
+
+    @staticmethod
+    def _replay_targets(launch: "Launch", args: tuple, targets: list):
+        """The out= arrays the replayed kernel can write straight into (new ones where none was
+        given), or None where the general path must handle them (it checks and reports)."""
+        results = []
+        for t, (shape, dt) in zip(targets, launch.outputs):
+            if t is None:
+                results.append(pool.empty(shape, dt))
+                continue
+            if not (type(t) is np.ndarray and t.dtype == dt and t.shape == shape and t.flags.c_contiguous
+                    and t.flags.writeable and t.ctypes.data % 16 == 0 and t.ndim
+                    and not any(np.may_share_memory(t, args[k]) for k in launch.buffered)
+                    and not any(np.may_share_memory(t, r) for r in results)):
+                return None
+            results.append(t)
+        return results
+
+    def _record(self, sgraph, inputs, bufs_in, bufs_out, argv, spec, global_size, local, results) -> None:
+        """Keep this call's launch for `fast_runner`, if it applies to every call of these dtypes and
+        shapes made with C-contiguous arrays: whole-array buffers, no offsets, nothing else varying."""
+        if not all(v.flags.c_contiguous for v in inputs) or any(b[1] for b in (*bufs_in.values(), *bufs_out.values())):
+            return
+        names = self.graph.input_names
+        position = {k: names.index(node.input_name) for k, node in enumerate(sgraph.inputs)}
+        template = []
+        for a, value in zip(spec.args, argv):
+            tag = a.what[0]
+            if tag == "in":
+                template.append(("in", position[a.what[1]]))
+            elif tag == "out":
+                template.append(("out", a.what[1]))
+            elif tag == "scalar_in":  # a one-element array, passed by value: read at each call
+                template.append(("scalar", position[a.what[1]], a.dtype))
+            elif tag in ("in_off", "out_off", "err"):
+                return
+            else:  # sizes, strides, host-computed constants: fixed for the signature
+                template.append(value)
+        template = tuple(template)
+        key = tuple((v.dtype, v.shape) for v in inputs)
+        buffered = tuple(position[k] for k in bufs_in)
+        outputs = tuple((r.shape, r.dtype) for r in results)
+        self._launches[key] = Launch(spec, template, buffered, outputs, global_size, local)
