@@ -166,8 +166,12 @@ class Ctx:
 
     def truth(self, expr: str, dtype) -> str:
         """Whether a value is non-zero (NaN is), as a truth value."""
-        if np.dtype(dtype).kind == "b":
+        dtype = np.dtype(dtype)
+        if dtype.kind == "b":
             return expr  # uchar 0/1, or a mask in vector code
+        if self.vector and dtype.kind == "f" and dtype != self.float_dtype:
+            # A weak float64 literal in float32 vector code (`inf and a`): its mask is long-wide.
+            return f"convert_{self.t('bool')}({expr} != {self.const(0, dtype)})"
         return f"({expr} != {self.const(0, dtype)})"
 
     def as_bool(self, truth: str) -> str:
