@@ -316,3 +316,15 @@ def test_a_statement_of_many_terms_is_not_compiled_into_one_python_function():
     sig = prog._engine.signature({"a": a})
     assert sig.straight_line is None and sig.python_source is None
     assert prog(a=a).tolist() == [float(sum(range(2, n + 2)))] * 3
+
+
+@pytest.mark.parametrize("src", ["c = inf and a", "c = a or 0.5", "c = not 2.5 or a > 0", "c = where(1.5, a, 0)"])
+def test_weak_float_truth_values_in_float32_vector_code(src):
+    # Found by the fuzzer: the float64 literal's mask did not match float32 vector code (a build failure).
+    _bits_agree(src, a=np.resize(np.array([0.0, 1.0, np.nan, -0.0], np.float32), 130))
+
+
+def test_an_invalid_operation_the_compiler_can_fold_gives_the_default_nan():
+    # Found by the fuzzer: bool a gives (a > a) / isinf(a) = 0.0 / 0.0, folded by the compiler to +NaN.
+    _bits_agree("c = (a > a) / isinf(a)", a=np.resize(np.array([False, True]), 13))
+    _bits_agree("c = (a > a) * inf", a=np.resize(np.array([False, True]), 13))

@@ -76,8 +76,12 @@ class Ctx:
 
     def truth(self, expr: str, dtype) -> str:
         """Whether a value is non-zero (NaN is), as a truth value."""
-        if np.dtype(dtype).kind == "b":
+        dtype = np.dtype(dtype)
+        if dtype.kind == "b":
             return expr  # uchar 0/1, or a mask in vector code
+        if self.vector and dtype.kind == "f" and dtype != self.float_dtype:
+            # A weak float64 literal in float32 vector code (`inf and a`): its mask is long-wide.
+            return f"convert_{self.t('bool')}({expr} != {self.const(0, dtype)})"
         return f"({expr} != {self.const(0, dtype)})"
 
     def as_bool(self, truth: str) -> str:
@@ -99,13 +103,16 @@ def _default_nan(ctx: Ctx) -> str:
 
 
 def _x86_nan(ctx: Ctx, expr: str, a: str, b: str) -> str:
-    """`expr` (a op b, floats), with the NaN NumPy's x86 loops give: a's if a is NaN, else b's.
+    """`expr` (a op b, floats), with the NaN NumPy's x86 loops give: a's if a is NaN, else b's,
+    else (an invalid operation, 0/0) x86's default NaN.
 
     The hardware does the same, but the OpenCL compiler may swap the operands of + and * or fold a
-    negation into a constant (`-x * 2` -> `x * -2`), which IEEE allows and which changes the sign or
-    payload of a NaN result; choosing the operand explicitly keeps NumPy's bits.
+    negation into a constant (`-x * 2` -> `x * -2`), and folds an operation on operands it knows
+    (0.0 / 0.0 from a bool that is always False) to a positive NaN; IEEE allows all of it, and it
+    changes the sign or payload of a NaN result. Choosing the NaN explicitly keeps NumPy's bits.
     """
-    return ctx.sel(f"isnan({a})", a, ctx.sel(f"isnan({b})", b, expr))
+    nan = ctx.sel(f"isnan({a})", a, ctx.sel(f"isnan({b})", b, _default_nan(ctx)))
+    return ctx.sel(f"isnan({expr})", nan, expr)
 
 
 def _wrap(ctx: Ctx, a: str, op: str, b: str) -> str:
