@@ -78,6 +78,8 @@ class KernelPlan:
     steps: list
     producer: dict          # node -> the Step that produces it in memory (inputs: none)
     stores: dict            # Step -> the nodes it writes to memory (the others stay in registers)
+    kinds: dict = field(default_factory=dict)
+    shapes: dict = field(default_factory=dict)
 
     def describe(self, labels=None) -> list[str]:
         """One line per kernel: its kind, the lines it covers, what it stores and why it is a boundary."""
@@ -89,9 +91,19 @@ class KernelPlan:
                     "matmul": "matrix product (host BLAS)", "view": "transpose (a view, no work)"}[s.kind]
             if s.kind == "reduce":
                 what += f" over {list(s.space)} axes {list(s.axes)}" + (f", {s.split} work-items a row" if s.split > 1 else "")
-            stored = ", ".join(labels[n] for n in self.stores.get(s, ())) or "nothing"
+            stored = ", ".join(self._value(n, labels) for n in self.stores.get(s, ())) or "nothing"
             lines.append(f"{s.index + 1}. {what}; lines {', '.join(map(str, covered)) or '-'}; stores {stored}; {s.why}")
+        between = {n for s in self.steps for n in self.stores.get(s, ())} - {n for _, n in self.graph.outputs}
+        if between and self.kinds:
+            size = sum(math.prod(self.shapes[n]) * self.kinds[n].dtype.itemsize for n in between)
+            lines.append(f"between kernels: {len(between)} arrays, {size} bytes in memory, each freed after "
+                         f"its last reader (large ones reuse the result pool's blocks)")
         return lines
+
+    def _value(self, n, labels) -> str:
+        if n in self.kinds and n in self.shapes:
+            return f"{labels[n]} {self.kinds[n].dtype.name}{list(self.shapes[n])}"
+        return labels[n]
 
 
 def _covered(step: Step, plan: KernelPlan) -> list:
@@ -247,7 +259,7 @@ def plan_kernels(graph: Graph, kinds: dict, shapes: dict, units: int = 1) -> Ker
             if any(tuple(shapes[b]) != s.space for b in reads):
                 s.axes = (len(s.space) - 1,)
                 s.why += "; operands broadcast: by rows"
-    return KernelPlan(graph, steps, producer, stores)
+    return KernelPlan(graph, steps, producer, stores, kinds, shapes)
 
 
 def _split(outer: int, inner: int, units: int) -> int:
