@@ -481,21 +481,14 @@ def render_reduce_kernel(graph: Graph, plan: KernelPlan, step: Step, kinds: dict
             value = names[n] if n.op != "constant" else literal(n.value, kinds[n].dtype)
             stores_lines.append(f"sx_st{k}[{offset}] = {value};  // {n.name or n.op}")
 
-        def vector_stores(vector_nodes):
-            lines = []
-            for k, n in enumerate(epilogue, first):
-                dt = kinds[n].dtype
-                value = names[n]
-                if n not in vector_nodes:
-                    value = f"(({cl_type(dt)}{width})({value}))"
-                elif dt.kind == "b":
-                    value = f"convert_uchar{width}(-{value})"
-                lines.append(f"vstore{width}({value}, 0, sx_st{k} + sx_o * sx_inner + sx_r);  // {n.name or n.op}")
-            return lines
+        # Vectors of consecutive elements: along a row (at the row's start plus the inner index), or
+        # across rows (lanes: at the first lane's element).
+        where = offset if lanes else "sx_o * sx_inner + sx_r"
+
+        def vector_stores(vectors):
+            return [_vstore(n, where, k, vectors, kinds, names, width) for k, n in enumerate(epilogue, first)]
         if lanes:
-            offset = " + ".join(f"sx_c{d} * sx_cst{d}" for d in range(ndim)) or "0"
-            inner_loop(epilogue, lambda vectors: [_vstore(n, offset, k, vectors, kinds, names, width)
-                                                  for k, n in enumerate(epilogue, first)])
+            inner_loop(epilogue, vector_stores)
         else:
             inner_loop(epilogue, stores_lines, vector_tail=vector_stores)
     emit(["}"], 1)
