@@ -425,3 +425,26 @@ def test_arrays_beyond_the_largest_buffer_still_give_the_results():
         prog._engine.info.max_alloc = before
     for g, e in zip(got, expected):
         np.testing.assert_allclose(g, e, rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_reductions_over_leading_axes_as_vector_lanes(dtype):
+    """A last axis of whole vectors kept: each row of the reduction is a vector lane."""
+    rng = np.random.default_rng(9)
+    x = rng.normal(size=(37, 3, 64)).astype(dtype)
+    x[5, 1, 7] = np.nan
+    x[2, 0, 9] = np.inf
+    m = x > 0.5
+    src = ("s = sum(x, axis=0)\nmx = max(x, axis=(0, 1))\nmn = min(x * 2, axis=1, keepdims=True)\n"
+           "p = prod(x, axis=0)\na = any(m, axis=0)\nl = all(x > -3, axis=0)\n"
+           "c = x - mean(x, axis=0)\nv = var(x, axis=(0, 1))\nz = where(m, sum(x, axis=0, keepdims=True), 0.0)\n"
+           "r = sum(x, axis=-1)\nq = softmax(x)\nk = any(m, axis=-1)")
+    got = program(src, "opencl")(x=x, m=m)
+    kernels = program(src, "opencl").kernel_source
+    import re
+    assert "across rows" in kernels and re.search(r"\d-wide vectors(?! across)", kernels)  # lanes, and along rows
+    want = program(src, "numpy")(x=x, m=m)
+    for name, g, w in zip(got.names(), got, want):
+        g, w = np.asarray(g), np.asarray(w)
+        assert g.dtype == w.dtype and g.shape == w.shape, name
+        np.testing.assert_allclose(g, w, rtol=64 * np.finfo(dtype).eps, atol=64 * np.finfo(dtype).eps, err_msg=name)

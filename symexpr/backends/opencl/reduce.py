@@ -108,7 +108,7 @@ def lane_accumulator(op: str, acc: str, value: str, dtype: np.dtype, width: int)
     if op == "sum":
         return ([f"{t} {acc} = ({t})(0);", f"{t} {acc}_c = ({t})(0);"],
                 [f"{{ const {t} sx_y = {value} - {acc}_c; const {t} sx_t = {acc} + sx_y;",
-                 f"  {acc}_c = (sx_t - {acc}) - sx_y; {acc} = sx_t; }}"],
+                 f"  {acc}_c = select(({t})(0), (sx_t - {acc}) - sx_y, isfinite(sx_t)); {acc} = sx_t; }}"],
                 f"select({acc}, {acc} - {acc}_c, isfinite({acc}))")
     if op == "prod":
         return [f"{t} {acc} = ({t})(1);"], [f"{acc} *= {value};"], acc
@@ -135,8 +135,9 @@ def vector_accumulator(op: str, acc: str, value: str, dtype: np.dtype, width: in
         # Kahan's compensated sum per lane (no select: PoCL's vector select is slow); the lanes are
         # folded into the scalar Neumaier sum, and their compensations subtracted.
         decl = [f"{t} {v} = ({t})(0);", f"{t} {v}_c = ({t})(0);"]
+        # (The compensation restarts at 0 past an infinity: inf - inf would make the sum NaN.)
         update = [f"{{ const {t} sx_y = {value} - {v}_c; const {t} sx_t = {v} + sx_y;",
-                  f"  {v}_c = (sx_t - {v}) - sx_y; {v} = sx_t; }}"]
+                  f"  {v}_c = select(({t})(0), (sx_t - {v}) - sx_y, isfinite(sx_t)); {v} = sx_t; }}"]
         fold = []
         for lane in lanes:
             fold += [f"{{ const {cl_type(dtype)} sx_v = {v}{lane}; const {cl_type(dtype)} sx_t = {acc} + sx_v;",
