@@ -106,10 +106,11 @@ def lane_accumulator(op: str, acc: str, value: str, dtype: np.dtype, width: int)
     t = f"{cl_type(dtype)}{width}"
     mask = f"{'int' if dtype.itemsize == 4 else 'long'}{width}"
     if op == "sum":
-        return ([f"{t} {acc} = ({t})(0);", f"{t} {acc}_c = ({t})(0);"],
-                [f"{{ const {t} sx_y = {value} - {acc}_c; const {t} sx_t = {acc} + sx_y;",
-                 f"  {acc}_c = select(({t})(0), (sx_t - {acc}) - sx_y, isfinite(sx_t)); {acc} = sx_t; }}"],
-                f"select({acc}, {acc} - {acc}_c, isfinite({acc}))")
+        # As `vector_accumulator`'s: Kahan, and a plain sum for rows with an infinity or a NaN.
+        return ([f"{t} {acc} = ({t})(0);", f"{t} {acc}_c = ({t})(0);", f"{t} {acc}_p = ({t})(0);"],
+                [f"{{ const {t} sx_x = {value}; const {t} sx_y = sx_x - {acc}_c; const {t} sx_t = {acc} + sx_y;",
+                 f"  {acc}_c = (sx_t - {acc}) - sx_y; {acc} = sx_t; {acc}_p += sx_x; }}"],
+                f"select({acc}_p, {acc} - {acc}_c, isfinite({acc}))")
     if op == "prod":
         return [f"{t} {acc} = ({t})(1);"], [f"{acc} *= {value};"], acc
     if op in ("max", "min"):
@@ -132,18 +133,20 @@ def vector_accumulator(op: str, acc: str, value: str, dtype: np.dtype, width: in
     lanes = [f".s{_LANES[k]}" for k in range(width)]
     v = f"{acc}v"
     if op == "sum":
-        # Kahan's compensated sum per lane (no select: PoCL's vector select is slow); the lanes are
-        # folded into the scalar Neumaier sum, and their compensations subtracted.
-        decl = [f"{t} {v} = ({t})(0);", f"{t} {v}_c = ({t})(0);"]
-        # (The compensation restarts at 0 past an infinity: inf - inf would make the sum NaN.)
-        update = [f"{{ const {t} sx_y = {value} - {v}_c; const {t} sx_t = {v} + sx_y;",
-                  f"  {v}_c = select(({t})(0), (sx_t - {v}) - sx_y, isfinite(sx_t)); {v} = sx_t; }}"]
+        # Kahan's compensated sum per lane (no select: PoCL's vector select is slow), and a plain sum
+        # beside it: past an infinity or a NaN, Kahan's compensation turns NaN (inf - inf), and the
+        # plain sum is then the answer (inf, or NaN as NumPy gives). The lanes are folded into the
+        # scalar Neumaier sum, and their compensations subtracted.
+        decl = [f"{t} {v} = ({t})(0);", f"{t} {v}_c = ({t})(0);", f"{t} {v}_p = ({t})(0);"]
+        update = [f"{{ const {t} sx_x = {value}; const {t} sx_y = sx_x - {v}_c; const {t} sx_t = {v} + sx_y;",
+                  f"  {v}_c = (sx_t - {v}) - sx_y; {v} = sx_t; {v}_p += sx_x; }}"]
         fold = []
+        st = cl_type(dtype)
         for lane in lanes:
-            fold += [f"{{ const {cl_type(dtype)} sx_v = {v}{lane}; const {cl_type(dtype)} sx_t = {acc} + sx_v;",
+            fold += [f"{{ const int sx_ok = isfinite({v}{lane});",
+                     f"  const {st} sx_v = sx_ok ? {v}{lane} : {v}_p{lane}; const {st} sx_t = {acc} + sx_v;",
                      f"  {acc}_c += (fabs({acc}) >= fabs(sx_v)) ? (({acc} - sx_t) + sx_v) : ((sx_v - sx_t) + {acc});",
-                     f"  {acc} = sx_t; }}"]
-        fold.append(f"{acc}_c -= {' + '.join(f'{v}_c{lane}' for lane in lanes)};")
+                     f"  {acc} = sx_t; if (sx_ok) {acc}_c -= {v}_c{lane}; }}"]
         return decl, update, fold
     if op == "prod":
         return [f"{t} {v} = ({t})(1);"], [f"{v} *= {value};"], [f"{acc} *= {v}{lane};" for lane in lanes]
