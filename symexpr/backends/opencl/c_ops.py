@@ -41,6 +41,9 @@ class Ctx:
     # a scalar), or the C condition under which it does not (see `uniformity`). NumPy's power
     # takes fast paths for an exponent that is the same all along its inner loop.
     uniform: tuple = ()
+    # `pick_nan` as OpenCL's ?: (fast on PoCL); False in very long kernels, where a chain of thousands
+    # of them crashed PoCL's compiler (a stack overflow in LLVM; 5,000 chained additions did).
+    blend: bool = True
 
     @property
     def vector(self) -> bool:
@@ -78,7 +81,11 @@ class Ctx:
         """`cond ? a : b` where `cond` tests for NaN: OpenCL's `?:`, which PoCL compiles to a blend,
         where its select() of vectors is a slow library call (it made `a * b + c` three times
         slower). A NaN test cannot be read as a min or max, the reason `sel` avoids `?:` on floats."""
-        return f"(({cond}) ? {a} : {b})"
+        if self.blend:
+            return f"(({cond}) ? {a} : {b})"
+        if self.vector:
+            return f"select({b}, {a}, {cond})"
+        return f"select({b}, {a}, ({'int' if self.result.itemsize == 4 else 'long'})({cond}))"
 
     @staticmethod
     def isnan(x: str) -> str:

@@ -115,6 +115,10 @@ def render_preamble(summary: str, uses_double: bool, helpers: dict, kernel_name:
     return out
 
 
+# Kernels of more operations than this choose NaNs with select(), not ?: (see Ctx.blend).
+BLEND_LIMIT = 1000
+
+
 def render_values(graph: Graph, nodes, kinds: dict[Node, Kind], names: dict[Node, str], helpers: dict,
                   float_dtype, host=frozenset(), width: int = 1, vector_nodes: set | None = None,
                   said: list | None = None, uniform: dict | None = None) -> list[str]:
@@ -132,13 +136,15 @@ def render_values(graph: Graph, nodes, kinds: dict[Node, Kind], names: dict[Node
     vector_nodes = vector_nodes if vector_nodes is not None else set()
     said = said if said is not None else [None]  # the statement whose comment was written last
     constants = {}  # (constant node, dtype, width) -> its text: a program reads few constants many times
+    nodes = list(nodes)
+    blend = len(nodes) <= BLEND_LIMIT
     for node in nodes:
         if node.op in ("constant", "input") or node in host or kinds[node].weak:
             continue
         is_vec = vec and not vector_nodes.isdisjoint(node.inputs)
         w = width if is_vec else 1
         ods = operand_dtypes(node, kinds)
-        ctx = Ctx(node, ods, kinds[node].dtype, w, helpers, float_dtype=float_dtype,
+        ctx = Ctx(node, ods, kinds[node].dtype, w, helpers, float_dtype=float_dtype, blend=blend,
                   uniform=tuple(_uniform(i, uniform, kinds, host) for i in node.inputs)
                   if node.op in ("power", "clip") else ())
         args = []
