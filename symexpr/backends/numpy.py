@@ -74,6 +74,20 @@ def _apply(opname: str, args: list, out=None, attrs: tuple = ()):
     return result
 
 
+def evaluate_on_host(nodes, env: dict, source: str) -> None:
+    """Weak values (Python scalars, and what is computed from them alone) into `env`, in order, as this
+    engine computes them: what the OpenCL engines hand their kernels as scalar arguments. `env` holds
+    the inputs already."""
+    for node in nodes:
+        if node.op == "constant":
+            env[node] = node.value
+        elif node.op != "input":
+            try:
+                env[node] = evaluate(node, [env[i] for i in node.inputs])
+            except _RAISES as err:
+                raise EvaluationError(f"{statement_text(source, node)}: {err}", statement=node.statement) from None
+
+
 def as_result(value, inputs_seen: set[int]):
     """What NumPy would return: an ndarray, or a NumPy scalar for a 0-d result; never a user's array."""
     if is_weak_value(value):

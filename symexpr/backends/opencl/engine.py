@@ -26,7 +26,7 @@ from ...infer import Kind, infer_kinds, infer_shapes, is_weak_value
 from ...ops import OPS
 from ...passes import specialize
 from .. import pool
-from ..numpy import NumpyEngine, evaluate, out_targets
+from ..numpy import NumpyEngine, evaluate_on_host, out_targets
 from .c_ops import operand_dtypes
 from .elementwise import (Layout, Signature, contiguous_signature, host_nodes, kernel_arguments, needs_error_flag,
                           render_kernel)
@@ -237,17 +237,8 @@ class OpenCLEngine(Memory, Replay):
         by_name = dict(zip(names, inputs))
 
         # Weak values (Python scalars and what is computed from them alone) are computed on the host.
-        env = {}
-        for node in typing.weak_nodes:
-            if node.op == "input":
-                env[node] = by_name[node.input_name]
-            elif node.op == "constant":
-                env[node] = node.value
-            else:
-                try:
-                    env[node] = evaluate(node, [env[i] for i in node.inputs])
-                except (ValueError, OverflowError, TypeError, ZeroDivisionError) as err:
-                    raise EvaluationError(f"{statement_text(sgraph.source, node)}: {err}") from None
+        env = {node: by_name[node.input_name] for node in typing.weak_nodes if node.op == "input"}
+        evaluate_on_host(typing.weak_nodes, env, sgraph.source)
         for j, dt, user, bound in typing.fits:
             v = env[sgraph.nodes[j]]
             info = np.iinfo(dt)

@@ -28,7 +28,7 @@ from ...passes.lower import lower_composites
 from ...shapes import transpose_axes
 from .. import pool
 from .plan import cone, plan_kernels
-from ..numpy import as_result, deliver, evaluate
+from ..numpy import as_result, deliver, evaluate_on_host
 from .reduce import REDUCE_KERNEL_NAME, reduce_vector_width, render_reduce_kernel, uses_lanes
 
 _EMPTY_MESSAGE = {"max": "zero-size array to reduction operation maximum which has no identity",
@@ -140,16 +140,6 @@ class StagedSignature:
             if n not in outs and n.op != "input":
                 self.drop_after.setdefault(k, []).append(n)
 
-    @property
-    def sources(self) -> list[str]:
-        out = []
-        for ex in self.executors:
-            if isinstance(ex, _Reduce):
-                out.append(ex.source)
-            elif isinstance(ex, _Elementwise):
-                out.append(ex.engine.kernel_source)
-        return out
-
 
 class StagedRunner:
     """Runs a graph that is not all element-wise, as the kernel plan's steps."""
@@ -216,8 +206,9 @@ class StagedRunner:
             return ("// no kernel yet: a program with reductions or matrix products is planned for the shapes "
                     "of a call; call it first\n")
         parts = []
+        lines = sig.plan.describe()
         for k, (step, ex) in enumerate(zip(sig.plan.steps, sig.executors)):
-            head = f"// ---- step {k + 1} of {len(sig.plan.steps)}: {sig.plan.describe()[k].split('. ', 1)[1]}"
+            head = f"// ---- step {k + 1} of {len(sig.plan.steps)}: {lines[k].split('. ', 1)[1]}"
             parts.append(head + ("\n" + self.sources.get(ex, ex.source) if isinstance(ex, _Reduce) else
                                  "\n" + ex.engine.kernel_source if isinstance(ex, _Elementwise) else "\n"))
         return "\n".join(parts)
@@ -242,14 +233,7 @@ class StagedRunner:
         env: dict[Node, object] = {}
         for node in graph.inputs:
             env[node] = values[node.input_name]
-        for node in sig.host:
-            if node.op == "constant":
-                env[node] = node.value
-            elif node.op != "input":
-                try:
-                    env[node] = evaluate(node, [env[i] if i.op != "constant" else i.value for i in node.inputs])
-                except (ValueError, OverflowError, TypeError, ZeroDivisionError) as err:
-                    raise EvaluationError(f"{statement_text(graph.source, node)}: {err}", statement=node.statement) from None
+        evaluate_on_host(sig.host, env, graph.source)
         for k, (step, ex) in enumerate(zip(sig.plan.steps, sig.executors)):
             if step.kind == "matmul":
                 node = step.nodes[0]
