@@ -18,7 +18,7 @@ import warnings
 import numpy as np
 import pyopencl as cl
 
-from ...errors import EvaluationError
+from ...errors import BackendError, EvaluationError
 from ...graph import Graph, Node, rebuild, statement_text
 from ...infer import infer_kinds, infer_shapes, kind_of_value
 from ...passes import specialize
@@ -29,6 +29,7 @@ from ...shapes import transpose_axes
 from .. import pool
 from .plan import cone, plan_kernels
 from ..numpy import as_result, deliver, evaluate_on_host
+from .runtime import build_program, store_binary
 from .reduce import REDUCE_KERNEL_NAME, reduce_vector_width, render_reduce_kernel, uses_lanes
 
 _EMPTY_MESSAGE = {"max": "zero-size array to reduction operation maximum which has no identity",
@@ -66,8 +67,6 @@ class _Reduce:
             with self.lock:
                 got = self.variants.get(width)
                 if got is None:
-                    from .runtime import build_program
-
                     source, args, _, _ = render_reduce_kernel(self.graph, self.plan, self.step, self.kinds,
                                                               self.shapes, self.host, width) if width > 1 else \
                         (self.source, self.args, None, None)
@@ -84,8 +83,6 @@ class _Elementwise:
     """An element-wise step: an OpenCLEngine of its own over the step's sub-graph."""
 
     def __init__(self, engine, graph, plan, step, kinds):
-        from .engine import OpenCLEngine
-
         new: dict[Node, Node] = {}
         self.reads: list[tuple[str, Node]] = []
         order = []
@@ -108,7 +105,8 @@ class _Elementwise:
         sub = rebuild(Graph((), tuple(new[b] for _, b in self.reads), outputs, graph.source), None, outputs)
         # The inputs in the order read (rebuild keeps the given input order).
         self.graph = sub
-        self.engine = OpenCLEngine(sub, device=engine.queue, optimize=False, fast_math=engine.fast_math)
+        # An engine of the caller's own class (engine.py imports this module: no import back).
+        self.engine = type(engine)(sub, device=engine.queue, optimize=False, fast_math=engine.fast_math)
         self.nodes = list(step.nodes)
 
 
@@ -368,12 +366,10 @@ class StagedRunner:
                                     for buf, host in copies]
                 cl.wait_for_events(events)
             except cl.Error as e:
-                from ..errors import BackendError
                 raise BackendError(f"the OpenCL reduction kernel failed: {e}") from None
             del keep
             variant = ex.variants[width]
             if variant[4] is not None:
-                from .runtime import store_binary
                 path, variant[4] = variant[4], None
                 store_binary(program, path)
         for node, arrs in zip(ex.stored, stores):
