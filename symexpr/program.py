@@ -89,6 +89,11 @@ def _column(table, name):
     return col.to_numpy()
 
 
+def _is_dask(value) -> bool:
+    # A Dask array, without importing dask (symexpr/dask.py runs the program on it).
+    return type(value).__module__.startswith("dask.") and hasattr(value, "__dask_graph__")
+
+
 def _is_pd_na(value) -> bool:
     # pandas.NA, the missing value of pandas' nullable dtypes, without importing pandas.
     return type(value).__name__ == "NAType"
@@ -338,6 +343,9 @@ class Program:
             inputs = self.bind((inputs,), {})
         if set(inputs) != set(self.inputs):
             inputs = self.bind((), {k: v for k, v in inputs.items()})
+        if any(_is_dask(v) for v in inputs.values()):
+            from .dask import run as run_on_dask  # Dask arrays in: Dask arrays out (symexpr/dask.py)
+            return run_on_dask(self, dict(inputs), out)
         results = self._engine.run(self.convert(dict(inputs)), out)
         if len(self.outputs) == 1:
             return results[0]
@@ -365,6 +373,10 @@ class Program:
                 if sig.graph is not self.graph:
                     lines += ["", "# specialized", render_graph(sig.graph)]
                 lines += ["", "# memory plan", str(sig.plan)]
+            bound = self.bind(args, inputs)
+            if any(_is_dask(v) for v in bound.values()):
+                from .dask import explain as explain_dask
+                lines += [""] + explain_dask(self, bound)
             kernel_plan = getattr(self._engine, "kernel_plan", None)
             if kernel_plan is not None:
                 lines += ["", "# kernels (the OpenCL engine)"] + kernel_plan(self._spec_values(args, inputs))
