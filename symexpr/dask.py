@@ -371,12 +371,7 @@ def run(prog, bound: dict, out=None, *, allow_rechunk: bool = False):
     if out is not None:
         raise CallError("out= is not taken with Dask inputs: the results are Dask arrays; "
                         "store them with dask.array.store or .to_zarr")
-    values = {n: _as_dask(n, v) for n, v in bound.items()}
-    spec = prog.convert({n: (np.broadcast_to(np.zeros((), v.dtype), v.shape) if is_dask_array(v) else v)
-                         for n, v in values.items()})
-    _check_known_shapes(prog, values)
-    the_plan = plan(prog.graph, {n: kind_of_value(v) for n, v in spec.items()},
-                    {n: np.shape(v) for n, v in spec.items()})
+    values, the_plan = _plan_call(prog, bound)
     options = _options(prog)
     arrays = dict(values)
     computed: dict[Node, object] = {}
@@ -392,6 +387,18 @@ def run(prog, bound: dict, out=None, *, allow_rechunk: bool = False):
         return results[0]
     from .program import Results
     return Results(prog.outputs, results)
+
+
+def _plan_call(prog, bound: dict) -> tuple[dict, Plan]:
+    """The call's values (Dask arrays and constants) and its plan, checked as a call on NumPy
+    data of the same dtypes and shapes would be, before any task is made."""
+    values = {n: _as_dask(n, v) for n, v in bound.items()}
+    _check_known_shapes(prog, values)
+    # Each Dask array stands as a zero-strided view of its dtype and shape: checked, no memory.
+    spec = prog.convert({n: (np.broadcast_to(np.zeros((), v.dtype), v.shape) if is_dask_array(v) else v)
+                         for n, v in values.items()})
+    return values, plan(prog.graph, {n: kind_of_value(v) for n, v in spec.items()},
+                        {n: np.shape(v) for n, v in spec.items()})
 
 
 def _check_known_shapes(prog, values: dict) -> None:
@@ -490,11 +497,7 @@ def _reduction(stage, pairs, out_ind, the_plan, constants, options):
 # -- explain ---------------------------------------------------------------------------------
 def explain(prog, bound: dict) -> list[str]:
     """How the program maps onto Dask's task graph for these inputs: a few lines per stage."""
-    values = {n: _as_dask(n, v) for n, v in bound.items()}
-    spec = prog.convert({n: (np.broadcast_to(np.zeros((), v.dtype), v.shape) if is_dask_array(v) else v)
-                         for n, v in values.items()})
-    the_plan = plan(prog.graph, {n: kind_of_value(v) for n, v in spec.items()},
-                    {n: np.shape(v) for n, v in spec.items()})
+    values, the_plan = _plan_call(prog, bound)
     lines = ["# on Dask"]
     for n, v in values.items():
         if is_dask_array(v):

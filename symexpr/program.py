@@ -128,6 +128,10 @@ def _load_path(path: str, name: str | None = None):
 class Program:
     """A compiled program. Call it with data: `prog(a=..., b=...)`."""
 
+    # What Dask and xarray call a task that runs it (dask.utils.funcname; apply_gufunc's task names
+    # must have no `-`, which the repr has).
+    __name__ = "symexpr_program"
+
     def __init__(self, source: str, *, outputs=None, backend: str = "auto", optimize: bool = True,
                  device=None, fast_math: bool = False):
         if backend not in BACKENDS:

@@ -1,0 +1,292 @@
+"""Programs on Dask arrays (symexpr/dask.py): equal to NumPy chunk by chunk, on Dask's threaded scheduler
+and on a two-process LocalCluster; reductions combined by dask.array.reduction; clear errors before
+any task runs; a worker killed mid-computation."""
+import copy
+import os
+import pickle
+import signal
+import time
+
+import numpy as np
+import pytest
+
+import symexpr as sx
+from symexpr.ops import OPS
+
+da = pytest.importorskip("dask.array")
+import dask  # noqa: E402
+
+RNG = np.random.default_rng(15)
+CHUNKS = ((7, 20, 13), (5, 30, 2))   # uneven, both axes
+
+
+def _data(dtype=np.float32, shape=(40, 37)):
+    x = (RNG.standard_normal(shape) * 3).astype(dtype)
+    if x.dtype.kind == "f":
+        special = [k % x.size for k in (3, 50, 77, 300)]
+        x.flat[special] = [np.nan, np.inf, -np.inf, -0.0]
+    return x
+
+
+@pytest.fixture(autouse=True)
+def threaded():
+    with dask.config.set(scheduler="threads"):
+        yield
+
+
+@pytest.fixture(scope="module")
+def prog2():
+    """Two outputs of one shape: one task per chunk gives both."""
+    return sx.compile("c = sin(a) * b + 2.0\nd = where(c > 0, c, -c) / (1 + b)", outputs=["c", "d"])
+
+
+def _reference2(a, b):
+    with np.errstate(all="ignore"):
+        c = np.sin(a) * b + 2.0
+        return c, np.where(c > 0, c, -c) / (1 + b)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_elementwise_equals_numpy_on_uneven_chunks_with_numpy_array(prog2, dtype):
+    a, b = _data(dtype), _data(dtype, (37,))
+    res = prog2(a=da.from_array(a, chunks=CHUNKS), b=b)
+    assert isinstance(res.c, da.Array) and isinstance(res.d, da.Array)
+    assert res.c.chunks == CHUNKS and res.c.dtype == dtype
+    c, d = dask.compute(res.c, res.d)
+    rc, rd = _reference2(a, b)
+    np.testing.assert_array_equal(c, rc)
+    np.testing.assert_array_equal(d, rd)
+    assert c.dtype == rc.dtype and d.dtype == rd.dtype
+
+
+def test_two_dask_inputs_with_different_chunks_are_aligned(prog2):
+    a, b = _data(), _data()
+    A = da.from_array(a, chunks=CHUNKS)
+    B = da.from_array(b, chunks=((10, 30), (37,)))
+    res = prog2(a=A, b=B)
+    np.testing.assert_array_equal(res.c.compute(), _reference2(a, b)[0])
+    np.testing.assert_array_equal(res.d.compute(), _reference2(a, b)[1])
+
+
+def test_weak_scalar_keeps_the_array_dtype_and_a_numpy_scalar_promotes():
+    prog = sx.compile("y = a * k + 1")
+    a = _data(np.float32)
+    A = da.from_array(a, chunks=CHUNKS)
+    y = prog(a=A, k=0.1)
+    assert y.dtype == np.float32
+    np.testing.assert_array_equal(y.compute(), a * 0.1 + 1)
+    y64 = prog(a=A, k=np.float64(0.1))
+    assert y64.dtype == np.float64
+    np.testing.assert_array_equal(y64.compute(), a * np.float64(0.1) + 1)
+
+
+def test_broadcasting_a_column_and_ints_and_bools():
+    prog = sx.compile("m = (i % 7) * j + 3 > k\nn = i // 3 + j", outputs=["m", "n"])
+    i = RNG.integers(-50, 50, (40, 37)).astype(np.int32)
+    j = RNG.integers(-5, 5, (40, 1)).astype(np.int64)
+    res = prog(i=da.from_array(i, chunks=CHUNKS), j=j, k=4)
+    np.testing.assert_array_equal(res.m.compute(), (i % 7) * j + 3 > 4)
+    np.testing.assert_array_equal(res.n.compute(), i // 3 + j)
+    assert res.n.dtype == np.int64
+
+
+def test_one_task_per_chunk_gives_every_output(prog2, monkeypatch):
+    from symexpr import dask as sxd
+
+    calls = []
+    real = sxd.ChunkTask.__call__
+    monkeypatch.setattr(sxd.ChunkTask, "__call__", lambda self, *c: calls.append(1) or real(self, *c))
+    A = da.from_array(_data(), chunks=CHUNKS)
+    res = prog2(a=A, b=1.5)
+    dask.compute(res.c, res.d)
+    assert len(calls) == A.npartitions == 9
+
+
+def _ref_reduce(op, x, axis, keepdims, ddof=0):
+    with np.errstate(all="ignore"):
+        if op in ("var", "std"):
+            return getattr(np, op)(x, axis=axis, keepdims=keepdims, ddof=ddof)
+        return OPS[op].numpy(x, axis=axis, keepdims=keepdims)
+
+
+REDUCTIONS = ["sum", "prod", "mean", "max", "min", "any", "all", "var", "std", "logsumexp", "argmax", "argmin"]
+
+
+@pytest.mark.parametrize("op", REDUCTIONS)
+def test_reductions_of_an_expression_over_chunked_axes(op):
+    a, b = _data(np.float32), _data(np.float32, (37,))
+    a_clean = np.nan_to_num(a, nan=0.5, posinf=2.0, neginf=-2.0)
+    A, Aclean = da.from_array(a, chunks=CHUNKS), da.from_array(a_clean, chunks=CHUNKS)
+    axes = [None, 0, 1, -1] + ([] if op.startswith("arg") else [(0, 1)])
+    for axis in axes:
+        for keepdims in (False, True):
+            prog = sx.compile(f"x = sin(a) * b\ns = {op}(x, axis={axis!r}, keepdims={keepdims})\nt = s * 2",
+                              outputs=["s", "t"])
+            for data, darr in ((a, A), (a_clean, Aclean)):
+                res = prog(a=darr, b=b)
+                with np.errstate(all="ignore"):
+                    ref = _ref_reduce(op, np.sin(data) * b, axis, keepdims)
+                got, got2 = dask.compute(res.s, res.t)
+                assert got.dtype == ref.dtype and got.shape == ref.shape, (op, axis, keepdims)
+                if op in ("max", "min", "any", "all", "argmax", "argmin"):
+                    np.testing.assert_array_equal(got, ref)
+                else:
+                    np.testing.assert_allclose(got, ref, rtol=2e-5, atol=1e-6)
+                    np.testing.assert_allclose(got2, ref * 2, rtol=2e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.int64, np.bool_])
+def test_integer_sums_are_exact_and_means_are_float64(dtype):
+    x = RNG.integers(0, 2 if dtype is np.bool_ else 1000, (40, 37)).astype(dtype)
+    X = da.from_array(x, chunks=CHUNKS)
+    prog = sx.compile("s = sum(x, axis=0)\nm = mean(x)\nv = var(x, axis=1, ddof=1)", outputs=["s", "m", "v"])
+    s, m, v = dask.compute(*prog(x=X))
+    np.testing.assert_array_equal(s, np.sum(x, axis=0))
+    assert s.dtype == np.sum(x, axis=0).dtype
+    np.testing.assert_allclose(m, np.mean(x), rtol=1e-12)
+    np.testing.assert_allclose(v, np.var(x, axis=1, ddof=1), rtol=1e-10)
+    assert m.dtype == np.float64 and v.dtype == np.float64
+
+
+def test_variance_is_stable_far_from_zero():
+    # A naive sum of squares minus the squared sum loses every digit here; merging counts, means
+    # and M2 (Chan) keeps them.
+    x = 1e9 + RNG.standard_normal(10_000)
+    X = da.from_array(x, chunks=777)
+    got = sx.compile("v = var(x)")(x=X).compute()
+    np.testing.assert_allclose(got, np.var(x), rtol=1e-6)
+
+
+def test_work_after_a_reduction_reads_the_full_array_again():
+    # Centering: a later stage takes the reduced Dask array as an input beside `a`.
+    a = _data(np.float64)
+    a = np.nan_to_num(a, nan=0, posinf=1, neginf=-1)
+    prog = sx.compile("m = mean(a, axis=0)\nz = (a - m) / std(a - m, axis=0, keepdims=True)\n"
+                      "top = max(z)", outputs=["z", "top"])
+    z, top = dask.compute(*prog(a=da.from_array(a, chunks=CHUNKS)))
+    m = a.mean(axis=0)
+    ref = (a - m) / np.std(a - m, axis=0, keepdims=True)
+    np.testing.assert_allclose(z, ref, rtol=1e-10)
+    np.testing.assert_allclose(top, ref.max(), rtol=1e-10)
+
+
+def test_softmax_needs_its_axis_whole():
+    prog = sx.compile("x = a * 2\ny = softmax(x, axis=1)")
+    a = np.nan_to_num(_data(np.float64), nan=0, posinf=1, neginf=-1)
+    with pytest.raises(sx.ShapeError, match=r"line 2.*softmax.*needs its axis whole.*3 chunks along axis 1") as err:
+        prog(a=da.from_array(a, chunks=CHUNKS))
+    assert err.value.line == 2
+    ref = OPS["softmax"].numpy(a * 2, axis=1)
+    # Whole rows in each chunk: as it is; else rechunked when asked, as apply_gufunc's allow_rechunk.
+    rows = da.from_array(a, chunks=((7, 20, 13), -1))
+    np.testing.assert_allclose(prog(a=rows).compute(), ref, rtol=1e-12)
+    from symexpr.dask import apply
+
+    got = apply(prog, a=da.from_array(a, chunks=CHUNKS), allow_rechunk=True)
+    np.testing.assert_allclose(got.compute(), ref, rtol=1e-12)
+    # Along axis 0, the chunked rows are fine: softmax over columns needs axis 0 whole instead.
+    with pytest.raises(sx.ShapeError, match="axis 0"):
+        sx.compile("y = softmax(a, axis=0)")(a=rows)
+
+
+def test_errors_come_before_any_task_runs(monkeypatch):
+    from symexpr import dask as sxd
+
+    monkeypatch.setattr(sxd.ChunkTask, "__call__", lambda *a: pytest.fail("a task ran"))
+    A = da.from_array(_data(), chunks=CHUNKS)
+    with pytest.raises(sx.SymExprError, match=r"line 2.*matrix products are not supported on Dask"):
+        sx.compile("b = a * 2\nc = b @ w")(a=A, w=np.ones((37, 3), np.float32))
+    with pytest.raises(sx.ShapeError, match="cannot broadcast"):
+        sx.compile("c = a + b")(a=A, b=da.ones(36, chunks=10))
+    unknown = A[A[:, 0] > 0]   # boolean indexing: chunk sizes Dask does not know
+    with pytest.raises(sx.ShapeError, match=r"unknown chunk sizes.*compute_chunk_sizes"):
+        sx.compile("c = a + 1")(a=unknown)
+    with pytest.raises(sx.CallError, match="out= is not taken"):
+        sx.compile("c = a + 1")(a=A, out=np.empty(A.shape, A.dtype))
+
+
+def test_explain_says_how_the_program_maps_onto_the_task_graph():
+    prog = sx.compile("x = sin(a) * b\nm = mean(x, axis=0)\nc = x - m", outputs=["c", "m"])
+    text = prog.explain(a=da.from_array(_data(), chunks=CHUNKS), b=2.0)
+    assert "# on Dask" in text and "9 chunks" in text
+    assert "`mean` on line 2" in text and "dask.array.reduction combines them: totals and counts summed" in text
+    assert "stage 2: blockwise, one task per output chunk runs the program below once and gives c" in text
+
+
+def test_a_pickled_program_runs_on_dask(prog2):
+    a = _data()
+    for clone in (pickle.loads(pickle.dumps(prog2)), copy.deepcopy(prog2)):
+        res = clone(a=da.from_array(a, chunks=CHUNKS), b=0.5)
+        np.testing.assert_array_equal(res.c.compute(), _reference2(a, 0.5)[0])
+
+
+def test_xarray_apply_ufunc_parallelized_and_allowed(prog2):
+    xr = pytest.importorskip("xarray")
+    a, b = _data(), _data(np.float32, (37,))
+    xa = xr.DataArray(a, dims=("time", "x")).chunk({"time": 10})
+    xb = xr.DataArray(b, dims=("x",))
+    c, d = xr.apply_ufunc(prog2, xa, xb, dask="parallelized", output_dtypes=[np.float32, np.float32],
+                          output_core_dims=[[], []])
+    assert c.chunks is not None
+    np.testing.assert_array_equal(c.values, _reference2(a, b)[0])
+    np.testing.assert_array_equal(d.values, _reference2(a, b)[1])
+    c2, _ = xr.apply_ufunc(prog2, xa, xb, dask="allowed", output_core_dims=[[], []])
+    np.testing.assert_array_equal(c2.values, _reference2(a, b)[0])
+
+
+def test_importing_symexpr_does_not_import_dask():
+    import subprocess
+    import sys
+
+    code = "import sys, symexpr; print('dask' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
+
+
+# -- a LocalCluster of two worker processes ----------------------------------------------------
+@pytest.fixture(scope="module")
+def client():
+    distributed = pytest.importorskip("distributed")
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                       dashboard_address=None, worker_dashboard_address=None)
+    client = distributed.Client(cluster)
+    try:
+        yield client
+    finally:
+        client.close()
+        cluster.close()
+
+
+def test_on_a_local_cluster_elementwise_and_reductions(client, prog2):
+    # Chunks of 12,000 elements: past the NumPy engine's small-size threshold, so the workers build
+    # and run OpenCL kernels.
+    a, b = _data(np.float32, (400, 300)), _data(np.float32, (300,))
+    A = da.from_array(a, chunks=((40, 160, 200), (100, 200)))
+    res = prog2(a=A, b=b)
+    c, d = client.compute([res.c, res.d], sync=True)
+    rc, rd = _reference2(a, b)
+    np.testing.assert_array_equal(c, rc)
+    np.testing.assert_array_equal(d, rd)
+    s = sx.compile("s = var(sin(a) * b, axis=0)")(a=A, b=b)
+    with np.errstate(all="ignore"):
+        np.testing.assert_allclose(client.compute(s, sync=True), np.var(np.sin(a) * b, axis=0), rtol=1e-5)
+    # Each worker process compiled each stage once, and kept it.
+    counts = client.run(lambda: len(__import__("symexpr.dask").dask._PROGRAMS))
+    assert len(counts) == 2 and all(n >= 1 for n in counts.values())
+
+
+def test_a_worker_killed_mid_computation_is_retried(client):
+    prog = sx.compile("y = sqrt(abs(sin(a) * 3.0 + a * a))\ns = sum(y, axis=1)")
+    # Generated on the workers (never on the client), in 40 tasks of 250,000 elements.
+    A = da.random.default_rng(7).standard_normal((1000, 10_000), chunks=(25, 10_000))
+    future = client.compute(prog(a=A))
+    pids = client.run(os.getpid)
+    deadline = time.monotonic() + 60
+    while not any(client.processing().values()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    victim = next(iter(pids.values()))
+    os.kill(victim, signal.SIGKILL)
+    got = future.result(timeout=120)
+    a = A.compute(scheduler="threads")
+    np.testing.assert_allclose(got, np.sum(np.sqrt(np.abs(np.sin(a) * 3.0 + a * a)), axis=1), rtol=1e-6)
+    assert future.status == "finished"
+    assert victim not in client.run(os.getpid).values()   # it did die; its tasks ran elsewhere
