@@ -20,7 +20,8 @@ Chunks are aligned as Dask aligns them (`unify_chunks`, through blockwise); NumP
 one-chunk Dask arrays and are aligned too; Python scalars stay weak constants of the stage (NumPy's
 promotion rules hold as they do on NumPy data). Row-wise ops (softmax) need their axis in one
 chunk: a `ShapeError` naming the line, or a rechunk with `apply(prog, ..., allow_rechunk=True)`.
-Matrix products and transposes on Dask arrays are not supported: a `SymExprError` naming the line.
+A matrix product (or transpose) is Dask's own blocked `da.matmul` (`da.transpose`) of operands
+computed by element-wise stages; the work after it (a bias, an activation) is a later stage.
 """
 from __future__ import annotations
 
@@ -45,7 +46,6 @@ __all__ = ["apply", "explain", "is_dask_array", "stage_program"]
 _SAME = frozenset(("sum", "prod", "max", "min", "any", "all", "logsumexp"))
 _MOMENTS = frozenset(("mean", "var", "std"))
 _ARG = frozenset(("argmax", "argmin"))
-_UNSUPPORTED_KINDS = {"matmul": "matrix products", "transpose": "transposes"}
 
 
 # -- the program as stages -------------------------------------------------------------------
@@ -139,24 +139,32 @@ def plan(graph: Graph, kinds: dict, shapes: dict) -> Plan:
     giving the outputs, one per output shape."""
     node_kinds = infer_kinds(graph, kinds)
     node_shapes = infer_shapes(graph, shapes)
-    for node in graph.nodes:
-        if node.op in OPS and OPS[node.op].kind in _UNSUPPORTED_KINDS:
-            raise SymExprError(f"{statement_text(graph.source, node)}: {_UNSUPPORTED_KINDS[OPS[node.op].kind]} "
-                               f"are not supported on Dask arrays; compute them with dask.array "
-                               f"(da.matmul, .T) and pass the result in", statement=node.statement)
     leaves: dict[Node, str] = {n: n.input_name for n in graph.inputs}
     taken = set(graph.input_names)
     stages: list[Stage] = []
     results: dict[Node, str] = {}
-    for node in graph.nodes:  # topological: a reduction's operand's reductions come first
-        if node.op not in OPS or OPS[node.op].kind != "reduction":
-            continue
-        operand = node.inputs[0]
-        ndim = len(node_shapes[operand])
-        stages.append(_reduction_stage(graph, node, operand, leaves, ndim, node_kinds, node_shapes))
-        name = _fresh(f"_r{len(results)}", taken)
-        results[node] = name
-        leaves[node] = name
+
+    def computed_as(node: Node) -> None:
+        results[node] = leaves[node] = _fresh(f"_r{len(results)}", taken)
+
+    for node in graph.nodes:  # topological: what a reduction or product reads comes first
+        kind = OPS[node.op].kind if node.op in OPS else None
+        if kind == "reduction":
+            operand = node.inputs[0]
+            ndim = len(node_shapes[operand])
+            stages.append(_reduction_stage(graph, node, operand, leaves, ndim, node_kinds, node_shapes))
+            computed_as(node)
+        elif kind in ("matmul", "transpose"):
+            # Dask's own blocked product (NumPy's on each pair of blocks) or transpose, of operands
+            # computed by an element-wise stage each; what reads the product is a later stage (its
+            # epilogue, fused there).
+            for x in node.inputs:
+                if x not in leaves:
+                    stages.append(_elementwise_stage(graph, [x], leaves, len(node_shapes[x]), node_shapes))
+                    computed_as(x)
+            stages.append(Stage(kind, "", tuple(leaves[x] for x in node.inputs), (node,), len(node_shapes[node]),
+                                node=node))
+            computed_as(node)
     # The outputs: grouped by shape, each group one element-wise stage.
     groups: dict[tuple, list[Node]] = {}
     for _, node in graph.outputs:
@@ -201,13 +209,19 @@ def _elementwise_stage(graph, outputs, leaves, ndim, shapes) -> Stage:
 
 
 def _render(nodes, leaves, names, result_names, result_nodes, extra=()) -> str:
+    """The stage as symexpr source: one statement per value, named after the user's variable where
+    it has one (`_t<k>` where not), then the results `_o<k>`; `extra` lines may read `{0}`..."""
     names.update(leaves)
+    taken = set(leaves.values())
     lines = []
     for node in nodes:
         if node in names or node.op == "constant":
             continue
-        names[node] = f"_t{len(lines)}"
-        lines.append(f"{names[node]} = {_expression(node, names)}")
+        name = node.name if node.name and node.name not in taken and not node.name.startswith("_") \
+            else f"_t{len(lines)}"
+        taken.add(name)
+        names[node] = name
+        lines.append(f"{name} = {_expression(node, names)}")
     lines += [f"{r} = {_name(n, names)}" for r, n in zip(result_names, result_nodes)]
     return "\n".join(lines + [line.format(*(_name(n, names) for n in result_nodes)) for line in extra])
 
@@ -441,7 +455,23 @@ def _run_stage(stage: Stage, arrays: dict, the_plan: Plan, options: tuple) -> li
     kinds = [the_plan.kinds[n] for n in stage.outputs]
     if stage.kind == "elementwise":
         return _elementwise(stage, pairs, out_ind, kinds, constants, options)
+    if stage.kind in ("matmul", "transpose"):
+        return [_product_or_transpose(stage, arrays, the_plan)]
     return [_reduction(stage, pairs, out_ind, the_plan, constants, options)]
+
+
+def _product_or_transpose(stage, arrays, the_plan):
+    node = stage.node
+    operands = [arrays[n] for n in stage.inputs]
+    for name, x in zip(stage.inputs, operands):
+        if not is_dask_array(x):
+            raise SymExprError(f"{statement_text(the_plan.graph.source, node)}: `{node.op}` of a scalar "
+                               f"(`{name}`)", statement=node.statement)
+    if stage.kind == "transpose":
+        return da.transpose(operands[0], dict(node.attrs).get("axes"))
+    result = da.matmul(*operands)
+    dtype = the_plan.kinds[node].dtype
+    return result if result.dtype == dtype else result.astype(dtype)
 
 
 def _meta(ndim: int, dtype) -> np.ndarray:
@@ -507,6 +537,9 @@ def explain(prog, bound: dict) -> list[str]:
             outs = ", ".join(_output_names(prog, the_plan, stage.outputs))
             head = (f"stage {k}: blockwise, one task per output chunk runs the program below once and gives "
                     f"{outs}")
+        elif stage.kind in ("matmul", "transpose"):
+            head = (f"stage {k}: `{stage.kind}` on {statement_text(prog.source, stage.node)}: "
+                    f"dask.array.{stage.kind} of {', '.join(stage.inputs)} (NumPy's on each block)")
         elif stage.kind in _ARG:
             head = (f"stage {k}: `{stage.kind}` on {statement_text(prog.source, stage.node)}: one task per chunk "
                     f"computes its operand; dask.array.{stage.kind} finds the index")
@@ -524,4 +557,5 @@ def explain(prog, bound: dict) -> list[str]:
 
 
 def _output_names(prog, the_plan, nodes) -> list[str]:
-    return [name for name, node in prog.graph.outputs if node in nodes]
+    names = [name for name, node in prog.graph.outputs if node in nodes]
+    return names or [f"the operand of {statement_text(prog.source, n)}" for n in nodes]

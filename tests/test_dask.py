@@ -194,8 +194,8 @@ def test_errors_come_before_any_task_runs(monkeypatch):
 
     monkeypatch.setattr(sxd.ChunkTask, "__call__", lambda *a: pytest.fail("a task ran"))
     A = da.from_array(_data(), chunks=CHUNKS)
-    with pytest.raises(sx.SymExprError, match=r"line 2.*matrix products are not supported on Dask"):
-        sx.compile("b = a * 2\nc = b @ w")(a=A, w=np.ones((37, 3), np.float32))
+    with pytest.raises(sx.ShapeError, match=r"line 2, column 5: matmul: the last axis of \(40, 37\)"):
+        sx.compile("b = a * 2\nc = b @ w")(a=A, w=np.ones((36, 3), np.float32))
     with pytest.raises(sx.ShapeError, match="cannot broadcast"):
         sx.compile("c = a + b")(a=A, b=da.ones(36, chunks=10))
     unknown = A[A[:, 0] > 0]   # boolean indexing: chunk sizes Dask does not know
@@ -203,6 +203,23 @@ def test_errors_come_before_any_task_runs(monkeypatch):
         sx.compile("c = a + 1")(a=unknown)
     with pytest.raises(sx.CallError, match="out= is not taken"):
         sx.compile("c = a + 1")(a=A, out=np.empty(A.shape, A.dtype))
+
+
+def test_matrix_product_then_epilogue_and_transpose():
+    # Dask's blocked product of operands computed by a stage; the bias and relu after it, and the
+    # reduction of them, fused in later stages.
+    x, w, b = _data(np.float64), RNG.standard_normal((37, 20)), RNG.standard_normal(20)
+    x = np.nan_to_num(x, nan=0, posinf=1, neginf=-1)
+    prog = sx.compile("h = relu((x * 2) @ w + b)\ns = sum(h, axis=1)\nt = transpose(h) * 3", outputs=["h", "s", "t"])
+    res = prog(x=da.from_array(x, chunks=CHUNKS), w=da.from_array(w, chunks=(11, 8)), b=b)
+    h, s, t = dask.compute(res.h, res.s, res.t)
+    ref = np.maximum((x * 2) @ w + b, 0)
+    np.testing.assert_allclose(h, ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(s, ref.sum(axis=1), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(t, ref.T * 3, rtol=1e-12, atol=1e-12)
+    assert h.dtype == s.dtype == t.dtype == np.float64
+    text = prog.explain(x=da.from_array(x, chunks=CHUNKS), w=w, b=b)
+    assert "`matmul` on line 1, `h = relu((x * 2) @ w + b)`: dask.array.matmul" in text
 
 
 def test_explain_says_how_the_program_maps_onto_the_task_graph():
