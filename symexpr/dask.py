@@ -40,7 +40,7 @@ from .ops import OPS
 from .program import _is_dask as is_dask_array
 from .shapes import reduced_axes
 
-__all__ = ["apply", "explain", "is_dask_array", "stage_program"]
+__all__ = ["apply", "explain", "is_dask_array", "stage_program", "stage_programs"]
 
 # The partial each reduction computes per chunk, and how partials combine (`_combine`).
 _SAME = frozenset(("sum", "prod", "max", "min", "any", "all", "logsumexp"))
@@ -69,6 +69,13 @@ class Stage:
     ndim: int
     node: Node | None = None
     rowwise_axes: dict = field(default_factory=dict)  # blockwise dimension -> the row-wise node needing it whole
+
+    @property
+    def results(self) -> int:
+        """How many results (`_o0, _o1, ...`) its program gives per chunk."""
+        if self.kind == "elementwise":
+            return len(self.outputs)
+        return 2 if self.kind in ("var", "std") else 1
 
 
 def _literal(value) -> str:
@@ -233,11 +240,13 @@ def _reduction_stage(graph, node, operand, leaves, ndim, kinds, shapes) -> Stage
     ax = repr(axes)
     if node.op in _SAME:
         extra = [f"_o0 = {node.op}({{0}}, axis={ax}, keepdims=True)"]
-    elif node.op == "mean":
-        extra = [f"_o0 = sum(float64({{0}}), axis={ax}, keepdims=True)"]
-    elif node.op in ("var", "std"):
-        extra = [f"_o0 = mean(float64({{0}}), axis={ax}, keepdims=True)",
-                 f"_o1 = sum(square(float64({{0}}) - _o0), axis={ax}, keepdims=True)"]
+    elif node.op in _MOMENTS:
+        # In the operand's float dtype, as NumPy's mean and var compute (ints and bools in float64);
+        # the partials are merged in float64.
+        x = "{0}" if kinds[operand].dtype.kind == "f" else "float64({0})"
+        extra = ([f"_o0 = sum({x}, axis={ax}, keepdims=True)"] if node.op == "mean" else
+                 [f"_o0 = mean({x}, axis={ax}, keepdims=True)",
+                  f"_o1 = sum(square({x} - _o0), axis={ax}, keepdims=True)"])
     else:  # argmax, argmin: the operand itself, reduced by dask.array's own arg reduction
         extra = ["_o0 = {0}"]
     source = _render(nodes, leaves, names, [], [operand], extra)
@@ -316,6 +325,11 @@ def _keep(x, axis=None, keepdims=True, dtype=None, computing_meta=False):
 
 def _combine(x, axis=None, keepdims=True, op="sum"):
     """Partials concatenated along `axis` -> one partial (keepdims)."""
+    with np.errstate(all="ignore"):  # NaN and inf follow NumPy's values; a task has nobody to warn
+        return _combine_partials(x, axis, op)
+
+
+def _combine_partials(x, axis, op):
     if op == "logsumexp":
         return OPS["logsumexp"].numpy(x, axis=axis, keepdims=True)
     if op in _SAME:
@@ -479,7 +493,7 @@ def _meta(ndim: int, dtype) -> np.ndarray:
 
 
 def _elementwise(stage, pairs, out_ind, kinds, constants, options) -> list:
-    task = ChunkTask(stage.source, options, stage.inputs, constants, len(stage.outputs))
+    task = ChunkTask(stage.source, options, stage.inputs, constants, stage.results)
     if not pairs:  # only constants: one chunk
         values = task()
         return [da.from_array(np.asarray(v), chunks=-1) for v in values]
@@ -502,8 +516,8 @@ def _reduction(stage, pairs, out_ind, the_plan, constants, options):
     operand_shape = the_plan.shapes[node.inputs[0]]
     axes = reduced_axes(operand_shape, kw.get("axis"))
     dtype = the_plan.kinds[node].dtype
-    task = _PartialTask(stage.source, options, stage.inputs, constants,
-                        2 if node.op in ("var", "std") else 1, op=node.op, axes=axes, ndim=stage.ndim)
+    task = _PartialTask(stage.source, options, stage.inputs, constants, stage.results, op=node.op, axes=axes,
+                        ndim=stage.ndim)
     if not pairs:
         raise SymExprError(f"{statement_text(the_plan.graph.source, node)}: a reduction of constants alone on Dask",
                            statement=node.statement)
@@ -522,6 +536,14 @@ def _reduction(stage, pairs, out_ind, the_plan, constants, options):
                         axis=axes, keepdims=kw.get("keepdims", False), dtype=dtype,
                         combine=partial(_combine, op=node.op), concatenate=True,
                         meta=_meta(len(the_plan.shapes[node]), dtype), name=f"{name}-combine")
+
+
+def stage_programs(prog, /, *args, **inputs) -> list:
+    """The programs a call's tasks run, one per stage that runs one (products and transposes are
+    Dask's own), as each worker compiles them: `.kernel_source`, `.explain(...)` on a chunk."""
+    _, the_plan = _plan_call(prog, prog.bind(args, inputs))
+    options = _options(prog)
+    return [stage_program(st.source, options, st.results) for st in the_plan.stages if st.source]
 
 
 # -- explain ---------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import time
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 import symexpr as sx
 from symexpr.ops import OPS
@@ -100,6 +101,41 @@ def test_one_task_per_chunk_gives_every_output(prog2, monkeypatch):
     res = prog2(a=A, b=1.5)
     dask.compute(res.c, res.d)
     assert len(calls) == A.npartitions == 9
+
+
+@st.composite
+def _chunked(draw):
+    """An array of 1..3 dimensions with NaN, inf and -0.0 among its values, cut into random chunks."""
+    shape = draw(st.lists(st.integers(1, 9), min_size=1, max_size=3))
+    values = st.one_of(st.floats(-50, 50, width=32), st.sampled_from([np.nan, np.inf, -np.inf, -0.0, 0.0]))
+    data = np.array(draw(st.lists(values, min_size=int(np.prod(shape)), max_size=int(np.prod(shape)))),
+                    np.float32).reshape(shape)
+    chunks = []
+    for n in shape:
+        cuts = sorted(draw(st.sets(st.integers(1, n - 1), max_size=3))) if n > 1 else []
+        chunks.append(tuple(np.diff([0, *cuts, n]).tolist()))
+    return data, tuple(chunks)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(_chunked(), st.sampled_from([0.5, -2.0, np.float32(3.0)]))
+def test_any_chunking_gives_the_program_s_own_result(prog2, chunked, k):
+    a, chunks = chunked
+    res = prog2(a=da.from_array(a, chunks=chunks), b=k)
+    whole = prog2(a=a, b=k)
+    c, d = dask.compute(res.c, res.d)
+    np.testing.assert_array_equal(c, whole.c)
+    np.testing.assert_array_equal(d, whole.d)
+    assert c.dtype == whole.c.dtype and d.dtype == whole.d.dtype
+    rc, rd = _reference2(a, k)
+    np.testing.assert_array_equal(c, rc)
+    np.testing.assert_array_equal(d, rd)
+    # And a reduction over the first axis, whatever its chunks.
+    s = sx.compile("s = max(a * k, axis=0)\nm = mean(a * k, axis=0)", outputs=["s", "m"])(
+        a=da.from_array(a, chunks=chunks), k=k)
+    with np.errstate(all="ignore"):
+        np.testing.assert_array_equal(s.s.compute(), np.max(a * k, axis=0))
+        np.testing.assert_allclose(s.m.compute(), np.mean(a * k, axis=0), rtol=1e-5, atol=1e-5)
 
 
 def _ref_reduce(op, x, axis, keepdims, ddof=0):
