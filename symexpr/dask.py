@@ -257,6 +257,7 @@ def _reduction_stage(graph, node, operand, leaves, ndim, kinds, shapes) -> Stage
 # -- the worker's side -----------------------------------------------------------------------
 _PROGRAMS: dict[tuple, object] = {}
 _PROGRAMS_LOCK = threading.Lock()
+_MAX_PROGRAMS = 256
 
 
 def stage_program(source: str, options: tuple, outputs: int):
@@ -270,6 +271,8 @@ def stage_program(source: str, options: tuple, outputs: int):
             prog = _PROGRAMS.get(key)
             if prog is None:
                 prog = Program(source, outputs=[f"_o{k}" for k in range(outputs)], **dict(options))
+                if len(_PROGRAMS) >= _MAX_PROGRAMS:  # a long-lived worker running many programs
+                    _PROGRAMS.pop(next(iter(_PROGRAMS)))
                 _PROGRAMS[key] = prog
     return prog
 

@@ -287,6 +287,22 @@ def test_xarray_apply_ufunc_parallelized_and_allowed(prog2):
     np.testing.assert_array_equal(c2.values, _reference2(a, b)[0])
 
 
+def test_the_readme_example_runs_and_matches_numpy(capsys):
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    block = next(b for b in re.findall(r"```python\n(.*?)```", readme, flags=re.S) if "import dask.array" in b)
+    namespace = {}
+    exec(block, namespace)  # noqa: S102 - our own README
+    a, b = namespace["a"].compute(), np.linspace(0, 1, 1_000, dtype=np.float32)
+    with np.errstate(all="ignore"):
+        z = np.sqrt(np.abs(np.sin(a) * b + np.cos(b) * a)) * np.exp(-0.5 * a * a)
+    np.testing.assert_allclose(namespace["rows"].compute(), z.mean(axis=1), rtol=1e-5)
+    np.testing.assert_allclose(namespace["z"].compute(), z, rtol=1e-5)
+    assert "# on Dask" in capsys.readouterr().out
+
+
 def test_importing_symexpr_does_not_import_dask():
     import subprocess
     import sys
