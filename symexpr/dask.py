@@ -284,12 +284,17 @@ class ChunkTask:
         self.source, self.options, self.inputs = source, options, inputs
         self.constants, self.outputs = constants, outputs
 
-    def __call__(self, *chunks):
+    def results(self, *chunks) -> tuple:
         values = dict(self.constants)
         values.update(zip([n for n in self.inputs if n not in self.constants], chunks))
         prog = stage_program(self.source, self.options, self.outputs)
         results = prog.run(values)
-        return results if self.outputs > 1 else (results,)
+        return tuple(np.asarray(r) for r in (results if self.outputs > 1 else (results,)))
+
+    def __call__(self, *chunks):
+        """One result: the chunk; several: a tuple of them (Dask's getitem picks each out)."""
+        results = self.results(*chunks)
+        return results if self.outputs > 1 else results[0]
 
 
 class _PartialTask(ChunkTask):
@@ -300,9 +305,9 @@ class _PartialTask(ChunkTask):
         self.op, self.axes, self.ndim = op, axes, ndim
 
     def __call__(self, *chunks):
-        parts = super().__call__(*chunks)
+        parts = self.results(*chunks)
         if self.op in _SAME or self.op in _ARG:
-            return np.asarray(parts[0])
+            return parts[0]
         shape = np.broadcast_shapes(*(np.shape(c) for c in chunks)) if chunks else ()
         shape = (1,) * (self.ndim - len(shape)) + tuple(shape)
         count = math.prod(shape[d] for d in self.axes)
@@ -498,9 +503,11 @@ def _meta(ndim: int, dtype) -> np.ndarray:
 def _elementwise(stage, pairs, out_ind, kinds, constants, options) -> list:
     task = ChunkTask(stage.source, options, stage.inputs, constants, stage.results)
     if not pairs:  # only constants: one chunk
-        values = task()
-        return [da.from_array(np.asarray(v), chunks=-1) for v in values]
+        return [da.from_array(v, chunks=-1) for v in task.results()]
     name = f"symexpr-{_token(stage.source, pairs, constants, options)}"
+    if len(kinds) == 1:
+        return [da.blockwise(task, out_ind, *pairs, name=name, meta=_meta(stage.ndim, kinds[0].dtype),
+                             concatenate=True)]
     tuples = da.blockwise(task, out_ind, *pairs, name=name, meta=_meta(stage.ndim, object),
                           concatenate=True)
     return [tuples.map_blocks(operator.getitem, k, dtype=kind.dtype, meta=_meta(stage.ndim, kind.dtype),

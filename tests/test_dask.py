@@ -91,6 +91,24 @@ def test_broadcasting_a_column_and_ints_and_bools():
     assert res.n.dtype == np.int64
 
 
+def test_constants_and_operators_survive_the_stage_source():
+    # Each stage is rendered back to symexpr source: strong and weak constants, NaN, -inf, -0.0, the
+    # unary and logical operators must come back as the same values and dtypes.
+    src = ("c = a * float32(0.1) + (-0.0) - int8(3) * uint8(2) + where(a > 2, nan, -inf) + 2.0 ** -1\n"
+           "d = (not (a > 1)) | ~(a < 0) & True\n"
+           "e = -a ** 2 + float64(1e300) * 0.0 + exp(float32(-1.5)) + -(-3) + copysign(1.0, a)")
+    prog = sx.compile(src, outputs=["c", "d", "e"])
+    a = np.array([-1, 0, -0.0, 1.5, 3, np.nan, np.inf, -np.inf], np.float32)
+    whole = prog(a=a)
+    for got, want in zip(dask.compute(*prog(a=da.from_array(a, chunks=3))), whole):
+        np.testing.assert_array_equal(got, want)
+        assert got.dtype == want.dtype
+    from symexpr.dask import stage_programs
+
+    (stage,) = stage_programs(prog, a=da.from_array(a, chunks=3))
+    assert "float32(0.10000000149011612)" in stage.source and "where(_t3, nan, (-inf))" in stage.source
+
+
 def test_one_task_per_chunk_gives_every_output(prog2, monkeypatch):
     from symexpr import dask as sxd
 
