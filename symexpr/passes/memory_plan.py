@@ -27,7 +27,7 @@ import numpy as np
 
 from ..graph import Graph, Node
 from ..infer import Kind
-from ..ops import OPS
+from ..ops import OPS, VIEWS
 from .liveness import Lifetime, liveness
 
 
@@ -107,12 +107,17 @@ def plan_memory(graph: Graph, kinds: dict[Node, Kind], shapes: dict[Node, tuple]
     holders: list[list[Node]] = []                   # buffer id -> the nodes it holds, in order
     pool: dict[tuple, list[int]] = {}                # (dtype, nbytes) -> dead buffer ids
     unplanned = 0
+
+    def dead(b: int, k: int) -> bool:
+        """Buffer b is free after step k: every value it holds (a view's base and its views) is dead."""
+        return all(lifetimes[h].last <= k for h in holders[b])
+
     for k, node in enumerate(graph.nodes):
         if node.op in ("input", "constant") or kinds[node].weak or shapes[node] == ():
             continue
-        if node.op == "transpose":
-            # A view of its operand (np.transpose copies nothing): it holds the operand's buffer, which
-            # stays taken until the view's last use too.
+        if node.op in VIEWS:
+            # A view of its operand (np.transpose copies nothing; sum_to may return its operand as
+            # it is): it holds the operand's buffer, which stays taken until the view's last use too.
             b = buffer_of.get(node.inputs[0])
             if b is not None:
                 buffer_of[node] = b
@@ -124,7 +129,7 @@ def plan_memory(graph: Graph, kinds: dict[Node, Kind], shapes: dict[Node, tuple]
         buf = None
         if writes_into(node, kinds):
             for operand in overwritable(node):
-                if (operand in buffer_of and lifetimes[operand].last == k
+                if (operand in buffer_of and dead(buffer_of[operand], k)
                         and kinds[operand].dtype == dtype and tuple(shapes[operand]) == shape):
                     buf = buffer_of[operand]
                     in_place[node] = operand
@@ -138,9 +143,8 @@ def plan_memory(graph: Graph, kinds: dict[Node, Kind], shapes: dict[Node, tuple]
         buffer_of[node] = buf
         holders[buf].append(node)
         # Operands that die here give their buffers back, unless this step took it over.
-        for operand in dict.fromkeys(node.inputs):
-            b = buffer_of.get(operand)
-            if b is not None and b != buf and lifetimes[operand].last == k:
+        for b in dict.fromkeys(buffer_of.get(operand) for operand in node.inputs):
+            if b is not None and b != buf and dead(b, k):
                 d, _, size = sizes[b]
                 pool.setdefault((d, size), []).append(b)
         if lifetimes[node].last == k:  # never read: dead at once
@@ -181,7 +185,7 @@ def render_plan(plan: MemoryPlan) -> str:
         life = plan.lifetimes[node]
         last = "end" if life.last == len(plan.graph.nodes) else str(life.last)
         how = (f"in place of {labels[plan.in_place[node]]}" if node in plan.in_place
-               else f"a view of {labels[node.inputs[0]]}" if node.op == "transpose"
+               else f"a view of {labels[node.inputs[0]]}" if node.op in VIEWS
                else "new" if plan.buffers[b.id].first == life.first else "reused")
         lines.append(f"{labels[node]:<8} buffer {b.id:<3} {b.dtype.name}{list(b.shape)} {how}, "
                      f"steps {life.first}..{last}")
