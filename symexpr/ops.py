@@ -382,8 +382,8 @@ def _sum_to(g, like):
     `like`'s shape, in `like`'s dtype: the step that takes each operand its share of a gradient."""
     like_dtype = np.result_type(like)
     if like_dtype.kind != "f":
-        raise GradientError(f"the gradient with respect to a {like_dtype} value is not defined: "
-                            f"differentiate with respect to float values")
+        raise GradientError("a gradient is defined for float values only (a float input, or a float "
+                            "cast of an integer one)")
     g = np.asarray(g)
     shape = np.shape(like)
     if g.shape == shape:

@@ -131,8 +131,17 @@ def _label(node: Node) -> str:
     return node.input_name if node.op == "input" else (node.name or node.op)
 
 
-def _sweep(graph: Graph, y: Node, wrt: list[Node], at: Node) -> dict[Node, Node]:
-    """The gradient of `y` with respect to every node between it and `wrt`: node -> its gradient."""
+def differentiable_inputs(graph: Graph, y: Node) -> tuple[str, ...]:
+    """The inputs whose gradient `y` has a share of (their names, in the graph's input order): those it
+    reads through ops that pass a gradient, not only through a comparison, a `where` condition, or a
+    cast to an integer."""
+    grads = _sweep(graph, y, list(graph.inputs), y, strict=False)
+    return tuple(n.input_name for n in graph.inputs if n in grads)
+
+
+def _sweep(graph: Graph, y: Node, wrt: list[Node], at: Node, strict: bool = True) -> dict[Node, Node]:
+    """The gradient of `y` with respect to every node between it and `wrt`: node -> its gradient.
+    An op without a rule on the way is an error (strict), or passes nothing back."""
     order = topological([y])
     targets = set(wrt)
     # Active: depends on a variable differentiated through ops that pass a gradient.
@@ -158,6 +167,8 @@ def _sweep(graph: Graph, y: Node, wrt: list[Node], at: Node) -> dict[Node, Node]
         if n.op == "input" or n in targets and not any(i in active for i in n.inputs):
             continue
         rule = OPS[n.op].grad
+        if rule is None and not strict:
+            continue
         if rule is None:
             what = "second derivatives are not supported" if OPS[n.op].internal else "it has no gradient rule"
             raise SymExprError(f"{statement_text(graph.source, n)}: cannot differentiate through `{n.op}`: {what}",

@@ -51,6 +51,15 @@ def writes_into(node: Node, kinds: dict[Node, Kind]) -> bool:
     return False
 
 
+def is_view(node: Node, kinds: dict, shapes: dict) -> bool:
+    """Whether the node's value may be its operand's memory: a transpose or a new axis, and a
+    `sum_to` with nothing to sum (it returns its operand as it is)."""
+    if node.op == "sum_to":
+        g, x = node.inputs
+        return tuple(shapes[g]) == tuple(shapes[x]) and kinds[g].dtype == kinds[x].dtype and not kinds[g].weak
+    return node.op in VIEWS
+
+
 def overwritable(node: Node) -> tuple[Node, ...]:
     """The operands `node` may be computed in place of: all of an element-wise ufunc's; where's y only;
     none of a matrix product's (each result element reads a whole row and column)."""
@@ -81,6 +90,7 @@ class MemoryPlan:
     lifetimes:            node -> Lifetime(first step, last use) for every node.
     buffers:              the buffers, by id.
     free_after:           step -> ids of buffers no later step needs, to free after that step.
+    views:                nodes whose value is their operand's memory (they hold its buffer).
     peak_bytes:           most bytes the planned buffers hold at once.
     peak_bytes_unplanned: bytes held when every intermediate has its own array and is kept to the end.
     """
@@ -93,6 +103,7 @@ class MemoryPlan:
     free_after: dict
     peak_bytes: int
     peak_bytes_unplanned: int
+    views: frozenset = frozenset()
 
     def __str__(self) -> str:
         return render_plan(self)
@@ -115,7 +126,7 @@ def plan_memory(graph: Graph, kinds: dict[Node, Kind], shapes: dict[Node, tuple]
     for k, node in enumerate(graph.nodes):
         if node.op in ("input", "constant") or kinds[node].weak or shapes[node] == ():
             continue
-        if node.op in VIEWS:
+        if is_view(node, kinds, shapes):
             # A view of its operand (np.transpose copies nothing; sum_to may return its operand as
             # it is): it holds the operand's buffer, which stays taken until the view's last use too.
             b = buffer_of.get(node.inputs[0])
@@ -167,7 +178,8 @@ def plan_memory(graph: Graph, kinds: dict[Node, Kind], shapes: dict[Node, tuple]
         live += d
         peak = max(peak, live)
     return MemoryPlan(graph, buffer_of, in_place, lifetimes, tuple(buffers),
-                      {k: tuple(v) for k, v in free_after.items()}, peak, unplanned)
+                      {k: tuple(v) for k, v in free_after.items()}, peak, unplanned,
+                      frozenset(n for n in buffer_of if is_view(n, kinds, shapes)))
 
 
 def _mb(nbytes: int) -> str:
@@ -185,7 +197,7 @@ def render_plan(plan: MemoryPlan) -> str:
         life = plan.lifetimes[node]
         last = "end" if life.last == len(plan.graph.nodes) else str(life.last)
         how = (f"in place of {labels[plan.in_place[node]]}" if node in plan.in_place
-               else f"a view of {labels[node.inputs[0]]}" if node.op in VIEWS
+               else f"a view of {labels[node.inputs[0]]}" if node in plan.views
                else "new" if plan.buffers[b.id].first == life.first else "reused")
         lines.append(f"{labels[node]:<8} buffer {b.id:<3} {b.dtype.name}{list(b.shape)} {how}, "
                      f"steps {life.first}..{last}")
