@@ -16,6 +16,7 @@ from .graph import Graph, render_graph
 from .infer import check_dtype, is_weak_value
 from .parse import parse
 from .passes import Rewrite, optimize as run_passes
+from .passes.differentiate import expand_gradients
 
 BACKENDS = ("auto", "numpy", "opencl")
 INT64 = (-(2**63), 2**63 - 1)
@@ -137,7 +138,7 @@ class Program:
         if backend not in BACKENDS:
             raise SymExprError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
         self.source = source
-        self.parsed: Graph = parse(source, outputs)
+        self.parsed: Graph = expand_gradients(parse(source, outputs))
         self._options = {"outputs": None if outputs is None else list(outputs), "backend": backend,
                          "optimize": optimize, "fast_math": fast_math}
         self.optimized = optimize

@@ -41,7 +41,7 @@ class Step:
     """One kernel (or host call) of a plan.
 
     kind:       "reduce" (a reduction kernel with its prologue and epilogue), "elementwise"
-                (a fused element-wise kernel), "matmul" (a host BLAS call) or "view" (a transpose:
+                (a fused element-wise kernel), "matmul" (a host BLAS call) or "view" (a transpose or a new axis:
                 no work, a view of memory).
     nodes:      what it produces: the reductions, then the element-wise values it stores; for
                 "matmul" and "view", the one node.
@@ -88,7 +88,7 @@ class KernelPlan:
         for s in self.steps:
             covered = sorted({n.statement.line for n in _covered(s, self) if n.statement is not None})
             what = {"reduce": "reduction kernel", "elementwise": "element-wise kernel",
-                    "matmul": "matrix product (host BLAS)", "view": "transpose (a view, no work)"}[s.kind]
+                    "matmul": "matrix product (host BLAS)", "view": f"{s.nodes[0].op} (a view, no work)"}[s.kind]
             if s.kind == "reduce":
                 what += f" over {list(s.space)} axes {list(s.axes)}" + (f", {s.split} work-items a row" if s.split > 1 else "")
             stored = ", ".join(self._value(n, labels) for n in self.stores.get(s, ())) or "nothing"
@@ -226,9 +226,9 @@ def plan_kernels(graph: Graph, kinds: dict, shapes: dict, units: int = 1) -> Ker
                 placed = new_step("reduce", space=space, axes=axes, split=split, why=why)
             placed.nodes.append(node)
             producer[node] = placed
-        elif node.op in ("matmul", "transpose"):
+        elif node.op in OPS and OPS[node.op].kind in ("matmul", "view"):
             for operand in node.inputs:
-                materialize(operand, f"the operand of a {'matrix product' if node.op == 'matmul' else 'transpose'} "
+                materialize(operand, f"the operand of a {'matrix product' if node.op == 'matmul' else node.op} "
                                      f"must be in memory")
             kind = "matmul" if node.op == "matmul" else "view"
             why = "BLAS on the host memory the kernels share" if kind == "matmul" else "no work: strides"

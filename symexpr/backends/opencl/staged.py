@@ -20,12 +20,12 @@ import pyopencl as cl
 
 from ...errors import BackendError, EvaluationError
 from ...graph import Graph, Node, rebuild, statement_text
+from ...ops import OPS
 from ...infer import infer_kinds, infer_shapes, kind_of_value
 from ...passes import specialize
 from ...passes.common_subexpressions import eliminate_common_subexpressions
 from ...passes.dead_code import eliminate_dead_code
 from ...passes.lower import lower_composites
-from ...shapes import transpose_axes
 from .. import pool
 from .plan import cone, plan_kernels
 from ..numpy import as_result, deliver, evaluate_on_host
@@ -241,7 +241,7 @@ class StagedRunner:
             elif step.kind == "view":
                 node = step.nodes[0]
                 x = _value(env, node.inputs[0])
-                env[node] = np.transpose(x, transpose_axes(np.shape(x), dict(node.attrs)["axes"]))
+                env[node] = OPS[node.op].function(node.attrs)(x)
             elif isinstance(ex, _Elementwise):
                 results = ex.engine.run({name: _value(env, b) for name, b in ex.reads})
                 env.update(zip(ex.nodes, results))
