@@ -20,8 +20,9 @@ Chunks are aligned as Dask aligns them (`unify_chunks`, through blockwise); NumP
 one-chunk Dask arrays and are aligned too; Python scalars stay weak constants of the stage (NumPy's
 promotion rules hold as they do on NumPy data). Row-wise ops (softmax) need their axis in one
 chunk: a `ShapeError` naming the line, or a rechunk with `apply(prog, ..., allow_rechunk=True)`.
-A matrix product (or transpose) is Dask's own blocked `da.matmul` (`da.transpose`) of operands
-computed by element-wise stages; the work after it (a bias, an activation) is a later stage.
+A matrix product (a transpose, a new axis) is Dask's own blocked `da.matmul` (`da.transpose`,
+`da.expand_dims`) of operands computed by element-wise stages; the work after it (a bias, an
+activation) is a later stage. Any other kind of op (gradients) is a `SymExprError` naming the line.
 """
 from __future__ import annotations
 
@@ -46,6 +47,12 @@ __all__ = ["apply", "explain", "is_dask_array", "stage_program", "stage_programs
 _SAME = frozenset(("sum", "prod", "max", "min", "any", "all", "logsumexp"))
 _MOMENTS = frozenset(("mean", "var", "std"))
 _ARG = frozenset(("argmax", "argmin"))
+# Ops Dask computes itself, on the Dask arrays of their operands (the stage before computes those).
+_DASK_OPS = {
+    "matmul": da.matmul,
+    "transpose": lambda x, axes=None: da.transpose(x, axes),
+    "expand_dims": lambda x, axis=0: da.expand_dims(x, axis),
+}
 
 
 # -- the program as stages -------------------------------------------------------------------
@@ -161,17 +168,22 @@ def plan(graph: Graph, kinds: dict, shapes: dict) -> Plan:
             ndim = len(node_shapes[operand])
             stages.append(_reduction_stage(graph, node, operand, leaves, ndim, node_kinds, node_shapes))
             computed_as(node)
-        elif kind in ("matmul", "transpose"):
-            # Dask's own blocked product (NumPy's on each pair of blocks) or transpose, of operands
-            # computed by an element-wise stage each; what reads the product is a later stage (its
-            # epilogue, fused there).
+        elif node.op in _DASK_OPS:
+            # Dask's own blocked product (NumPy's on each pair of blocks), transpose or new axis, of
+            # operands computed by an element-wise stage each; what reads the result is a later
+            # stage (a product's epilogue, fused there).
             for x in node.inputs:
                 if x not in leaves:
                     stages.append(_elementwise_stage(graph, [x], leaves, len(node_shapes[x]), node_shapes))
                     computed_as(x)
-            stages.append(Stage(kind, "", tuple(leaves[x] for x in node.inputs), (node,), len(node_shapes[node]),
-                                node=node))
+            stages.append(Stage(node.op, "", tuple(leaves[x] for x in node.inputs), (node,),
+                                len(node_shapes[node]), node=node))
             computed_as(node)
+        elif kind not in (None, "elementwise", "rowwise"):
+            # Run chunk by chunk, anything else would be wrong: say so, before any task is made.
+            what = "gradients" if kind == "gradient" else f"`{node.op}`"
+            raise SymExprError(f"{statement_text(graph.source, node)}: {what} on Dask arrays are not supported "
+                               f"yet; compute on NumPy arrays, or with dask.array", statement=node.statement)
     # The outputs: grouped by shape, each group one element-wise stage.
     groups: dict[tuple, list[Node]] = {}
     for _, node in graph.outputs:
@@ -477,21 +489,19 @@ def _run_stage(stage: Stage, arrays: dict, the_plan: Plan, options: tuple) -> li
     kinds = [the_plan.kinds[n] for n in stage.outputs]
     if stage.kind == "elementwise":
         return _elementwise(stage, pairs, out_ind, kinds, constants, options)
-    if stage.kind in ("matmul", "transpose"):
-        return [_product_or_transpose(stage, arrays, the_plan)]
+    if stage.kind in _DASK_OPS:
+        return [_dask_op(stage, arrays, the_plan)]
     return [_reduction(stage, pairs, out_ind, the_plan, constants, options)]
 
 
-def _product_or_transpose(stage, arrays, the_plan):
+def _dask_op(stage, arrays, the_plan):
     node = stage.node
     operands = [arrays[n] for n in stage.inputs]
     for name, x in zip(stage.inputs, operands):
         if not is_dask_array(x):
             raise SymExprError(f"{statement_text(the_plan.graph.source, node)}: `{node.op}` of a scalar "
                                f"(`{name}`)", statement=node.statement)
-    if stage.kind == "transpose":
-        return da.transpose(operands[0], dict(node.attrs).get("axes"))
-    result = da.matmul(*operands)
+    result = _DASK_OPS[node.op](*operands, **dict(node.attrs))
     dtype = the_plan.kinds[node].dtype
     return result if result.dtype == dtype else result.astype(dtype)
 
@@ -569,7 +579,7 @@ def explain(prog, bound: dict) -> list[str]:
             outs = ", ".join(_output_names(prog, the_plan, stage.outputs))
             head = (f"stage {k}: blockwise, one task per output chunk runs the program below once and gives "
                     f"{outs}")
-        elif stage.kind in ("matmul", "transpose"):
+        elif stage.kind in _DASK_OPS:
             head = (f"stage {k}: `{stage.kind}` on {statement_text(prog.source, stage.node)}: "
                     f"dask.array.{stage.kind} of {', '.join(stage.inputs)} (NumPy's on each block)")
         elif stage.kind in _ARG:

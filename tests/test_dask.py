@@ -255,6 +255,8 @@ def test_errors_come_before_any_task_runs(monkeypatch):
     unknown = A[A[:, 0] > 0]   # boolean indexing: chunk sizes Dask does not know
     with pytest.raises(sx.ShapeError, match=r"unknown chunk sizes.*compute_chunk_sizes"):
         sx.compile("c = a + 1")(a=unknown)
+    with pytest.raises(sx.SymExprError, match=r"line 2, `g = grad\(y, a\)`: gradients on Dask arrays are not supported"):
+        sx.compile("y = sum(a * a)\ng = grad(y, a)")(a=A)
     with pytest.raises(sx.CallError, match="out= is not taken"):
         sx.compile("c = a + 1")(a=A, out=np.empty(A.shape, A.dtype))
 
@@ -274,6 +276,11 @@ def test_matrix_product_then_epilogue_and_transpose():
     assert h.dtype == s.dtype == t.dtype == np.float64
     text = prog.explain(x=da.from_array(x, chunks=CHUNKS), w=w, b=b)
     assert "`matmul` on line 1, `h = relu((x * 2) @ w + b)`: dask.array.matmul" in text
+    # A new axis too, and then a reduction over it.
+    prog = sx.compile("e = expand_dims(x + 1, 0)\ns = sum(e * 2, axis=1)", outputs=["e", "s"])
+    e, s = dask.compute(*prog(x=da.from_array(x, chunks=CHUNKS)))
+    np.testing.assert_array_equal(e, np.expand_dims(x + 1, 0))
+    np.testing.assert_allclose(s, np.sum(np.expand_dims(x + 1, 0) * 2, axis=1), rtol=1e-12)
 
 
 def test_explain_says_how_the_program_maps_onto_the_task_graph():
