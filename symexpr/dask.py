@@ -1,7 +1,8 @@
 """Programs on Dask arrays: Dask plans, ships and retries; symexpr computes each chunk as one fused kernel.
 
 A call with a Dask array among its inputs (`prog(a=darr, b=np_array_or_scalar)`) returns Dask
-arrays, one per output, lazily. The program's graph is cut into *stages* at its reductions:
+arrays, one per output, lazily. The program's graph is cut into *stages* at its reductions and
+products:
 
 - an element-wise stage (element-wise and row-wise work) is one `dask.array.blockwise` layer:
   ONE task per output chunk runs the stage as one program on that chunk of every input, and the
