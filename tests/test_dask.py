@@ -238,6 +238,12 @@ def test_softmax_needs_its_axis_whole():
 
     got = apply(prog, a=da.from_array(a, chunks=CHUNKS), allow_rechunk=True)
     np.testing.assert_allclose(got.compute(), ref, rtol=1e-12)
+    # Inside a reduction's stage too: the column sums of the softmax of rows.
+    cols = sx.compile("s = sum(softmax(a, axis=1), axis=0)")
+    with pytest.raises(sx.ShapeError, match=r"line 1.*softmax.*needs its axis whole"):
+        cols(a=da.from_array(a, chunks=CHUNKS))
+    got = apply(cols, a=da.from_array(a, chunks=CHUNKS), allow_rechunk=True).compute()
+    np.testing.assert_allclose(got, OPS["softmax"].numpy(a, axis=1).sum(axis=0), rtol=1e-12)
     # Along axis 0, the chunked rows are fine: softmax over columns needs axis 0 whole instead.
     with pytest.raises(sx.ShapeError, match="axis 0"):
         sx.compile("y = softmax(a, axis=0)")(a=rows)
