@@ -458,7 +458,22 @@ class Program:
 
 
 def _rebuild(source: str, options: dict) -> "Program":
-    return Program(source, **options)
+    # A Dask worker unpickles a program once per task: a program of the same source and options
+    # unpickled before in this process lends it its compiled engine (kernels, engine choices; an
+    # engine may be called from many threads), so that only the first one builds anything.
+    key = (source, repr(sorted(options.items())))
+    twin = _UNPICKLED.get(key)
+    if twin is None:
+        twin = _UNPICKLED[key] = Program(source, **options)
+        if len(_UNPICKLED) > 64:
+            _UNPICKLED.pop(next(iter(_UNPICKLED)))
+    prog = object.__new__(Program)
+    prog.__dict__.update(twin.__dict__)
+    prog._fast = {}
+    return prog
+
+
+_UNPICKLED: dict[tuple, Program] = {}
 
 
 _warned = False

@@ -304,6 +304,17 @@ def test_a_pickled_program_runs_on_dask(prog2):
         np.testing.assert_array_equal(res.c.compute(), _reference2(a, 0.5)[0])
 
 
+def test_unpickled_twins_share_one_compiled_engine(prog2):
+    # A Dask worker unpickles a program once per task (xarray's dask="parallelized" ships the
+    # program itself): the second and later copies in a process reuse the first one's engine.
+    blob = pickle.dumps(prog2)
+    first, second = pickle.loads(blob), pickle.loads(blob)
+    assert first is not second and first._engine is second._engine
+    assert first._engine is not prog2._engine   # the original keeps its own
+    a = _data()
+    np.testing.assert_array_equal(second(a=a, b=2.0).c, _reference2(a, 2.0)[0])
+
+
 def test_xarray_apply_ufunc_parallelized_and_allowed(prog2):
     xr = pytest.importorskip("xarray")
     a, b = _data(), _data(np.float32, (37,))
@@ -372,6 +383,25 @@ def test_on_a_local_cluster_elementwise_and_reductions(client, prog2):
     # Each worker process compiled each stage once, and kept it.
     counts = client.run(lambda: len(__import__("symexpr.dask").dask._PROGRAMS))
     assert len(counts) == 2 and all(n >= 1 for n in counts.values())
+
+
+def test_xarray_parallelized_on_the_cluster_builds_the_program_once_per_worker(client, prog2):
+    xr = pytest.importorskip("xarray")
+    a, b = _data(np.float32, (400, 300)), _data(np.float32, (300,))
+    xa = xr.DataArray(a, dims=("time", "x")).chunk({"time": 25})   # 16 tasks, each unpickling prog2
+    c, d = xr.apply_ufunc(prog2, xa, xr.DataArray(b, dims=("x",)), dask="parallelized",
+                          output_dtypes=[np.float32, np.float32], output_core_dims=[[], []])
+    c, d = client.compute([c.data, d.data], sync=True)
+    np.testing.assert_array_equal(c, _reference2(a, b)[0])
+    np.testing.assert_array_equal(d, _reference2(a, b)[1])
+
+    source = prog2.source   # (the closure must not carry the program itself: that would unpickle it)
+
+    def built():
+        from symexpr import program
+        return sum(key[0] == source for key in program._UNPICKLED)
+
+    assert set(client.run(built).values()) <= {0, 1} and 1 in client.run(built).values()
 
 
 def test_a_worker_killed_mid_computation_is_retried(client):
