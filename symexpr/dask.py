@@ -77,6 +77,7 @@ class Stage:
     ndim: int
     node: Node | None = None
     rowwise_axes: dict = field(default_factory=dict)  # blockwise dimension -> the row-wise node needing it whole
+    origins: tuple = ()  # per line of `source`: the user's statement (text, span) it computes
 
     @property
     def results(self) -> int:
@@ -223,17 +224,19 @@ def _stage_inputs(nodes, leaves) -> tuple[str, ...]:
 def _elementwise_stage(graph, outputs, leaves, ndim, shapes) -> Stage:
     nodes = _subgraph(outputs, leaves)
     names = {}
-    source = _render(nodes, leaves, names, [f"_o{k}" for k in range(len(outputs))], outputs)
+    source, origins = _render(nodes, leaves, names, [f"_o{k}" for k in range(len(outputs))], outputs)
     return Stage("elementwise", source, _stage_inputs(nodes, leaves), tuple(outputs), ndim,
-                 rowwise_axes=_rowwise_axes(nodes, shapes, ndim))
+                 rowwise_axes=_rowwise_axes(nodes, shapes, ndim), origins=_origins(graph, origins))
 
 
-def _render(nodes, leaves, names, result_names, result_nodes, extra=()) -> str:
+def _render(nodes, leaves, names, result_names, result_nodes, extra=(), extra_node=None) -> tuple[str, tuple]:
     """The stage as symexpr source: one statement per value, named after the user's variable where
-    it has one (`_t<k>` where not), then the results `_o<k>`; `extra` lines may read `{0}`..."""
+    it has one (`_t<k>` where not), then the results `_o<k>`; `extra` lines may read `{0}`...
+    Also, for each line, the user's statement it computes (`origins`: text and span), so that an
+    error a task meets names the user's line, not the stage's."""
     names.update(leaves)
     taken = set(leaves.values())
-    lines = []
+    lines, origins = [], []
     for node in nodes:
         if node in names or node.op == "constant":
             continue
@@ -242,8 +245,16 @@ def _render(nodes, leaves, names, result_names, result_nodes, extra=()) -> str:
         taken.add(name)
         names[node] = name
         lines.append(f"{name} = {_expression(node, names)}")
+        origins.append(node)
     lines += [f"{r} = {_name(n, names)}" for r, n in zip(result_names, result_nodes)]
-    return "\n".join(lines + [line.format(*(_name(n, names) for n in result_nodes)) for line in extra])
+    origins += result_nodes[:len(result_names)]
+    lines += [line.format(*(_name(n, names) for n in result_nodes)) for line in extra]
+    origins += [extra_node] * len(extra)
+    return "\n".join(lines), tuple(origins)
+
+
+def _origins(graph: Graph, nodes) -> tuple:
+    return tuple((statement_text(graph.source, n), n.statement) for n in nodes)
 
 
 def _reduction_stage(graph, node, operand, leaves, ndim, kinds, shapes) -> Stage:
@@ -262,9 +273,9 @@ def _reduction_stage(graph, node, operand, leaves, ndim, kinds, shapes) -> Stage
                   f"_o1 = sum(square({x} - _o0), axis={ax}, keepdims=True)"])
     else:  # argmax, argmin: the operand itself, reduced by dask.array's own arg reduction
         extra = ["_o0 = {0}"]
-    source = _render(nodes, leaves, names, [], [operand], extra)
+    source, origins = _render(nodes, leaves, names, [], [operand], extra, extra_node=node)
     return Stage(node.op, source, _stage_inputs(nodes, leaves), (node,), ndim, node=node,
-                 rowwise_axes=_rowwise_axes(nodes, shapes, ndim))
+                 rowwise_axes=_rowwise_axes(nodes, shapes, ndim), origins=_origins(graph, origins))
 
 
 # -- the worker's side -----------------------------------------------------------------------
@@ -293,16 +304,31 @@ def stage_program(source: str, options: tuple, outputs: int):
 class ChunkTask:
     """A stage on one chunk of each of its inputs: pickles as a few strings and constants."""
 
-    def __init__(self, source: str, options: tuple, inputs: tuple, constants: dict, outputs: int):
-        self.source, self.options, self.inputs = source, options, inputs
-        self.constants, self.outputs = constants, outputs
+    def __init__(self, stage: Stage, options: tuple, constants: dict):
+        self.source, self.options, self.inputs = stage.source, options, stage.inputs
+        self.constants, self.outputs, self.origins = constants, stage.results, stage.origins
 
     def results(self, *chunks) -> tuple:
         values = dict(self.constants)
         values.update(zip([n for n in self.inputs if n not in self.constants], chunks))
         prog = stage_program(self.source, self.options, self.outputs)
-        results = prog.run(values)
+        try:
+            results = prog.run(values)
+        except SymExprError as err:
+            raise self._at_user_line(err) from None
         return tuple(np.asarray(r) for r in (results if self.outputs > 1 else (results,)))
+
+    def _at_user_line(self, err: SymExprError) -> SymExprError:
+        """An error on a line of the stage's source, told at the user's statement it computes."""
+        if err.line is None or not 0 < err.line <= len(self.origins):
+            return err
+        text, statement = self.origins[err.line - 1]
+        line = " ".join(self.source.splitlines()[err.line - 1].split())
+        message = err.message.removeprefix(f"line {err.line}, `{line}`: ")
+        try:
+            return type(err)(f"{text}: {message}", statement=statement)
+        except TypeError:  # an error class of another signature: as it was
+            return err
 
     def __call__(self, *chunks):
         """One result: the chunk; several: a tuple of them (Dask's getitem picks each out)."""
@@ -313,9 +339,9 @@ class ChunkTask:
 class _PartialTask(ChunkTask):
     """A reduction stage on one chunk: its partial, as one array (a structured one for moments)."""
 
-    def __init__(self, *args, op: str, axes: tuple, ndim: int):
-        super().__init__(*args)
-        self.op, self.axes, self.ndim = op, axes, ndim
+    def __init__(self, stage: Stage, options: tuple, constants: dict, *, op: str, axes: tuple):
+        super().__init__(stage, options, constants)
+        self.op, self.axes, self.ndim = op, axes, stage.ndim
 
     def __call__(self, *chunks):
         parts = self.results(*chunks)
@@ -512,7 +538,7 @@ def _meta(ndim: int, dtype) -> np.ndarray:
 
 
 def _elementwise(stage, pairs, out_ind, kinds, constants, options) -> list:
-    task = ChunkTask(stage.source, options, stage.inputs, constants, stage.results)
+    task = ChunkTask(stage, options, constants)
     if not pairs:  # only constants: one chunk
         return [da.from_array(v, chunks=-1) for v in task.results()]
     name = f"symexpr-{_token(stage.source, pairs, constants, options)}"
@@ -537,8 +563,7 @@ def _reduction(stage, pairs, out_ind, the_plan, constants, options):
     operand_shape = the_plan.shapes[node.inputs[0]]
     axes = reduced_axes(operand_shape, kw.get("axis"))
     dtype = the_plan.kinds[node].dtype
-    task = _PartialTask(stage.source, options, stage.inputs, constants, stage.results, op=node.op, axes=axes,
-                        ndim=stage.ndim)
+    task = _PartialTask(stage, options, constants, op=node.op, axes=axes)
     if not pairs:
         raise SymExprError(f"{statement_text(the_plan.graph.source, node)}: a reduction of constants alone on Dask",
                            statement=node.statement)

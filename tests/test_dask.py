@@ -289,6 +289,16 @@ def test_matrix_product_then_epilogue_and_transpose():
     np.testing.assert_allclose(s, np.sum(np.expand_dims(x + 1, 0) * 2, axis=1), rtol=1e-12)
 
 
+def test_an_error_in_a_task_names_the_user_s_line():
+    # The stage's program is rendered source of its own; what goes wrong in a task is told at the
+    # user's statement.
+    with pytest.raises(sx.EvaluationError, match=r"^line 2, `y = x \*\* -1`: Integers to negative") as err:
+        sx.compile("x = a * 2\ny = x ** -1")(a=da.arange(6, chunks=2)).compute()
+    assert err.value.line == 2
+    with pytest.raises(sx.EvaluationError, match=r"^line 2, `s = max\(x, axis=0\)`: zero-size array"):
+        sx.compile("x = a * 2\ns = max(x, axis=0)")(a=da.ones((0, 5), chunks=2)).compute()
+
+
 def test_explain_says_how_the_program_maps_onto_the_task_graph():
     prog = sx.compile("x = sin(a) * b\nm = mean(x, axis=0)\nc = x - m", outputs=["c", "m"])
     text = prog.explain(a=da.from_array(_data(), chunks=CHUNKS), b=2.0)
