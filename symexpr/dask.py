@@ -80,11 +80,15 @@ class Stage:
     origins: tuple = ()  # per line of `source`: the user's statement (text, span) it computes
 
     @property
+    def partials(self) -> int:
+        """A reduction stage's partial results per chunk (its first results)."""
+        return 0 if self.kind == "elementwise" else 2 if self.kind in ("var", "std") else 1
+
+    @property
     def results(self) -> int:
-        """How many results (`_o0, _o1, ...`) its program gives per chunk."""
-        if self.kind == "elementwise":
-            return len(self.outputs)
-        return 2 if self.kind in ("var", "std") else 1
+        """How many results (`_o0, _o1, ...`) its program gives per chunk: a reduction stage's
+        partials, then the outputs it gives beside them."""
+        return len(self.outputs) if self.kind == "elementwise" else self.partials + len(self.outputs) - 1
 
 
 def _literal(value) -> str:
@@ -163,13 +167,20 @@ def plan(graph: Graph, kinds: dict, shapes: dict) -> Plan:
     def computed_as(node: Node) -> None:
         results[node] = leaves[node] = _fresh(f"_r{len(results)}", taken)
 
+    outputs = {n for _, n in graph.outputs}
     for node in graph.nodes:  # topological: what a reduction or product reads comes first
         kind = OPS[node.op].kind if node.op in OPS else None
         if kind == "reduction":
             operand = node.inputs[0]
-            ndim = len(node_shapes[operand])
-            stages.append(_reduction_stage(graph, node, operand, leaves, ndim, node_kinds, node_shapes))
-            computed_as(node)
+            shape = node_shapes[operand]
+            # Outputs of the operand's shape that its stage computes anyway (`z` of `mean(z)`): the
+            # same kernel call gives them beside the partial.
+            along = [x for x in _subgraph([operand], leaves)
+                     if x in outputs and x not in leaves and node_shapes[x] == shape]
+            stages.append(_reduction_stage(graph, node, operand, leaves, len(shape), node_kinds, node_shapes,
+                                           along))
+            for x in (node, *along):
+                computed_as(x)
         elif node.op in _DASK_OPS:
             # Dask's own blocked product (NumPy's on each pair of blocks), transpose or new axis, of
             # operands computed by an element-wise stage each; what reads the result is a later
@@ -257,7 +268,7 @@ def _origins(graph: Graph, nodes) -> tuple:
     return tuple((statement_text(graph.source, n), n.statement) for n in nodes)
 
 
-def _reduction_stage(graph, node, operand, leaves, ndim, kinds, shapes) -> Stage:
+def _reduction_stage(graph, node, operand, leaves, ndim, kinds, shapes, along=()) -> Stage:
     nodes = _subgraph([operand], leaves)
     names: dict = {}
     axes = reduced_axes(shapes[operand], dict(node.attrs).get("axis"))
@@ -274,8 +285,10 @@ def _reduction_stage(graph, node, operand, leaves, ndim, kinds, shapes) -> Stage
     else:  # argmax, argmin: the operand itself, reduced by dask.array's own arg reduction
         extra = ["_o0 = {0}"]
     source, origins = _render(nodes, leaves, names, [], [operand], extra, extra_node=node)
-    return Stage(node.op, source, _stage_inputs(nodes, leaves), (node,), ndim, node=node,
-                 rowwise_axes=_rowwise_axes(nodes, shapes, ndim), origins=_origins(graph, origins))
+    more = [f"_o{len(extra) + k} = {_name(x, names)}" for k, x in enumerate(along)]
+    return Stage(node.op, "\n".join([source, *more]), _stage_inputs(nodes, leaves), (node, *along), ndim,
+                 node=node, rowwise_axes=_rowwise_axes(nodes, shapes, ndim),
+                 origins=_origins(graph, (*origins, *along)))
 
 
 # -- the worker's side -----------------------------------------------------------------------
@@ -341,10 +354,15 @@ class _PartialTask(ChunkTask):
 
     def __init__(self, stage: Stage, options: tuple, constants: dict, *, op: str, axes: tuple):
         super().__init__(stage, options, constants)
-        self.op, self.axes, self.ndim = op, axes, stage.ndim
+        self.op, self.axes, self.ndim, self.partials = op, axes, stage.ndim, stage.partials
 
     def __call__(self, *chunks):
+        """The partial; with the outputs given beside it, a tuple (partial, output, ...)."""
         parts = self.results(*chunks)
+        partial = self._partial(parts[:self.partials], chunks)
+        return (partial, *parts[self.partials:]) if len(parts) > self.partials else partial
+
+    def _partial(self, parts, chunks):
         if self.op in _SAME or self.op in _ARG:
             return parts[0]
         shape = np.broadcast_shapes(*(np.shape(c) for c in chunks)) if chunks else ()
@@ -518,7 +536,7 @@ def _run_stage(stage: Stage, arrays: dict, the_plan: Plan, options: tuple) -> li
         return _elementwise(stage, pairs, out_ind, kinds, constants, options)
     if stage.kind in _DASK_OPS:
         return [_dask_op(stage, arrays, the_plan)]
-    return [_reduction(stage, pairs, out_ind, the_plan, constants, options)]
+    return _reduction(stage, pairs, out_ind, the_plan, constants, options)
 
 
 def _dask_op(stage, arrays, the_plan):
@@ -568,14 +586,34 @@ def _reduction(stage, pairs, out_ind, the_plan, constants, options):
         raise SymExprError(f"{statement_text(the_plan.graph.source, node)}: a reduction of constants alone on Dask",
                            statement=node.statement)
     name = f"symexpr-{node.op}-{_token(stage.source, pairs, constants, options)}"
+    part_dtype = the_plan.kinds[node.inputs[0]].dtype if node.op in _ARG else _MOMENT_DTYPES.get(node.op, dtype)
+    part_chunks = None if node.op in _ARG else {d: 1 for d in axes}
+    beside = [the_plan.kinds[x].dtype for x in stage.outputs[1:]]
+    if not beside:
+        partials = da.blockwise(task, out_ind, *pairs, name=name, concatenate=True,
+                                adjust_chunks=part_chunks, meta=_meta(stage.ndim, part_dtype))
+    else:  # (partial, output, ...) from each task: Dask's getitem picks each out
+        tuples = da.blockwise(task, out_ind, *pairs, name=name, concatenate=True, meta=_meta(stage.ndim, object))
+        chunks = tuple((1,) * len(c) if d in (part_chunks or ()) else c for d, c in enumerate(tuples.chunks))
+        partials = tuples.map_blocks(operator.getitem, 0, chunks=chunks, meta=_meta(stage.ndim, part_dtype),
+                                     name=f"{name}-partial")
+        beside = [tuples.map_blocks(operator.getitem, k, meta=_meta(stage.ndim, dt), name=f"{name}-{k}")
+                  for k, dt in enumerate(beside, 1)]
+    return [_combine_partials_of(node, partials, axes, dtype, the_plan, name), *beside]
+
+
+def _combine_partials_of(node, partials, axes, dtype, the_plan, name):
+    """The reduction's result from its partials: dask.array.reduction's tree (or Dask's own arg
+    reduction of the operand)."""
+    kw = dict(node.attrs)
     if node.op in _ARG:
-        operand = da.blockwise(task, out_ind, *pairs, name=name, concatenate=True,
-                               meta=_meta(stage.ndim, the_plan.kinds[node.inputs[0]].dtype))
         reducer = da.argmax if node.op == "argmax" else da.argmin
-        return reducer(operand, axis=kw.get("axis"), keepdims=kw.get("keepdims", False))
-    part_dtype = _MOMENT_DTYPES.get(node.op, dtype)
-    partials = da.blockwise(task, out_ind, *pairs, name=name, concatenate=True,
-                            adjust_chunks={d: 1 for d in axes}, meta=_meta(stage.ndim, part_dtype))
+        if kw.get("axis") is None and partials.ndim > 1:
+            # Over every axis, Dask's arg reduction of a grid of blocks breaks ties (and picks among
+            # NaNs) in block order, not in C order as NumPy does: flattened first, it agrees.
+            flat = reducer(partials.reshape(-1), axis=0)
+            return flat.reshape((1,) * partials.ndim) if kw.get("keepdims") else flat
+        return reducer(partials, axis=kw.get("axis"), keepdims=kw.get("keepdims", False))
     from functools import partial
 
     return da.reduction(partials, _keep, partial(_aggregate, op=node.op, dtype=dtype, ddof=kw.get("ddof", 0)),
@@ -615,8 +653,10 @@ def explain(prog, bound: dict) -> list[str]:
             how = {"mean": "totals and counts summed", "var": "counts, means and M2 merged (Chan)",
                    "std": "counts, means and M2 merged (Chan)", "logsumexp": "logsumexp of the partials"}.get(
                 stage.kind, f"{stage.kind} of the partials")
+            beside = _output_names(prog, the_plan, stage.outputs[1:]) if len(stage.outputs) > 1 else []
             head = (f"stage {k}: `{stage.kind}` on {statement_text(prog.source, stage.node)}: one task per chunk "
-                    f"runs the program below (the partial); dask.array.reduction combines them: {how}")
+                    f"runs the program below (the partial{''.join(', and ' + n for n in beside)}); "
+                    f"dask.array.reduction combines the partials: {how}")
         lines += ["", head]
         if stage.rowwise_axes:
             lines.append("needs whole along blockwise dimension(s) " + ", ".join(map(str, stage.rowwise_axes)))
