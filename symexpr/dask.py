@@ -174,7 +174,7 @@ def plan(graph: Graph, kinds: dict, shapes: dict) -> Plan:
             operand = node.inputs[0]
             shape = node_shapes[operand]
             # Outputs of the operand's shape that its stage computes anyway (`z` of `mean(z)`): the
-            # same kernel call gives them beside the partial.
+            # same program call on the chunk gives them beside the partial.
             along = [x for x in _subgraph([operand], leaves)
                      if x in outputs and x not in leaves and node_shapes[x] == shape]
             stages.append(_reduction_stage(graph, node, operand, leaves, len(shape), node_kinds, node_shapes,

@@ -156,7 +156,7 @@ def test_any_chunking_gives_the_program_s_own_result(prog2, chunked, k):
         np.testing.assert_allclose(s.m.compute(), np.mean(a * k, axis=0), rtol=1e-5, atol=1e-5)
 
 
-def test_an_output_and_its_reduction_come_from_one_kernel_call(monkeypatch):
+def test_an_output_and_its_reduction_come_from_one_program_call(monkeypatch):
     from symexpr import dask as sxd
 
     calls = []
