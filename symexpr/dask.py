@@ -251,9 +251,11 @@ def _render(nodes, leaves, names, result_names, result_nodes, extra=(), extra_no
     for node in nodes:
         if node in names or node.op == "constant":
             continue
-        name = node.name if node.name and node.name not in taken and not node.name.startswith("_") \
-            else f"_t{len(lines)}"
-        taken.add(name)
+        if node.name and node.name not in taken and not node.name.startswith("_"):
+            name = node.name
+            taken.add(name)
+        else:
+            name = _fresh(f"_t{len(lines)}", taken)
         names[node] = name
         lines.append(f"{name} = {_expression(node, names)}")
         origins.append(node)

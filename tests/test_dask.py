@@ -109,6 +109,15 @@ def test_constants_and_operators_survive_the_stage_source():
     assert "float32(0.10000000149011612)" in stage.source and "where(_t3, nan, (-inf))" in stage.source
 
 
+def test_inputs_named_like_the_stage_s_own_names():
+    prog = sx.compile("x = _t0 * 2 + _t1\ny = sin(x) + _r0\ns = sum(y * _o0)", outputs=["y", "s"])
+    A = da.from_array(np.linspace(-3, 3, 50), chunks=7)
+    y, s = dask.compute(*prog(_t0=A, _t1=A, _r0=1.0, _o0=A))
+    want = prog(_t0=A.compute(), _t1=A.compute(), _r0=1.0, _o0=A.compute())
+    np.testing.assert_array_equal(y, want.y)
+    np.testing.assert_allclose(s, want.s, rtol=1e-12)
+
+
 def test_one_task_per_chunk_gives_every_output(prog2, monkeypatch):
     from symexpr import dask as sxd
 
