@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import threading
 import time
@@ -85,27 +86,46 @@ def run(client: Client, make, label: str) -> dict:
     return {"seconds": seconds, "peak_worker_bytes": peaks, "result": result}
 
 
+def _engines_chosen() -> list[str]:
+    """On a worker: the engines its stage programs' default backend chose (per chunk shape)."""
+    from symexpr import dask as sxd
+
+    return [e for p in sxd._PROGRAMS.values() for e in getattr(p._engine, "decisions", {}).values()]
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=float, default=2e9, help="elements per input (default 2e9)")
     parser.add_argument("--rows-per-chunk", type=int, default=1_000, help="rows per chunk (x 10,000 columns)")
+    parser.add_argument("--pocl-threads", type=int, default=1,
+                        help="PoCL's threads in each worker (POCL_MAX_PTHREAD_COUNT); 0: PoCL's default")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
+    args.pocl_threads = args.pocl_threads or None
 
     prog = sx.compile(SOURCE)
+    # One Dask thread per worker process, and one PoCL thread behind it: two workers on two cores,
+    # for both peers alike (PoCL's default, a thread per core in every worker, oversubscribes them).
+    env = {} if args.pocl_threads is None else {"POCL_MAX_PTHREAD_COUNT": str(args.pocl_threads)}
     cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                           dashboard_address=None, memory_limit="10GiB")
+                           dashboard_address=None, memory_limit="10GiB", env=env)
     client = Client(cluster)
     try:
         a, b = inputs(args.size, args.rows_per_chunk)
         print(f"{a.size:.3g} float32 elements per input ({a.nbytes / 2**30:.1f} GiB each), "
               f"{a.npartitions} chunks of {a.chunksize}", flush=True)
-        # The workers build the stage's kernels once (or load them from their disk cache): a warm-up
-        # on a slice of the same arrays, for both peers alike.
-        client.compute([prog(a=a[:2 * args.rows_per_chunk], b=b[:2 * args.rows_per_chunk]),
-                        with_dask(a[:2 * args.rows_per_chunk], b[:2 * args.rows_per_chunk])], sync=True)
+        # The workers build the stage's kernels once (or load them from their disk cache), and the
+        # default backend times its two engines at a chunk shape's first call: a warm-up on a slice
+        # of the same arrays (six chunks, so that both workers get some), for both peers alike.
+        head = slice(0, 6 * args.rows_per_chunk)
+        client.compute([prog(a=a[head], b=b[head]), with_dask(a[head], b[head])], sync=True)
+        load_before = os.getloadavg()
         ours = run(client, lambda: prog(a=a, b=b), "symexpr")
         theirs = run(client, lambda: with_dask(a, b), "dask.array (NumPy)")
+        load_after = os.getloadavg()
+        engines = sorted({e for w in client.run(_engines_chosen).values() for e in w})
+        print(f"engines the workers' stage programs chose: {', '.join(engines)}; load average "
+              f"{load_before[0]:.1f} before, {load_after[0]:.1f} after (2 cores)", flush=True)
     finally:
         client.close()
         cluster.close()
@@ -118,10 +138,12 @@ def main(argv=None):
         "program": SOURCE,
         "elements_per_input": int(a.size), "bytes_per_input": int(a.nbytes), "chunks": int(a.npartitions),
         "chunk_shape": list(a.chunksize),
-        "cluster": "LocalCluster: 2 worker processes x 1 thread, 127.0.0.1",
+        "cluster": "LocalCluster: 2 worker processes x 1 thread, 127.0.0.1, PoCL threads per worker: "
+                   + (str(args.pocl_threads) if args.pocl_threads else "PoCL's default (one per core)"),
         "symexpr_seconds": ours["seconds"], "dask_seconds": theirs["seconds"], "ratio": ratio,
         "symexpr_peak_worker_bytes": ours["peak_worker_bytes"],
         "dask_peak_worker_bytes": theirs["peak_worker_bytes"], "results_agree": agree,
+        "engines_chosen_on_workers": engines, "load_average_1min": [load_before[0], load_after[0]],
     }
     if not args.no_write:
         out = Path(__file__).resolve().parent / "results"
@@ -153,7 +175,10 @@ result is one sum per row.
 | dask.array on NumPy: `da.sin(a) * b + ...` | {r['dask_seconds']:.1f} | {gib(r['dask_peak_worker_bytes'])} |
 
 symexpr: **{r['ratio']:.2f}x** the speed of Dask's own operations (both times include generating the
-random inputs on the workers). Row sums agree (rtol 1e-4): {r['results_agree']}.
+random inputs on the workers). Row sums agree (rtol 1e-4): {r['results_agree']}. The engine the
+workers' default backend chose for the stage: {', '.join(r['engines_chosen_on_workers'])}. The
+machine has 2 cores and was shared with other work: its 1-minute load average was
+{r['load_average_1min'][0]:.1f} before the timed runs and {r['load_average_1min'][1]:.1f} after.
 """
 
 
