@@ -397,9 +397,7 @@ def _combine(x, axis=None, keepdims=True, op="sum"):
 
 
 def _combine_partials(x, axis, op):
-    if op == "logsumexp":
-        return OPS["logsumexp"].numpy(x, axis=axis, keepdims=True)
-    if op in _SAME:
+    if op in _SAME:  # sums of sums, maxima of maxima, logsumexp of logsumexps, ...
         return OPS[op].numpy(x, axis=axis, keepdims=True)
     n = np.sum(x["n"], axis=axis, keepdims=True)
     out = np.empty(n.shape, x.dtype)
@@ -409,14 +407,12 @@ def _combine_partials(x, axis, op):
         return out
     # Chan et al.: the merged mean, and M2 as the parts' M2 plus their counts' squared distance
     # from it. Parts of no elements (empty chunks) take no part.
-    with np.errstate(invalid="ignore", divide="ignore"):
-        weights = np.where(x["n"] > 0, x["n"], 0)
-        m_part = np.where(x["n"] > 0, x["m"], 0)
-        mean = np.sum(weights * m_part, axis=axis, keepdims=True) / n
-        dev = np.where(x["n"] > 0, x["m"] - mean, 0)
-        out["m"] = mean
-        out["M2"] = np.sum(np.where(x["n"] > 0, x["M2"], 0), axis=axis, keepdims=True) + \
-            np.sum(weights * dev * dev, axis=axis, keepdims=True)
+    some = x["n"] > 0
+    mean = np.sum(np.where(some, x["n"] * x["m"], 0), axis=axis, keepdims=True) / n
+    dev = np.where(some, x["m"] - mean, 0)
+    out["m"] = mean
+    out["M2"] = (np.sum(np.where(some, x["M2"], 0), axis=axis, keepdims=True)
+                 + np.sum(x["n"] * dev * dev, axis=axis, keepdims=True))
     return out
 
 
