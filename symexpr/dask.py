@@ -48,6 +48,7 @@ __all__ = ["apply", "explain", "is_dask_array", "stage_program", "stage_programs
 _SAME = frozenset(("sum", "prod", "max", "min", "any", "all", "logsumexp"))
 _MOMENTS = frozenset(("mean", "var", "std"))
 _ARG = frozenset(("argmax", "argmin"))
+_NO_IDENTITY = frozenset(("max", "min", "logsumexp"))  # refuse an empty operand, as NumPy does
 # Ops Dask computes itself, on the Dask arrays of their operands (the stage before computes those).
 _DASK_OPS = {
     "matmul": da.matmul,
@@ -354,21 +355,29 @@ class ChunkTask:
 class _PartialTask(ChunkTask):
     """A reduction stage on one chunk: its partial, as one array (a structured one for moments)."""
 
-    def __init__(self, stage: Stage, options: tuple, constants: dict, *, op: str, axes: tuple):
+    def __init__(self, stage: Stage, options: tuple, constants: dict, *, op: str, axes: tuple, dtypes: tuple):
         super().__init__(stage, options, constants)
         self.op, self.axes, self.ndim, self.partials = op, axes, stage.ndim, stage.partials
+        self.dtypes = dtypes  # of the partial (or operand), then of the outputs given beside it
 
     def __call__(self, *chunks):
         """The partial; with the outputs given beside it, a tuple (partial, output, ...)."""
-        parts = self.results(*chunks)
-        partial = self._partial(parts[:self.partials], chunks)
-        return (partial, *parts[self.partials:]) if len(parts) > self.partials else partial
-
-    def _partial(self, parts, chunks):
-        if self.op in _SAME or self.op in _ARG:
-            return parts[0]
         shape = np.broadcast_shapes(*(np.shape(c) for c in chunks)) if chunks else ()
         shape = (1,) * (self.ndim - len(shape)) + tuple(shape)
+        if self.op in _NO_IDENTITY and any(shape[d] == 0 for d in self.axes):
+            # An empty chunk (slicing makes them) has no maximum: an empty partial, which the
+            # combine's concatenation drops, as Dask's own max does.
+            part = tuple(0 if n == 0 else 1 if d in self.axes else n for d, n in enumerate(shape))
+            parts = (np.empty(shape if self.op in _ARG else part, self.dtypes[0]),
+                     *(np.empty(shape, dt) for dt in self.dtypes[1:]))
+            return parts if len(parts) > 1 else parts[0]
+        parts = self.results(*chunks)
+        partial = self._partial(parts[:self.partials], shape)
+        return (partial, *parts[self.partials:]) if len(parts) > self.partials else partial
+
+    def _partial(self, parts, shape):
+        if self.op in _SAME or self.op in _ARG:
+            return parts[0]
         count = math.prod(shape[d] for d in self.axes)
         out = np.empty(np.shape(parts[0]), _MOMENT_DTYPES[self.op])
         out["n"] = count
@@ -579,14 +588,14 @@ def _reduction(stage, pairs, out_ind, the_plan, constants, options):
     operand_shape = the_plan.shapes[node.inputs[0]]
     axes = reduced_axes(operand_shape, kw.get("axis"))
     dtype = the_plan.kinds[node].dtype
-    task = _PartialTask(stage, options, constants, op=node.op, axes=axes)
+    part_dtype = the_plan.kinds[node.inputs[0]].dtype if node.op in _ARG else _MOMENT_DTYPES.get(node.op, dtype)
+    beside = [the_plan.kinds[x].dtype for x in stage.outputs[1:]]
+    task = _PartialTask(stage, options, constants, op=node.op, axes=axes, dtypes=(part_dtype, *beside))
     if not pairs:
         raise SymExprError(f"{statement_text(the_plan.graph.source, node)}: a reduction of constants alone on Dask",
                            statement=node.statement)
     name = f"symexpr-{node.op}-{_token(stage.source, pairs, constants, options)}"
-    part_dtype = the_plan.kinds[node.inputs[0]].dtype if node.op in _ARG else _MOMENT_DTYPES.get(node.op, dtype)
     part_chunks = None if node.op in _ARG else {d: 1 for d in axes}
-    beside = [the_plan.kinds[x].dtype for x in stage.outputs[1:]]
     if not beside:
         partials = da.blockwise(task, out_ind, *pairs, name=name, concatenate=True,
                                 adjust_chunks=part_chunks, meta=_meta(stage.ndim, part_dtype))
@@ -606,6 +615,8 @@ def _combine_partials_of(node, partials, axes, dtype, the_plan, name):
     kw = dict(node.attrs)
     if node.op in _ARG:
         reducer = da.argmax if node.op == "argmax" else da.argmin
+        if any(0 in c for c in partials.chunks):  # Dask's arg reduction refuses empty chunks
+            partials = partials.rechunk(tuple(tuple(n for n in c if n) or (0,) for c in partials.chunks))
         if kw.get("axis") is None and partials.ndim > 1:
             # Over every axis, Dask's arg reduction of a grid of blocks breaks ties (and picks among
             # NaNs) in block order, not in C order as NumPy does: flattened first, it agrees.

@@ -242,6 +242,19 @@ def test_arg_reductions_break_ties_and_pick_nans_in_c_order():
                                               getattr(np, f)(y, axis=axis))
 
 
+def test_reductions_over_empty_chunks():
+    # Slicing makes empty chunks: a maximum has none to give there, Dask's arg reduction refuses them.
+    x = RNG.standard_normal((10, 3))
+    for op in ("sum", "var", "max", "logsumexp", "argmin"):
+        prog = sx.compile(f"z = x * 2\ns = {op}(z, axis=0)\nt = {op}(z)", outputs=["z", "s", "t"])
+        want = prog(x=x)
+        for chunks in (((0, 4, 0, 6), (2, 1)), ((0, 10), (0, 3))):
+            z, s, t = dask.compute(*prog(x=da.from_array(x, chunks=chunks)))
+            np.testing.assert_array_equal(z, want.z)
+            np.testing.assert_allclose(s, want.s, rtol=1e-12, atol=1e-12)
+            np.testing.assert_allclose(t, want.t, rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.parametrize("dtype", [np.int32, np.int64, np.bool_])
 def test_integer_sums_are_exact_and_means_are_float64(dtype):
     x = RNG.integers(0, 2 if dtype is np.bool_ else 1000, (40, 37)).astype(dtype)
