@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import dask.array as da
 
-from .errors import CallError, ShapeError, SymExprError
+from .errors import CallError, EvaluationError, ShapeError, SymExprError
 from .graph import Graph, Node, statement_text, topological
 from .infer import infer_kinds, infer_shapes, is_weak_value, kind_of_value
 from .ops import OPS
@@ -399,10 +399,16 @@ def _keep(x, axis=None, keepdims=True, dtype=None, computing_meta=False):
     return np.empty((0,) * x.ndim, dtype) if computing_meta else x
 
 
-def _combine(x, axis=None, keepdims=True, op="sum"):
-    """Partials concatenated along `axis` -> one partial (keepdims)."""
+def _combine(x, axis=None, keepdims=True, op="sum", where=None):
+    """Partials concatenated along `axis` -> one partial (keepdims). `where`: the reduction's
+    statement (text and span), for NumPy's refusal (the maximum of nothing) at the user's line."""
     with np.errstate(all="ignore"):  # NaN and inf follow NumPy's values; a task has nobody to warn
-        return _combine_partials(x, axis, op)
+        try:
+            return _combine_partials(x, axis, op)
+        except ValueError as err:
+            if where is None:
+                raise
+            raise EvaluationError(f"{where[0]}: {err}", statement=where[1]) from None
 
 
 def _combine_partials(x, axis, op):
@@ -425,8 +431,8 @@ def _combine_partials(x, axis, op):
     return out
 
 
-def _aggregate(x, axis=None, keepdims=False, op="sum", dtype=None, ddof=0):
-    part = _combine(x, axis=axis, op=op)
+def _aggregate(x, axis=None, keepdims=False, op="sum", dtype=None, ddof=0, where=None):
+    part = _combine(x, axis=axis, op=op, where=where)
     with np.errstate(invalid="ignore", divide="ignore"):
         if op in _SAME:
             value = part
@@ -625,9 +631,11 @@ def _combine_partials_of(node, partials, axes, dtype, the_plan, name):
         return reducer(partials, axis=kw.get("axis"), keepdims=kw.get("keepdims", False))
     from functools import partial
 
-    return da.reduction(partials, _keep, partial(_aggregate, op=node.op, dtype=dtype, ddof=kw.get("ddof", 0)),
+    where = (statement_text(the_plan.graph.source, node), node.statement)
+    return da.reduction(partials, _keep, partial(_aggregate, op=node.op, dtype=dtype, ddof=kw.get("ddof", 0),
+                                                 where=where),
                         axis=axes, keepdims=kw.get("keepdims", False), dtype=dtype,
-                        combine=partial(_combine, op=node.op), concatenate=True,
+                        combine=partial(_combine, op=node.op, where=where), concatenate=True,
                         meta=_meta(len(the_plan.shapes[node]), dtype), name=f"{name}-combine")
 
 
