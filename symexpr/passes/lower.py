@@ -142,6 +142,8 @@ def _lower_gradient(node: Node, inputs: tuple, kinds: dict, shapes: dict) -> Nod
     operand = dict(node.attrs)["operand"]
     if na == 1 and nb == 1:
         return make("multiply", g, b if operand == 0 else a, name=node.name)
+    if operand == 1 and nb == 1:  # a row per batch: (..., 1, k), summed to (k,) by sum_to
+        return make("matmul", make("expand_dims", g, axis=-2), a, name=node.name)
     if na == 1:
         g = make("expand_dims", g, axis=-2)
     if nb == 1:
