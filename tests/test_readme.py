@@ -45,7 +45,7 @@ def test_error_example_is_what_symexpr_says():
 
 
 def test_hybridize_example_traces_to_the_imperative_result():
-    block = next(b for b in python_blocks() if "@sx.hybridize" in b)
+    block = next(b for b in python_blocks() if "def adam" in b)
     namespace = {"sx": sx, "np": np}
     exec(block, namespace)  # noqa: S102 - our own README
     adam = namespace["adam"]
@@ -75,3 +75,15 @@ def test_gradients_example_runs():
         x=namespace["x"], y=namespace["y"], w=w, b=b)
     np.testing.assert_allclose(w2, w - 0.1 * grads.grad_w)
     np.testing.assert_allclose(b2, b - 0.1 * grads.grad_b)
+
+
+def test_hybridized_sgd_step_example():
+    block = next(b for b in python_blocks() if "def sgd_step" in b)
+    namespace = {"sx": sx}
+    exec(block, namespace)  # noqa: S102 - our own README
+    rng = np.random.default_rng(1)
+    x, y, w, b = rng.standard_normal((6, 3)), rng.standard_normal((6, 2)), rng.standard_normal((3, 2)), np.zeros(2)
+    w2, b2 = namespace["sgd_step"](w, b, x, y, 0.5)
+    g = sx.grad("loss = mean((relu(x @ w + b) - y) ** 2)", wrt=("w", "b"))(x=x, y=y, w=w, b=b)
+    np.testing.assert_allclose(w2, w - 0.5 * g.grad_w)
+    np.testing.assert_allclose(b2, b - 0.5 * g.grad_b)
