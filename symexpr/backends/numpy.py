@@ -19,7 +19,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from ..errors import CallError, DTypeError, EvaluationError, ShapeError, SymExprError
+from ..errors import CallError, DTypeError, EvaluationError, ShapeError
 from ..graph import Graph, Node, statement_text
 from ..infer import Kind, infer_kinds, infer_shapes, is_weak_value, kind_of_value
 from ..ops import OPS, keeps_weak
