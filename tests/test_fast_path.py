@@ -4,6 +4,7 @@ A call whose inputs are all NumPy arrays, with a signature (dtypes and shapes) s
 argument binding and checking; on the NumPy engine it runs the signature's straight-line Python
 (backends/numpy.py `straight_line`). Everything here compares it with the general path.
 """
+import sys
 import warnings
 
 import numpy as np
@@ -279,3 +280,39 @@ def test_opencl_launch_recorded_from_a_call_with_out():
     assert prog._engine._launches  # replayable from the first call on
     same_bits(prog(a, a), a * a)
     assert prog(a, a, out=out) is out
+
+
+def test_auto_imports_pyopencl_only_when_a_call_needs_it():
+    # import, compile and small calls stay on the NumPy engine without touching OpenCL at all.
+    import subprocess
+
+    code = ("import sys, numpy as np, symexpr as sx\n"
+            "p = sx.compile('c = a * b + 1\\nd = sum(c)')\n"
+            "r = p(a=np.arange(100.0), b=2.0)\n"
+            "assert 'pyopencl' not in sys.modules, 'pyopencl imported'\n"
+            "p(a=np.arange(100000.0), b=2.0)\n"
+            "print('pyopencl' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == str(bool(sx.devices()))
+
+
+def test_auto_without_a_device_runs_the_numpy_engine_and_says_so_once(monkeypatch):
+    import warnings
+
+    from symexpr import program
+
+    def no_device(self, device):
+        raise sx.BackendError("no OpenCL platform (a test)")
+
+    monkeypatch.setattr(program.Program, "_opencl_engine", no_device)
+    monkeypatch.setattr(program, "_warned", False)
+    prog = sx.compile("c = a * 2 + 1")
+    a = np.arange(4 * SMALL, dtype=np.float32)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        same_bits(prog(a), a * 2 + 1)
+        same_bits(prog(a), a * 2 + 1)
+        assert prog.backend == "numpy" and prog.kernel_source is None
+    assert [str(w.message) for w in seen if "no OpenCL device" in str(w.message)] == [
+        "symexpr: no OpenCL device (no OpenCL platform (a test)); using the NumPy engine"]

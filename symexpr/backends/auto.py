@@ -14,55 +14,96 @@ inputs' dtypes and shapes), once, and remembered:
 Both engines compute NumPy's results; exact operations agree bit for bit, and
 transcendental functions within the OpenCL ulp bounds (see the README). Pass
 backend="opencl" or "numpy" to fix the engine.
+
+The OpenCL engine itself is made when something first needs it (a call above `SMALL`,
+device arrays, `kernel_source`, `explain()`'s kernels): importing pyopencl and making a
+context cost 100 ms or more, which a program whose calls stay small never pays. Where
+it cannot be made (no device), the NumPy engine runs everything, and a warning says so once.
 """
 from __future__ import annotations
 
 import math
+import sys
+import threading
 import time
 
 import numpy as np
 
 from ..infer import is_weak_value, kind_of_value
+from ..ops import OPS
 from .numpy import NumpyEngine
-from .opencl import OpenCLEngine, cl_array
 
 SMALL = 4096         # elements: at or below, the NumPy engine without measuring
 MAX_DECISIONS = 256  # signatures remembered
 
 
+class _Lazy:
+    """The OpenCL engine, made once on first use (None where it cannot be); copies share it."""
+
+    def __init__(self, make):
+        self.make = make
+        self.lock = threading.Lock()
+        self.done = False
+        self.engine = None
+
+    def get(self):
+        if not self.done:
+            with self.lock:
+                if not self.done:
+                    self.engine = self.make()
+                    self.done = True
+        return self.engine
+
+
+def _is_device_array(value) -> bool:
+    # Without importing pyopencl: a device array can only exist once the user imported it.
+    array = sys.modules.get("pyopencl.array")
+    return array is not None and isinstance(value, array.Array)
+
+
 class AutoEngine:
     """Picks, per call signature, the OpenCL engine or the NumPy engine, whichever is faster."""
 
-    name = "opencl"
-
-    def __init__(self, opencl: OpenCLEngine, numpy: NumpyEngine):
-        self.opencl = opencl
+    def __init__(self, make_opencl, numpy: NumpyEngine):
+        self._lazy = _Lazy(make_opencl)
         self.numpy = numpy
+        self._staged = any(n.op in OPS and OPS[n.op].kind != "elementwise" for n in numpy.graph.nodes)
         self.decisions: dict[tuple, str] = {}
         # The latest call: (the engine that ran it, its inputs' Kinds), for kernel_source.
         self.latest: tuple | None = None
+
+    @property
+    def opencl(self):
+        """The OpenCL engine (made now if it was not yet), or None where there is no device."""
+        return self._lazy.get()
+
+    @property
+    def name(self) -> str:
+        return "numpy" if self.opencl is None else "opencl"
 
     @property
     def kernel_source(self) -> str:
         """The OpenCL C of the latest call's signature, also when the NumPy engine ran it (the kernel
         the OpenCL engine would run, contiguous inputs), so that what is shown is the code for the
         dtypes asked for; before any call, the OpenCL engine's default (float32)."""
-        if "opencl" not in self.__dict__:  # a bare instance (copy, pickle)
+        opencl = self.opencl if "_lazy" in self.__dict__ else None  # (none on a bare instance: copy, pickle)
+        if opencl is None:
             raise AttributeError("kernel_source")
         latest = self.latest
-        if latest is None or latest[0] is self.opencl or self.opencl._staged is not None:
+        if latest is None or latest[0] is opencl or opencl._staged is not None:
             # (A program with reductions has kernels per shape: those of its latest OpenCL call.)
-            return self.opencl.kernel_source
-        return self.opencl.source_for(latest[1])
+            return opencl.kernel_source
+        return opencl.source_for(latest[1])
 
     def __getattr__(self, attr):
-        # kernel_source, queue, info, options...: the OpenCL engine's.
-        if "opencl" not in self.__dict__:  # a bare instance (copy, pickle): no such attribute
+        # queue, info, options, kernel_plan...: the OpenCL engine's.
+        opencl = self.__dict__["_lazy"].get() if "_lazy" in self.__dict__ else None
+        if opencl is None:  # a bare instance (copy, pickle), or no device: no such attribute
             raise AttributeError(attr)
-        return getattr(self.__dict__["opencl"], attr)
+        return getattr(opencl, attr)
 
     def accepts(self, value) -> bool:
-        return self.opencl.accepts(value)
+        return _is_device_array(value)
 
     def run(self, values: dict[str, object], out=None) -> list:
         engine, first = self.choose(values)
@@ -84,7 +125,7 @@ class AutoEngine:
         return run
 
     def _kinds(self, values: dict[str, object]) -> tuple:
-        return tuple(kind_of_value(values[n]) for n in self.opencl.graph.input_names)
+        return tuple(kind_of_value(values[n]) for n in self.numpy.graph.input_names)
 
     def engine_for(self, values: dict[str, object]) -> str:
         """Which engine runs these values' signature ("numpy" or "opencl"), measuring if not yet known."""
@@ -103,13 +144,13 @@ class AutoEngine:
         return f"the {'NumPy' if decided == 'numpy' else 'OpenCL'} engine: it was faster at the first call ({size} elements)"
 
     def _size_and_key(self, values: dict[str, object]):
-        if any(isinstance(v, cl_array.Array) for v in values.values()):
+        if any(_is_device_array(v) for v in values.values()):
             return None, "device"
         shapes = [() if is_weak_value(v) else np.shape(v) for v in values.values()]
         try:
             size = math.prod(np.broadcast_shapes(*shapes)) if shapes else 1
         except ValueError:
-            if not self.opencl._staged:
+            if not self._staged:
                 return None, None
             size = max(math.prod(s) for s in shapes)  # matrix products: their operands do not broadcast
         key = tuple((type(v) if is_weak_value(v) else np.dtype(v.dtype), s) for v, s in zip(values.values(), shapes))
@@ -125,6 +166,8 @@ class AutoEngine:
         decided = self.decisions.get(key)
         if decided is not None:
             return (self.numpy if decided == "numpy" else self.opencl), None
+        if self.opencl is None:  # no device: said once when it was found out
+            return self.numpy, None
         repeats = 3  # fewer timings were seen to pick the slower of two close engines
         self.opencl.run(values)  # builds the kernel (or finds it on disk)
         t_cl, r_cl = _best(self.opencl, values, repeats)
