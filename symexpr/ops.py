@@ -365,7 +365,7 @@ OPS["transpose"] = Op("transpose", 1, np.transpose, ("transpose",), kind="view",
 OPS["expand_dims"] = Op("expand_dims", 1, lambda x, axis=0: np.expand_dims(x, axis), ("expand_dims",), kind="view",
                         keywords=(("axis", None),), positional=1, shape=shapes.expand_dims_shape,
                         doc="a new axis of length 1 at `axis` (an int or a tuple), as np.expand_dims",
-                        grad=lambda d, g, x: (g,))
+                        grad=lambda d, g, x: (d.sum(g, axis=d.kw["axis"]),))  # the new axes summed away
 REDUCTIONS = frozenset(n for n, op in OPS.items() if op.kind == "reduction")
 # Ops whose result may be a view of their operand's memory (no copy): the memory plan keeps the
 # operand's buffer for as long as the view is read.
@@ -419,13 +419,13 @@ def _matmul_grad(g, a, b, operand=0):
     a, b, g = np.asarray(a), np.asarray(b), np.asarray(g)
     if a.ndim == 1 and b.ndim == 1:
         return g * (b if operand == 0 else a)
+    if operand == 1 and b.ndim == 1:
+        return np.matmul(np.expand_dims(g, -2), a)  # a row per batch: (..., 1, k), summed to (k,)
     g2 = np.expand_dims(g, -2) if a.ndim == 1 else g
     g2 = np.expand_dims(g2, -1) if b.ndim == 1 else g2
-    a2 = a[None, :] if a.ndim == 1 else a
-    b2 = b[:, None] if b.ndim == 1 else b
     if operand == 0:
-        return np.matmul(g2, np.swapaxes(b2, -1, -2))
-    return np.matmul(np.swapaxes(a2, -1, -2), g2)
+        return np.matmul(g2, np.swapaxes(b[:, None] if b.ndim == 1 else b, -1, -2))
+    return np.matmul(np.swapaxes(a[None, :] if a.ndim == 1 else a, -1, -2), g2)
 
 
 _GRAD = "made by the gradient rules (sx.grad, grad(y, x))"

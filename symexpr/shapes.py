@@ -133,6 +133,8 @@ def matmul_grad_shape(shapes: tuple, kw: dict) -> tuple:
     g, a, b = (tuple(s) for s in shapes)
     if len(a) == 1 and len(b) == 1:
         return g if g else (a if kw.get("operand", 0) == 0 else b)
+    if kw.get("operand", 0) == 1 and len(b) == 1:
+        return matmul_shape((g[:-1] + (1,) + g[-1:], a), {})
     g2 = g[:-1] + (1,) + g[-1:] if len(a) == 1 else g
     g2 = g2 + (1,) if len(b) == 1 else g2
     a2 = (1,) + a if len(a) == 1 else a

@@ -28,7 +28,7 @@ import numpy as np
 from ..graph import Graph, Node
 from ..infer import Kind
 from ..ops import OPS, VIEWS
-from .liveness import Lifetime, liveness
+from .liveness import liveness
 
 
 # Non-ufunc ops the NumPy engine can also compute into a given array (backends/numpy.py INTO).
