@@ -88,9 +88,9 @@ def run(client: Client, make, label: str) -> dict:
 
 def _engines_chosen() -> list[str]:
     """On a worker: the engines its stage programs' default backend chose (per chunk shape)."""
-    from symexpr import dask as sxd
+    from symexpr.dask import tasks
 
-    return [e for p in sxd._PROGRAMS.values() for e in getattr(p._engine, "decisions", {}).values()]
+    return [e for p in tasks._PROGRAMS.values() for e in getattr(p._engine, "decisions", {}).values()]
 
 
 def main(argv=None):

@@ -91,7 +91,7 @@ def _column(table, name):
 
 
 def _is_dask(value) -> bool:
-    # A Dask array, without importing dask (symexpr/dask.py runs the program on it).
+    # A Dask array, without importing dask (symexpr/dask/ runs the program on it).
     return type(value).__module__.startswith("dask.") and hasattr(value, "__dask_graph__")
 
 
@@ -357,7 +357,7 @@ class Program:
         if set(inputs) != set(self.inputs):
             inputs = self.bind((), {k: v for k, v in inputs.items()})
         if any(_is_dask(v) for v in inputs.values()):
-            from .dask import run as run_on_dask  # Dask arrays in: Dask arrays out (symexpr/dask.py)
+            from .dask import run as run_on_dask  # Dask arrays in: Dask arrays out (symexpr/dask/)
             return run_on_dask(self, dict(inputs), out)
         results = self._engine.run(self.convert(dict(inputs)), out)
         if len(self.outputs) == 1:

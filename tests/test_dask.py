@@ -1,4 +1,4 @@
-"""Programs on Dask arrays (symexpr/dask.py): equal to NumPy chunk by chunk, on Dask's threaded scheduler
+"""Programs on Dask arrays (symexpr/dask/): equal to NumPy chunk by chunk, on Dask's threaded scheduler
 and on a two-process LocalCluster; reductions combined by dask.array.reduction; clear errors before
 any task runs; a worker killed mid-computation."""
 import copy
@@ -457,7 +457,7 @@ def test_on_a_local_cluster_elementwise_and_reductions(client, prog2):
     with np.errstate(all="ignore"):
         np.testing.assert_allclose(client.compute(s, sync=True), np.var(np.sin(a) * b, axis=0), rtol=1e-5)
     # Each worker process compiled each stage once, and kept it.
-    counts = client.run(lambda: len(__import__("symexpr.dask").dask._PROGRAMS))
+    counts = client.run(lambda: len(__import__("symexpr.dask.tasks").dask.tasks._PROGRAMS))
     assert len(counts) == 2 and all(n >= 1 for n in counts.values())
 
 
