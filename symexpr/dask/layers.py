@@ -16,6 +16,7 @@ from ..shapes import reduced_axes
 from .stages import Plan, Stage, _ARG, _DASK_OPS, plan
 from .tasks import ChunkTask, _MOMENT_DTYPES, _PartialTask, _aggregate, _combine, _keep, stage_program
 
+
 def _options(prog) -> tuple:
     opts = dict(prog._options)
     opts.pop("outputs", None)

@@ -18,6 +18,7 @@ from ..infer import infer_kinds, infer_shapes
 from ..ops import OPS
 from ..shapes import reduced_axes
 
+
 # The partial each reduction computes per chunk, and how partials combine (`_combine`).
 _SAME = frozenset(("sum", "prod", "max", "min", "any", "all", "logsumexp"))
 _MOMENTS = frozenset(("mean", "var", "std"))
@@ -122,7 +123,7 @@ class Plan:
     """How a program maps onto Dask's task graph for one call's input kinds and shapes."""
 
     stages: list[Stage]
-    results: dict[Node, str]      # each reduction node -> the name its result is read under
+    results: dict[Node, str]      # a value an earlier stage computes -> its name in later stages
     kinds: dict
     shapes: dict
     graph: Graph

@@ -15,6 +15,7 @@ from ..errors import EvaluationError, SymExprError
 from ..ops import OPS
 from .stages import Stage, _ARG, _NO_IDENTITY, _SAME
 
+
 _PROGRAMS: dict[tuple, object] = {}
 _PROGRAMS_LOCK = threading.Lock()
 _MAX_PROGRAMS = 256
