@@ -99,11 +99,13 @@ def main(argv=None):
     parser.add_argument("--rows-per-chunk", type=int, default=1_000, help="rows per chunk (x 10,000 columns)")
     parser.add_argument("--pocl-threads", type=int, default=1,
                         help="PoCL's threads in each worker (POCL_MAX_PTHREAD_COUNT); 0: PoCL's default")
+    parser.add_argument("--backend", default="auto", choices=("auto", "opencl", "numpy"),
+                        help="the program's backend (default: the default, auto)")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
     args.pocl_threads = args.pocl_threads or None
 
-    prog = sx.compile(SOURCE)
+    prog = sx.compile(SOURCE, backend=args.backend)
     # One Dask thread per worker process, and one PoCL thread behind it: two workers on two cores,
     # for both peers alike (PoCL's default, a thread per core in every worker, oversubscribes them).
     env = {} if args.pocl_threads is None else {"POCL_MAX_PTHREAD_COUNT": str(args.pocl_threads)}
@@ -135,7 +137,7 @@ def main(argv=None):
     report = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()}, {platform.system()}, shared with other work during the run",
-        "program": SOURCE,
+        "program": SOURCE, "backend": args.backend,
         "elements_per_input": int(a.size), "bytes_per_input": int(a.nbytes), "chunks": int(a.npartitions),
         "chunk_shape": list(a.chunksize),
         "cluster": "LocalCluster: 2 worker processes x 1 thread, 127.0.0.1, PoCL threads per worker: "
@@ -171,7 +173,7 @@ result is one sum per row.
 
 | peer | time (s) | peak memory per worker (GiB) |
 | --- | ---: | --- |
-| symexpr: `prog(a=a, b=b)` | {r['symexpr_seconds']:.1f} | {gib(r['symexpr_peak_worker_bytes'])} |
+| symexpr: `prog(a=a, b=b)`, backend={r['backend']} | {r['symexpr_seconds']:.1f} | {gib(r['symexpr_peak_worker_bytes'])} |
 | dask.array on NumPy: `da.sin(a) * b + ...` | {r['dask_seconds']:.1f} | {gib(r['dask_peak_worker_bytes'])} |
 
 symexpr: **{r['ratio']:.2f}x** the speed of Dask's own operations (both times include generating the
