@@ -127,20 +127,36 @@ class Program:
                  device=None, fast_math: bool = False):
         if backend not in BACKENDS:
             raise SymExprError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+        parsed = parse(source, outputs)
+        graph, rewrites = run_passes(parsed, fast_math=fast_math) if optimize else (parsed, [])
+        self._setup(source, {"outputs": None if outputs is None else list(outputs), "backend": backend,
+                             "optimize": optimize, "fast_math": fast_math}, parsed, graph, rewrites, {}, device)
+
+    @classmethod
+    def _from_graphs(cls, source: str, options: dict, parsed: Graph, graph: Graph, rewrites: list,
+                     params: dict | None = None, device=None) -> "Program":
+        """A program of graphs already made (symexpr.load), not parsed again; `params` binds inputs."""
+        if options.get("backend", "auto") not in BACKENDS:
+            raise SymExprError(f"backend must be one of {', '.join(BACKENDS)}, not {options.get('backend')!r}")
+        self = cls.__new__(cls)
+        self._setup(source, options, parsed, graph, rewrites, dict(params or {}), device)
+        return self
+
+    def _setup(self, source, options, parsed, graph, rewrites, params, device):
         self.source = source
-        self.parsed: Graph = parse(source, outputs)
-        self._options = {"outputs": None if outputs is None else list(outputs), "backend": backend,
-                         "optimize": optimize, "fast_math": fast_math}
-        self.optimized = optimize
-        self.fast_math = fast_math
-        if optimize:
-            self.graph, self.rewrites = run_passes(self.parsed, fast_math=fast_math)
-        else:
-            self.graph, self.rewrites = self.parsed, []
-        self.inputs: tuple[str, ...] = self.graph.input_names
+        self.parsed: Graph = parsed
+        self._options = {"outputs": options.get("outputs"), "backend": options.get("backend", "auto"),
+                         "optimize": bool(options.get("optimize", True)),
+                         "fast_math": bool(options.get("fast_math", False))}
+        self.optimized = self._options["optimize"]
+        self.fast_math = self._options["fast_math"]
+        self.graph, self.rewrites = graph, rewrites
+        # Inputs bound to saved arrays (symexpr.load of a file saved with params=): not the caller's.
+        self.params: dict[str, np.ndarray] = params
+        self.inputs: tuple[str, ...] = tuple(n for n in self.graph.input_names if n not in params)
         self.outputs: tuple[str, ...] = self.graph.output_names
         self._all_inputs = frozenset(self.parsed.input_names)
-        self._engine = self._make_engine(backend, device)
+        self._engine = self._make_engine(self._options["backend"], device)
         self.backend: str = self._engine.name
         self._fast: dict[tuple, object] = {}  # (dtype, shape) of each input -> the engine's fast runner
 
@@ -199,6 +215,7 @@ class Program:
                     raise CallError(f"missing input `{name}`: the table given has no such column and no "
                                     f"keyword gives it" + self._where_read(name))
                 bound[name] = value
+            bound.update(self.params)
             return bound
         if len(args) > len(self.inputs):
             raise CallError(f"too many positional arguments: the program takes {len(self.inputs)} "
@@ -213,10 +230,14 @@ class Program:
         for name in self.inputs:
             if name not in bound:
                 raise CallError(f"missing input `{name}`{self._where_read(name)}")
+        bound.update(self.params)
         return bound
 
     def _check_names(self, kwargs: dict) -> None:
         for name in kwargs:
+            if name in self.params:
+                raise CallError(f"input `{name}` is bound to the parameters saved with the program; "
+                                f"the inputs are {', '.join(self.inputs) or 'none'}")
             if name not in self._all_inputs:
                 close = difflib.get_close_matches(name, list(self._all_inputs), n=1)
                 hint = f"; did you mean `{close[0]}`?" if close else ""
@@ -265,6 +286,8 @@ class Program:
         if "out" in kwargs and "out" not in self._all_inputs:
             kwargs = dict(kwargs)
             out = kwargs.pop("out")
+        if self.params:  # bound inputs: the general path, which adds them
+            return self.run(self.bind(args, kwargs), out=out)
         # The fast path: every input a NumPy array, a signature (dtypes and shapes) seen before.
         by_name = kwargs
         if kwargs and not args and len(kwargs) == len(self.inputs):
@@ -336,7 +359,7 @@ class Program:
                 raise CallError(f"run() takes the inputs by name, as a mapping or a table, "
                                 f"not {type(inputs).__name__}")
             inputs = self.bind((inputs,), {})
-        if set(inputs) != set(self.inputs):
+        if set(inputs) != set(self.inputs) | set(self.params):
             inputs = self.bind((), {k: v for k, v in inputs.items()})
         results = self._engine.run(self.convert(dict(inputs)), out)
         if len(self.outputs) == 1:
@@ -417,7 +440,30 @@ class Program:
     def __reduce__(self):
         # A program pickles (and deep-copies) as its source and options: compiled again on load,
         # on that process's device. A device= given at compile time is not kept.
+        if self.params:
+            return (_rebuild, (self.source, self._options, self.params))
         return (_rebuild, (self.source, self._options))
+
+    # -- ways out of Python (symexpr/export/) -----------------------------------------------
+    def save(self, path, params=None) -> None:
+        """Write the program to `path` as JSON (see README, "Saving programs"); `params`, a mapping
+        of input name -> array, binds those inputs to arrays saved beside it (an .npz): the program
+        `symexpr.load` gives back takes only the other inputs."""
+        from .export.json_format import save
+        save(self, path, params)
+
+    def to_c(self, directory, /, **signature) -> dict:
+        """Write a self-contained C99 export for one call signature (`a="float32[n]"`, or an array):
+        the program's .c and .h, a main.c reading and writing .npy files, and a Makefile. Returns
+        the paths written, by role."""
+        from .export.c_export import export_c
+        return export_c(self, directory, signature)
+
+    def to_onnx(self, path, /, **signature):
+        """Write an ONNX model of the program for one call signature (`a="float32[n]"`, or an array);
+        returns the onnx.ModelProto."""
+        from .export.onnx_export import export_onnx
+        return export_onnx(self, path, signature)
 
     def __repr__(self) -> str:
         return (f"<symexpr.Program ({', '.join(self.inputs)}) -> ({', '.join(self.outputs)}) "
@@ -440,8 +486,11 @@ class Program:
         return debug(self, args, kwargs)
 
 
-def _rebuild(source: str, options: dict) -> "Program":
-    return Program(source, **options)
+def _rebuild(source: str, options: dict, params: dict | None = None) -> "Program":
+    prog = Program(source, **options)
+    if params:
+        prog = Program._from_graphs(source, options, prog.parsed, prog.graph, prog.rewrites, params)
+    return prog
 
 
 _warned = False
