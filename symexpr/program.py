@@ -455,7 +455,8 @@ class Program:
     def to_c(self, directory, /, **signature) -> dict:
         """Write a self-contained C99 export for one call signature (`a="float32[n]"`, or an array):
         the program's .c and .h, a main.c reading and writing .npy files, and a Makefile. Returns
-        the paths written, by role."""
+        the paths written, by role. `name="..."` names the files and the C function (default
+        program) unless the program has an input called `name`."""
         from .export.c_export import export_c
         return export_c(self, directory, signature)
 
