@@ -6,7 +6,17 @@ import numpy as np
 import pytest
 
 import symexpr as sx
-from test_cli import PROGRAM, assert_clean_error, files, symexpr  # noqa: F401 - files is a fixture
+from test_cli import PROGRAM, assert_clean_error, symexpr
+
+
+@pytest.fixture
+def files(tmp_path):
+    a = np.array([1.0, -2.0, 3.0, -4.0], dtype=np.float32)
+    b = np.array([2.0, 2.0, -1.0, -1.0], dtype=np.float32)
+    np.save(tmp_path / "a.npy", a)
+    np.save(tmp_path / "b.npy", b)
+    (tmp_path / "prog.sx").write_text(PROGRAM)
+    return tmp_path, a, b
 
 
 def test_export_c_builds_and_runs(files):
