@@ -9,6 +9,7 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import assume, given, note, settings
 
 import symexpr as sx
 from helpers import OPENCL_ULPS, assert_same, edge_values, pairs
@@ -16,6 +17,7 @@ from symexpr.export.signature import ExportError
 from symexpr.ops import OPS
 from test_export_c import BINARY, DTYPES, UNARY, UNARY_SYNTAX, reference
 from test_fuzz_exact import random_case
+from test_properties import SETTINGS, TRANSCENDENTAL_FUNCTIONS, ULP_NAMES, program_and_data, top_ops
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
@@ -183,3 +185,31 @@ def test_random_exact_programs(tmp_path, request):
         except AssertionError as err:
             failures.append(f"{src}\ninputs {values!r}\n{err}")
     assert not failures, "\n\n".join(failures[:3])
+
+
+@settings(max_examples=60, **SETTINGS)
+@given(case=program_and_data(transcendental=True))
+def test_hypothesis_programs_match_the_numpy_engine(tmp_path_factory, case):
+    """Programs and data drawn by the property tests (broadcast shapes, empty arrays, every float):
+    the model onnxruntime runs gives the NumPy engine's results; what ONNX cannot say is refused."""
+    generated, data = case
+    src = generated.source()
+    note(f"program:\n{src}")
+    assume(not any(type(v) in (int, float, bool) for v in data.values()))  # no dtype for the signature
+    prog = sx.compile(src, backend="numpy")
+    values = {n: data[n] for n in prog.inputs}
+    try:
+        expected = reference(prog, values)
+    except sx.SymExprError:
+        return
+    try:
+        model = OnnxProgram(prog, tmp_path_factory.mktemp("h") / "m.onnx", **values)
+    except ExportError as err:
+        assert "line " in str(err) and "cannot be exported to ONNX" in str(err)
+        return
+    got = model(**values)
+    tops = top_ops(generated)
+    for name, g, e in zip(prog.outputs, got if isinstance(got, tuple) else (got,), expected):
+        op = tops[name]
+        ulps = OPENCL_ULPS.get(ULP_NAMES.get(op, op), 0) if op in TRANSCENDENTAL_FUNCTIONS else 0
+        assert_same(g, e, ulps, context=f"output {name}")
