@@ -60,6 +60,7 @@ def test_export_errors_are_clean(files, args, needles):
 
 def test_export_refusal_names_the_line(files):
     tmp, _, _ = files
-    (tmp / "r.sx").write_text("d = a * 2\ns = sum(d)\n")
-    assert_clean_error(symexpr("export", tmp / "r.sx", "--format", "c", "--in", "a=float32[n]", "-o", tmp / "out"),
-                       "ExportError", "line 2, `s = sum(d)`")
+    pytest.importorskip("onnx")
+    (tmp / "r.sx").write_text("d = a * 2\ns = copysign(d, a)\n")
+    assert_clean_error(symexpr("export", tmp / "r.sx", "--format", "onnx", "--in", "a=float32[n]", "-o", tmp / "out"),
+                       "ExportError", "line 2, `s = copysign(d, a)`")

@@ -15,7 +15,8 @@ import symexpr as sx
 from helpers import OPENCL_ULPS, assert_same, edge_values, pairs
 from symexpr.export.signature import ExportError
 from symexpr.ops import OPS
-from test_export_c import BINARY, DTYPES, UNARY, UNARY_SYNTAX, reference
+from test_export_c import (BINARY, DTYPES, UNARY, UNARY_SYNTAX, compare_structured, reference, structured_data,
+                           structured_lines)
 from test_fuzz_exact import random_case
 from test_properties import SETTINGS, TRANSCENDENTAL_FUNCTIONS, ULP_NAMES, program_and_data, top_ops
 
@@ -215,38 +216,12 @@ def test_hypothesis_programs_match_the_numpy_engine(tmp_path_factory, case):
         assert_same(g, e, ulps, context=f"output {name}")
 
 
-EXACT_STRUCTURED = ("max", "min", "argmax", "argmin", "any", "all", "transpose")
-STRUCTURED_CASES = ["{f}(a)", "{f}(a, axis=0)", "{f}(a, axis=-1, keepdims=True)", "{f}(a, keepdims=True)",
-                    "{f}(a, axis=(0, 2))"]
-
-
-def _close(got, expected, dtype, context):
-    """Same dtype, shape and NaN positions; values within a float32 or float64 rounding of the sum's size."""
-    assert got.dtype == expected.dtype and got.shape == expected.shape, context
-    if got.dtype.kind != "f":
-        np.testing.assert_array_equal(got, expected, err_msg=context)
-        return
-    rtol = 2e-6 if got.dtype == np.float32 else 1e-13
-    np.testing.assert_allclose(got, expected, rtol=rtol, atol=rtol, equal_nan=True, err_msg=context)
-
-
 @pytest.mark.parametrize("dtype", ["float32", "float64", "int8", "int32", "int64", "uint16", "uint64", "bool"])
 def test_reductions_softmax_products_and_transposes(tmp_path, dtype):
     """Exact ops (max, min, their indices, any, all, transposes, integer sums and products) bit for bit
     with NaN, inf and integer extremes; float sums, means, variances, softmax and products within rounding."""
-    rng = np.random.default_rng(7)
-    edges = edge_values(dtype)
-    a = rng.choice(edges, (3, 4, 5))
-    smooth = (rng.random((3, 4, 5)) * 4 + 0.5).astype(dtype) if dtype[0] in "fu" else \
-        rng.integers(-3, 4, (3, 4, 5)).astype(dtype)
-    lines = {}
-    for f, op in OPS.items():
-        if op.kind not in ("reduction", "rowwise"):
-            continue
-        for k, form in enumerate(STRUCTURED_CASES if op.kind == "reduction" else ["{f}(a)", "{f}(a, axis=1)"]):
-            lines[f"{f}_{k}"] = form.format(f=f)
-    lines |= {"transpose_0": "transpose(a)", "transpose_1": "transpose(a, (1, 0, 2))", "matmul_0": "a @ transpose(a, (0, 2, 1))",
-              "matmul_1": "transpose(a, (0, 2, 1)) @ a"}
+    a, smooth = structured_data(dtype)
+    lines = structured_lines()
     accepted = {}
     for name, text in lines.items():
         try:
@@ -260,10 +235,4 @@ def test_reductions_softmax_products_and_transposes(tmp_path, dtype):
     prog = sx.compile("\n".join(f"{n} = {t}" for n, t in accepted.items()), backend="numpy")
     model = OnnxProgram(prog, tmp_path / "m.onnx", a=f"{dtype}[3, 4, 5]")
     for data in (a, smooth):
-        for name, g, e in zip(accepted, model(a=data), reference(prog, {"a": data})):
-            op = name.rsplit("_", 1)[0]
-            exact = op in EXACT_STRUCTURED or (np.dtype(dtype).kind != "f" and op in ("sum", "matmul"))
-            if exact:
-                assert_same(g, e, context=f"{name}: {accepted[name]} of {dtype}")
-            elif data is smooth:  # float sums of edge values (inf - inf, 1e308 + 1e308) depend on the order
-                _close(g, e, dtype, f"{name}: {accepted[name]} of {dtype}")
+        compare_structured(accepted, model(a=data), reference(prog, {"a": data}), dtype, data is smooth)

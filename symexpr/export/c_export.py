@@ -10,8 +10,9 @@ transcendental ones) and depends on nothing but the C library and libm.
 
 User names reach the C text only mangled: values `v_<name>_<k>` (values.var_names), the function's
 arguments `in_<name>`, `out_<name>`, `d_<dim>`; the statement a value came from is in a comment made
-safe for C (values.comment_text). Element-wise programs export; reductions, softmax, matrix products
-and transposes are refused with the line that uses them.
+safe for C (values.comment_text). Reductions, softmax, matrix products and transposes are loops of
+their own (c_loops.py) over arrays: their operands are computed into temporaries first (malloc'd
+once per call), and element-wise work reading their results loads them like inputs.
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from ..backends.opencl.c_ops import CL_OPS
 from ..backends.opencl.c_types import CL_TYPES, literal
 from ..backends.opencl.elementwise import needs_error_flag
 from ..backends.opencl.values import render_values, var_names
+from .c_loops import STRUCTURED, render_structured
 from .signature import Exported, ExportError, specialize_for_export
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -94,15 +96,15 @@ def npy_descr(dtype) -> str:
 # -- the program as C -----------------------------------------------------------------------------
 
 def check_exportable(exp: Exported) -> None:
-    """ExportError naming the line of the first operation the C export has no loop for."""
+    """ExportError naming the line of the first operation the C export has no code for."""
     for node in exp.graph.nodes:
         if node.op in ("input", "constant"):
             continue
-        if node.op not in OPS or node.op not in CL_OPS or OPS[node.op].kind != "elementwise":
+        if node.op not in OPS or (node.op not in CL_OPS and node.op not in STRUCTURED):
             what = "an op this version does not know" if node.op not in OPS else f"a {OPS[node.op].kind} op"
             where = statement_text(exp.graph.source, node)
-            raise ExportError(f"{where + ': ' if where else ''}`{node.op}` ({what}) cannot be exported to C: "
-                              f"the C export has element-wise operations only", statement=node.statement)
+            raise ExportError(f"{where + ': ' if where else ''}`{node.op}` ({what}) cannot be exported to C yet",
+                              statement=node.statement)
         if exp.kinds[node].weak:
             raise ExportError(f"{statement_text(exp.graph.source, node)}: NumPy refuses `{node.op}` of these "
                               f"constants (run the program to see why)", statement=node.statement)
@@ -132,14 +134,14 @@ def _index(shape: tuple, space: tuple) -> str:
     return " + ".join(terms) or "0"
 
 
-def _uniform(exp: Exported, nodes, space: tuple) -> dict:
+def _uniform(exp: Exported, nodes, space: tuple, leaves=frozenset()) -> dict:
     """Per node, whether NumPy's inner loop sees one value all along (as values.uniformity): what
     the per-op table needs for NumPy's fast paths of power and clip."""
     out = {}
     for n in nodes:
         if n.op == "constant" or exp.kinds[n].weak:
             out[n] = ""
-        elif n.op == "input":
+        elif n.op == "input" or n in leaves:
             shape = exp.shapes[n]
             broadcast = shape != space and (all(d == 1 for d in shape) or not shape or shape[-1] == 1)
             out[n] = "sx_n > 1" if broadcast else None
@@ -185,57 +187,103 @@ def render_c(exp: Exported, name: str) -> tuple[str, str]:
     for oname, node in graph.outputs:
         args.append(f"{c_type(kinds[node].dtype)} *out_{oname}")
         docs.append(f" *   out_{oname}: {kinds[node].dtype.name}{list(shapes[node])}, C order, written")
-    # Each distinct output shape is one loop, computing what its outputs need.
-    groups: dict[tuple, list] = {}
-    for k, (oname, node) in enumerate(graph.outputs):
-        groups.setdefault(shapes[node], []).append((k, oname, node))
-    body: list[str] = []
-    err = needs_error_flag(graph, kinds)
-    if err:
-        body += ["int32_t sx_err_flag = 0;", "int32_t *const sx_err = &sx_err_flag;"]
     position = {n: k for k, n in enumerate(graph.nodes)}
-    for space, outs in groups.items():
+    # Arrays holding a node's every value: inputs, saved parameters, outputs, and the operands and
+    # results of reductions and products (temporaries, allocated once).
+    buffers: dict[Node, str] = {n: (f"p_{n.input_name}" if n.input_name in exp.params else f"in_{n.input_name}")
+                                for n in graph.inputs}
+    out_of: dict[Node, str] = {}
+    for oname, node in graph.outputs:
+        out_of.setdefault(node, f"out_{oname}")
+    temporaries: list[tuple[str, str, str]] = []  # (pointer, C type, element count)
+
+    def buffer(n: Node) -> str:
+        if n not in buffers:
+            if n in out_of:
+                buffers[n] = out_of[n]
+            else:
+                buffers[n] = f"sx_b{position[n]}"
+                temporaries.append((buffers[n], c_type(kinds[n].dtype), _size(shapes[n])))
+        return buffers[n]
+
+    def elementwise(targets: list[tuple[Node, str]], space: tuple) -> list[str]:
+        """One loop over `space` computing each target node (from the arrays in `buffers`) into its array."""
+        computed = {node for node, _ in targets if node.op != "input" and OPS[node.op].kind == "elementwise"}
+        leaves = set(buffers) - computed  # (an element-wise target has its array, but is computed here)
         needed: set[Node] = set()
-        stack = [node for _, _, node in outs]
+        stack = [node for node, _ in targets]
         while stack:
             n = stack.pop()
             if n not in needed:
                 needed.add(n)
-                stack.extend(n.inputs)
+                if n not in leaves:
+                    stack.extend(n.inputs)
         nodes = sorted(needed, key=position.__getitem__)
-        lines = [to_c99(ln) for ln in render_values(graph, nodes, kinds, names, helpers, np.dtype("float32"),
-                                                    uniform=_uniform(exp, nodes, space))]
-        for k, oname, node in outs:
+        held = frozenset(n for n in nodes if n in leaves and n.op != "input")
+        lines = [to_c99(ln) for ln in render_values(graph, nodes, kinds, names, helpers, np.dtype("float32"), held,
+                                                    uniform=_uniform(exp, nodes, space, leaves))]
+        for node, pointer in targets:
+            if node in leaves and node.op != "input" and buffers[node] == pointer:
+                continue
             value = to_c99(literal(node.value, kinds[node].dtype)) if node.op == "constant" else names[node]
-            lines.append(f"out_{oname}[{_index(shapes[node], space)}] = {value};")
+            lines.append(f"{pointer}[{_index(shapes[node], space)}] = {value};")
         loads = []
-        for n in nodes:  # the inputs the loop reads (an op on a constant result, isnan of an int, reads none)
-            if n.op != "input" or not any(re.search(rf"\b{names[n]}\b", ln) for ln in lines):
+        for n in nodes:  # the arrays the loop reads (an op on a constant result, isnan of an int, reads none)
+            if n not in leaves or not any(re.search(rf"\b{names[n]}\b", ln) for ln in lines):
                 continue
             dt = kinds[n].dtype
-            source = f"p_{n.input_name}" if n.input_name in exp.params else f"in_{n.input_name}"
-            value = f"{source}[{_index(shapes[n], space)}]"
-            if n.input_name in exp.params and dt.kind == "f":
+            value = f"{buffers[n]}[{_index(shapes[n], space)}]"
+            if n.op == "input" and n.input_name in exp.params and dt.kind == "f":
                 value = f"sx_as_{'float' if dt.itemsize == 4 else 'double'}({value})"
             loads.append(f"const {c_type(dt)} {names[n]} = {value};")
         lines = _drop_unread(loads + lines)
-        body.append("{")
-        body.append(f"    const int64_t sx_n = {_size(space)};")
-        body.append("    for (int64_t i = 0; i < sx_n; ++i) {")
+        block = ["{", f"    const int64_t sx_n = {_size(space)};", "    for (int64_t i = 0; i < sx_n; ++i) {"]
         used = [d for d in range(len(space)) if any(re.search(rf"\bsx_i{d}\b", ln) for ln in lines)]
         if used:
-            body.append("        int64_t sx_r = i;")
+            block.append("        int64_t sx_r = i;")
         for d in reversed(range(min(used, default=len(space)), len(space))):
             dim = _dim(space[d])
             if d == 0:
-                body.append("        const int64_t sx_i0 = sx_r;")
+                block.append("        const int64_t sx_i0 = sx_r;")
             elif d in used:
-                body.append(f"        const int64_t sx_i{d} = sx_r % {dim};" + (f" sx_r /= {dim};" if d > used[0] else ""))
+                block.append(f"        const int64_t sx_i{d} = sx_r % {dim};" + (f" sx_r /= {dim};" if d > used[0] else ""))
             else:
-                body.append(f"        sx_r /= {dim};")
-        body += [f"        {ln}" for ln in lines]
-        body += ["    }", "}"]
-    body.append("return sx_err_flag;" if err else "return 0;")
+                block.append(f"        sx_r /= {dim};")
+        return block + [f"        {ln}" for ln in lines] + ["    }", "}"]
+
+    stages: list[str] = []
+    for node in graph.nodes:
+        if node.op in ("input", "constant") or OPS[node.op].kind == "elementwise":
+            continue
+        for operand in node.inputs:
+            if operand not in buffers:
+                stages += elementwise([(operand, buffer(operand))], shapes[operand])
+        stages += render_structured(node, [buffers[i] for i in node.inputs], buffer(node), exp)
+    # The outputs: one loop per distinct shape, computing what its outputs need.
+    groups: dict[tuple, list] = {}
+    for oname, node in graph.outputs:
+        if buffers.get(node) != f"out_{oname}":
+            groups.setdefault(shapes[node], []).append((node, f"out_{oname}"))
+    for space, targets in groups.items():
+        stages += elementwise(targets, space)
+
+    body: list[str] = []
+    err = needs_error_flag(graph, kinds)
+    if err:
+        body += ["int32_t sx_err_flag = 0;", "int32_t *const sx_err = &sx_err_flag;"]
+    if temporaries or any("sx_status" in ln for ln in stages):
+        body.append("int sx_status = 0;")
+    for pointer, t, count in temporaries:
+        body.append(f"{t} *{pointer} = malloc(({count}) > 0 ? (size_t)({count}) * sizeof({t}) : 1);")
+    if temporaries:
+        freeing = " ".join(f"free({p});" for p, _, _ in temporaries)
+        failed = " || ".join(f"!{p}" for p, _, _ in temporaries)
+        body.append(f"if ({failed}) {{ {freeing} return 3; }}")
+    body += stages
+    if temporaries:
+        body.append(" ".join(f"free({p});" for p, _, _ in temporaries))
+    status = "sx_status" if any(ln.startswith("int sx_status") for ln in body) else "0"
+    body.append(f"return sx_err_flag ? 1 : {status};" if err else f"return {status};")
     unread = [a.split()[-1].lstrip("*") for a in args]
     unread = [a for a in unread if not any(re.search(rf"\b{a}\b", ln) for ln in body)]
     body = [f"(void){a};  /* not read: its values do not change the outputs */" for a in unread] + body
@@ -255,14 +303,15 @@ def render_c(exp: Exported, name: str) -> tuple[str, str]:
     prelude = [src for word, src in _PRELUDE.items() if re.search(rf"\b{word}\b", text)]
     signature = f"int {name}(" + ", ".join(args or ["void"]) + ")"
     summary = (f" * {name}: the symexpr program's outputs {', '.join(graph.output_names)}, element by element.\n"
-               f" * Returns 0, or 1 where an integer was raised to a negative power (NumPy's error).\n"
+               f" * Returns 0; NumPy's errors: 1, an integer raised to a negative power; 2, the maximum (max, min,\n"
+               f" * argmax, argmin, logsumexp, softmax) of an empty axis; 3, out of memory for temporaries.\n"
                f" *\n" + "\n".join(docs))
     header = (f"/* Generated by symexpr from a program; C99, depends on the C library and libm only.\n"
               f"{summary}\n */\n#ifndef SX_{name.upper()}_H\n#define SX_{name.upper()}_H\n\n#include <stdint.h>\n\n"
               f"{signature};\n\n#endif\n")
     source_lines = [f"/* Generated by symexpr: the program below, as C99. Build: cc -std=c99 -O2 -c {name}.c */",
                     "/*", *[f" *   {_comment(ln)}" for ln in graph.source.split("\n")], " */",
-                    f'#include "{name}.h"', "#include <string.h>", "#include <tgmath.h>", "",
+                    f'#include "{name}.h"', "#include <stdlib.h>", "#include <string.h>", "#include <tgmath.h>", "",
                     *prelude, "", *helper_text, *params, "", signature, "{"]
     source_lines += [f"    {ln}" if ln else "" for ln in body]
     source_lines.append("}")
@@ -461,8 +510,11 @@ int main(int argc, char **argv)
         out[k] = malloc(count ? (size_t)count * s->itemsize : 1);
         if (!out[k]) {{ fprintf(stderr, "{name}: out of memory\\n"); return 1; }}
     }}
-    if ({name}({", ".join(call)}) != 0) {{
-        fprintf(stderr, "{name}: integers cannot be raised to negative integer powers\\n");
+    const int status = {name}({", ".join(call)});
+    if (status != 0) {{
+        fprintf(stderr, "{name}: %s\\n", status == 1 ? "integers cannot be raised to negative integer powers"
+                : status == 2 ? "the maximum of an empty axis (max, min, argmax, argmin, logsumexp, softmax)"
+                : "out of memory");
         return 1;
     }}
     for (int k = 0; k < {n_out}; ++k)

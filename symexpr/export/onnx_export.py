@@ -816,16 +816,19 @@ def _shift_by_max(s: Step, x: str, reduce: Callable) -> tuple[str, str]:
         m = reduce("ReduceMax", xd)
         m = g.where(_isfinite(g, m), m, g.const(0, _F64))
         return g.op("Sub", xd, m), m
+    # Integers: the difference, then exp, sum and log in the result's dtype, as NumPy (exp of a
+    # wrapped-around uint16 difference overflows float32).
     y, back = _ordered(g, x)
     m = back(reduce("ReduceMax", y))
     sub = Step(g, s.node, (t, t), t, (), s.graph_source)
-    return g.cast(_int_wrap(sub, "Sub", x, m) if t.kind == "i" else g.op("Sub", x, m), _F64), g.cast(m, _F64)
+    return g.cast(_int_wrap(sub, "Sub", x, m) if t.kind == "i" else g.op("Sub", x, m), s.result), g.cast(m, s.result)
 
 
 def _logsumexp(s, x):
     g = s.b
     shifted, m = _shift_by_max(s, x, lambda op, v: _reduce(s, op, v, keepdims=True))
-    out = g.op("Add", g.op("Log", _reduce(s, "ReduceSum", g.op("Exp", shifted), keepdims=True)), m)
+    total = _reduce(s, "ReduceSum", g.op("Exp", shifted), keepdims=True)
+    out = g.op("Add", g.op("Log", total), m)
     if not dict(s.node.attrs).get("keepdims", False):
         axes = _axes(s)
         out = g.op("Squeeze", out, *([] if axes is None else [g.const(np.array(axes, np.int64), np.int64)]))
