@@ -134,6 +134,10 @@ def _index(shape: tuple, space: tuple) -> str:
     return " + ".join(terms) or "0"
 
 
+def _shape_text(shape: tuple) -> str:
+    return "[" + ", ".join(str(d) for d in shape) + "]"
+
+
 def _uniform(exp: Exported, nodes, space: tuple, leaves=frozenset()) -> dict:
     """Per node, whether NumPy's inner loop sees one value all along (as values.uniformity): what
     the per-op table needs for NumPy's fast paths of power and clip."""
@@ -183,10 +187,10 @@ def render_c(exp: Exported, name: str) -> tuple[str, str]:
             continue
         dt, shape = exp.inputs[n.input_name]
         args.append(f"const {c_type(dt)} *in_{n.input_name}")
-        docs.append(f" *   in_{n.input_name}: {dt.name}{list(shape)}, C order")
+        docs.append(f" *   in_{n.input_name}: {dt.name}{_shape_text(shape)}, C order")
     for oname, node in graph.outputs:
         args.append(f"{c_type(kinds[node].dtype)} *out_{oname}")
-        docs.append(f" *   out_{oname}: {kinds[node].dtype.name}{list(shapes[node])}, C order, written")
+        docs.append(f" *   out_{oname}: {kinds[node].dtype.name}{_shape_text(shapes[node])}, C order, written")
     position = {n: k for k, n in enumerate(graph.nodes)}
     # Arrays holding a node's every value: inputs, saved parameters, outputs, and the operands and
     # results of reductions and products (temporaries, allocated once).
@@ -476,6 +480,7 @@ def render_main(exp: Exported, name: str) -> str:
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "{name}.h"
 
 #define SX_MAXDIM {maxdim}
@@ -510,7 +515,18 @@ int main(int argc, char **argv)
         out[k] = malloc(count ? (size_t)count * s->itemsize : 1);
         if (!out[k]) {{ fprintf(stderr, "{name}: out of memory\\n"); return 1; }}
     }}
-    const int status = {name}({", ".join(call)});
+    /* SYMEXPR_REPEAT=n: run the function n times and print the best time (processor time) to stderr. */
+    const char *repeat_text = getenv("SYMEXPR_REPEAT");
+    const long repeat = repeat_text ? strtol(repeat_text, NULL, 10) : 1;
+    int status = 0;
+    double best = -1;
+    for (long r = 0; r < (repeat > 1 ? repeat : 1); ++r) {{
+        const clock_t start = clock();
+        status = {name}({", ".join(call)});
+        const double seconds = (double)(clock() - start) / CLOCKS_PER_SEC;
+        if (best < 0 || seconds < best) best = seconds;
+    }}
+    if (repeat > 1) fprintf(stderr, "{name}: best of %ld runs: %.6f s\\n", repeat, best);
     if (status != 0) {{
         fprintf(stderr, "{name}: %s\\n", status == 1 ? "integers cannot be raised to negative integer powers"
                 : status == 2 ? "the maximum of an empty axis (max, min, argmax, argmin, logsumexp, softmax)"
