@@ -16,10 +16,11 @@ from .hybridize import FUNCTION_WRAPPERS as _FUNCTION_WRAPPERS, Symbol, TracingE
 # sx.sin, sx.where, sx.maximum, sx.float32, ... (every function of the language): NumPy on
 # arrays, a recorded statement on the symbols of a function being hybridized.
 globals().update(_FUNCTION_WRAPPERS)
+from .grad import grad, value_and_grad  # noqa: E402 - after the wrappers: sx.grad is the API, grad(y, x) traces too
 
 __all__ = ["compile", "load", "Program", "Results", "Graph", "Node", "Rewrite", "devices",
            "SymExprError", "ParseError", "CallError", "ShapeError", "DTypeError", "BackendError",
-           "EvaluationError", "FileFormatError", "hybridize", "Symbol", "TracingError"]
+           "EvaluationError", "FileFormatError", "hybridize", "Symbol", "TracingError", "grad", "value_and_grad"]
 __version__ = "0.1.0"
 
 

@@ -580,7 +580,8 @@ class HybridFunction:
         return self if obj is None else functools.partial(self, obj)
 
     def __call__(self, *args, **kwargs):
-        if not self.active:
+        if not self.active or any(isinstance(a, Symbol) for a in (*args, *kwargs.values())):
+            # Imperative; or called from a function being traced: traced into its program, inline.
             return self.fn(*args, **kwargs)
         bound = self._signature.bind(*args, **kwargs)
         bound.apply_defaults()

@@ -16,6 +16,7 @@ from .graph import Graph, render_graph
 from .infer import check_dtype, is_weak_value
 from .parse import parse
 from .passes import Rewrite, optimize as run_passes
+from .passes.differentiate import expand_gradients
 
 BACKENDS = ("auto", "numpy", "opencl")
 INT64 = (-(2**63), 2**63 - 1)
@@ -127,7 +128,7 @@ class Program:
                  device=None, fast_math: bool = False):
         if backend not in BACKENDS:
             raise SymExprError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
-        parsed = parse(source, outputs)
+        parsed = expand_gradients(parse(source, outputs))
         graph, rewrites = run_passes(parsed, fast_math=fast_math) if optimize else (parsed, [])
         self._setup(source, {"outputs": None if outputs is None else list(outputs), "backend": backend,
                              "optimize": optimize, "fast_math": fast_math}, parsed, graph, rewrites, {}, device)

@@ -229,6 +229,47 @@ def test_the_maximum_of_an_empty_axis_is_an_error(tmp_path):
         prog(a=np.zeros((2, 0), np.float32))
 
 
+SPECIAL_CALLS = {"expand_dims": "expand_dims(a, 0)", "grad": "grad(sum(a * b), a)"}
+
+
+def every_op_program(name: str) -> str:
+    """A one-statement program using op `name` (an op the language has no name for is made by `grad`)."""
+    op = OPS[name]
+    if not op.functions and op.symbol is None:
+        return "c = grad(sum(a @ transpose(b) * a), b)"  # sum_to, seed, count, matmul_grad
+    if name in SPECIAL_CALLS:
+        return f"c = {SPECIAL_CALLS[name]}"
+    call = op.functions[0] if op.functions else None
+    return f"c = {call}({', '.join('abc'[:op.arity])})" if call else f"c = a {op.symbol} b" if op.arity == 2 \
+        else f"c = {op.symbol}a" if op.symbol != "not" else "c = not a"
+
+
+def test_every_op_exports_or_is_refused_clearly(tmp_path):
+    """Every op of the table, those added since included: exported, or refused with the line."""
+    for name in OPS:
+        prog = sx.compile(every_op_program(name), backend="numpy")
+        for dtype in ("float32", "int32", "bool"):  # the first dtype NumPy takes for the op
+            try:
+                prog.to_c(tmp_path, **{n: f"{dtype}[3, 3]" for n in prog.inputs})
+            except ExportError as err:
+                assert str(err).startswith("line 1, `c = ") and "cannot be exported to C" in str(err), str(err)
+            except sx.SymExprError:
+                continue
+            break
+        else:
+            raise AssertionError(f"{name}: no dtype")
+
+
+def test_gradients_export_for_fixed_shapes(tmp_path):
+    prog = sx.compile("l = sum(relu(x @ w) * y)\ngw = grad(l, w)", backend="numpy")
+    rng = np.random.default_rng(2)
+    values = {"x": rng.random((3, 4)), "w": rng.random((4, 2)) - 0.5, "y": rng.random((3, 2))}
+    cprog = CProgram(prog, tmp_path, **values)
+    np.testing.assert_allclose(cprog(**values), prog(**values), rtol=1e-13)
+    with pytest.raises(ExportError, match="fixed shapes"):
+        prog.to_c(tmp_path / "n", x="float64[n, 4]", w=values["w"], y="float64[n, 2]")
+
+
 def test_an_unknown_op_is_refused():
     """An op added to the language later (a gradient, a new dtype's op) and not to the C export."""
     prog = sx.compile("c = a + b", backend="numpy")

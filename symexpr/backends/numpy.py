@@ -19,7 +19,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from ..errors import CallError, DTypeError, EvaluationError, ShapeError, SymExprError
+from ..errors import CallError, DTypeError, EvaluationError, ShapeError
 from ..graph import Graph, Node, statement_text
 from ..infer import Kind, infer_kinds, infer_shapes, is_weak_value, kind_of_value
 from ..ops import OPS, keeps_weak
@@ -122,7 +122,8 @@ class Signature:
         for k, node in enumerate(graph.nodes):
             if node.op in ("input", "constant"):
                 continue
-            b = plan.buffer_of.get(node)
+            # A view holds its operand's buffer in the plan, but computes nothing into it.
+            b = None if node in plan.views else plan.buffer_of.get(node)
             self.steps.append((node, b, shapes[node], kinds[node].dtype, writes_into(node, kinds),
                                tuple(dying.get(k, ())), plan.free_after.get(k, ())))
 

@@ -306,7 +306,7 @@ def render_c(exp: Exported, name: str) -> tuple[str, str]:
     text = "\n".join(helper_text + params + body)
     prelude = [src for word, src in _PRELUDE.items() if re.search(rf"\b{word}\b", text)]
     signature = f"int {name}(" + ", ".join(args or ["void"]) + ")"
-    summary = (f" * {name}: the symexpr program's outputs {', '.join(graph.output_names)}, element by element.\n"
+    summary = (f" * {name}: computes the symexpr program's outputs {', '.join(graph.output_names)}.\n"
                f" * Returns 0; NumPy's errors: 1, an integer raised to a negative power; 2, the maximum (max, min,\n"
                f" * argmax, argmin, logsumexp, softmax) of an empty axis; 3, out of memory for temporaries.\n"
                f" *\n" + "\n".join(docs))

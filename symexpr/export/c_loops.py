@@ -195,6 +195,11 @@ def _matmul(node: Node, sources: list[str], dst: str, exp: Exported) -> list[str
     return ["{"] + ["    " + ln for ln in lines] + ["}"]
 
 
+def _expand_dims(node: Node, src: str, dst: str, exp: Exported) -> list[str]:
+    """A new axis of length 1: the same elements in the same C order."""
+    return [f"for (int64_t sx_o = 0; sx_o < {_product(exp.shapes[node])}; ++sx_o) {dst}[sx_o] = {src}[sx_o];"]
+
+
 def render_structured(node: Node, sources: list[str], target: str, exp: Exported) -> list[str]:
     """The C block computing `node` (not element-wise) from its operands' arrays into `target`."""
     kind = {"reduction": "reduction", "rowwise": "rowwise"}.get(_kind(node), node.op)
@@ -206,6 +211,8 @@ def render_structured(node: Node, sources: list[str], target: str, exp: Exported
         return _transpose(node, sources[0], target, exp)
     if kind == "matmul":
         return _matmul(node, sources, target, exp)
+    if kind == "expand_dims":
+        return _expand_dims(node, sources[0], target, exp)
     raise AssertionError(node.op)
 
 
@@ -215,4 +222,4 @@ def _kind(node: Node) -> str:
 
 
 STRUCTURED = frozenset(("sum", "prod", "mean", "max", "min", "argmax", "argmin", "any", "all", "var", "std",
-                        "logsumexp", "softmax", "log_softmax", "matmul", "transpose"))
+                        "logsumexp", "softmax", "log_softmax", "matmul", "transpose", "expand_dims"))

@@ -266,7 +266,7 @@ def _power(s, a, b):
         e = int(np.asarray(exponent.value).astype(t))
         if e < 0:
             s.refuse("an integer to a negative power is NumPy's error, which a model cannot raise")
-        out, base = g.const(1, t), a
+        out, base = g.op("Expand", g.const(1, t), g.op("Shape", a, dtype=np.int64)), a  # a's shape, for e == 0
         while e:
             if e & 1:
                 out = _int_wrap(s, "Mul", out, base)
@@ -864,6 +864,13 @@ def _transpose(s, x):
     return s.b.op("Transpose", x, perm=perm)
 
 
+def _expand_dims(s, x):
+    axis = dict(s.node.attrs).get("axis")
+    ndim = len(s.shape) + (len(axis) if isinstance(axis, tuple) else 1)
+    axes = [a % ndim for a in (axis if isinstance(axis, tuple) else (axis,))]
+    return s.b.op("Unsqueeze", x, s.b.const(np.array(sorted(axes), np.int64), np.int64))
+
+
 STRUCTURED_OPS: dict[str, Callable] = {
     "sum": _sum_like("ReduceSum"),
     "prod": _sum_like("ReduceProd"),
@@ -881,6 +888,7 @@ STRUCTURED_OPS: dict[str, Callable] = {
     "log_softmax": _rowwise(log=True),
     "matmul": _matmul,
     "transpose": _transpose,
+    "expand_dims": _expand_dims,
 }
 
 

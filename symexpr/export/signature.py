@@ -21,7 +21,9 @@ from ..errors import DTypeError, ShapeError, SymExprError
 from ..graph import Graph, Node
 from ..infer import Kind, infer_kinds, infer_shapes
 from ..ops import SUPPORTED_DTYPES
+from ..ops import OPS
 from ..passes.fold_constants import fold_constants
+from ..passes.lower import lower_composites
 
 _SPEC = re.compile(r"^\s*([a-z0-9]+)\s*(?:\[\s*(.*?)\s*\])?\s*$")
 _DIM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -124,6 +126,16 @@ def specialize_for_export(prog, signature: dict) -> Exported:
         raise new from None
     graph = fold_constants(sig.graph, [])
     kinds, shapes = sig.kinds, sig.shapes
+    if any(OPS[n.op].kind == "gradient" for n in graph.nodes if n.op in OPS):
+        # What differentiation made (sum_to, seed, count, matmul_grad) depends on the shapes: written
+        # as sums, views and constants for these ones, which must then be numbers.
+        if dims:
+            raise ExportError(f"a program with gradients exports for fixed shapes only: give every dimension "
+                              f"as a number, not {', '.join(dims)}")
+        if graph is not sig.graph:
+            kinds = infer_kinds(graph, {n: Kind(specs[n][0]) for n in graph.input_names})
+            shapes = infer_shapes(graph, {n: specs[n][1] for n in graph.input_names})
+        graph = fold_constants(lower_composites(graph, kinds, shapes), [])
     if graph is not sig.graph:
         input_kinds = {n: Kind(specs[n][0]) for n in graph.input_names}
         kinds = infer_kinds(graph, input_kinds)
