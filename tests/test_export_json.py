@@ -20,6 +20,7 @@ PROGRAMS = [
     "m = a @ b\nt = transpose(m, (1, 0))\ns = softmax(t, axis=0)\nv = var(m, axis=1, ddof=1)",
     "x = int8(a) // 3 % -2\ny = (x << 2) ^ ~x\nz = argmax(a, axis=-1)\nw = std(b) + logsumexp(a)",
     "u = -0.0 * a\nv = copysign(1.0, u) + inf\nk = uint64(-1) & uint64(b)",
+    "l = sum(relu(a @ b) * a) + mean(a)\nga = grad(l, a)\ngb = grad(l, b)",  # what differentiation makes
 ]
 
 
