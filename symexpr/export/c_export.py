@@ -212,7 +212,7 @@ def render_c(exp: Exported, name: str) -> tuple[str, str]:
 
     def elementwise(targets: list[tuple[Node, str]], space: tuple) -> list[str]:
         """One loop over `space` computing each target node (from the arrays in `buffers`) into its array."""
-        computed = {node for node, _ in targets if node.op != "input" and OPS[node.op].kind == "elementwise"}
+        computed = {node for node, _ in targets if node.op not in ("input", "constant") and OPS[node.op].kind == "elementwise"}
         leaves = set(buffers) - computed  # (an element-wise target has its array, but is computed here)
         needed: set[Node] = set()
         stack = [node for node, _ in targets]
