@@ -244,15 +244,16 @@ def every_op_program(name: str) -> str:
         else f"c = {op.symbol}a" if op.symbol != "not" else "c = not a"
 
 
-def test_every_op_exports_or_is_refused_clearly(tmp_path):
-    """Every op of the table, those added since included: exported, or refused with the line."""
+def check_every_op(export, target: str) -> None:
+    """Every op of the table, those added since included: `export(prog, signature)` writes it, or refuses
+    it with the line and `cannot be exported to {target}`."""
     for name in OPS:
         prog = sx.compile(every_op_program(name), backend="numpy")
         for dtype in ("float32", "int32", "bool"):  # the first dtype NumPy takes for the op
             try:
-                prog.to_c(tmp_path, **{n: f"{dtype}[3, 3]" for n in prog.inputs})
+                export(prog, {n: f"{dtype}[3, 3]" for n in prog.inputs})
             except ExportError as err:
-                assert str(err).startswith("line 1, `c = ") and "cannot be exported to C" in str(err), str(err)
+                assert str(err).startswith("line 1, `c = ") and f"cannot be exported to {target}" in str(err), str(err)
             except sx.SymExprError:
                 continue
             break
@@ -260,10 +261,19 @@ def test_every_op_exports_or_is_refused_clearly(tmp_path):
             raise AssertionError(f"{name}: no dtype")
 
 
-def test_gradients_export_for_fixed_shapes(tmp_path):
+def test_every_op_exports_or_is_refused_clearly(tmp_path):
+    check_every_op(lambda prog, signature: prog.to_c(tmp_path, **signature), "C")
+
+
+def gradient_case():
+    """A program with a gradient, and its inputs."""
     prog = sx.compile("l = sum(relu(x @ w) * y)\ngw = grad(l, w)", backend="numpy")
     rng = np.random.default_rng(2)
-    values = {"x": rng.random((3, 4)), "w": rng.random((4, 2)) - 0.5, "y": rng.random((3, 2))}
+    return prog, {"x": rng.random((3, 4)), "w": rng.random((4, 2)) - 0.5, "y": rng.random((3, 2))}
+
+
+def test_gradients_export_for_fixed_shapes(tmp_path):
+    prog, values = gradient_case()
     cprog = CProgram(prog, tmp_path, **values)
     np.testing.assert_allclose(cprog(**values), prog(**values), rtol=1e-13)
     with pytest.raises(ExportError, match="fixed shapes"):
@@ -286,7 +296,8 @@ def test_an_unknown_op_is_refused():
 
 @pytest.mark.parametrize("signature, message", [
     ({"a": "float32[n]"}, "does not give input `b`"),
-    ({"a": "float32[n]", "b": "float32[n]", "z": "int8"}, "`z`, which is not an input"),
+    ({"a": "float32[n]", "b": "float32[n]", "z": "int8"}, "unknown input `z`"),
+    ({"a": "float32[n]", "bb": "float32[n]"}, "did you mean `b`"),
     ({"a": "float33[n]", "b": "float32[n]"}, "not a signature"),
     ({"a": "float32[n+1]", "b": "float32[n]"}, "neither a length nor a name"),
     ({"a": 2.5, "b": "float32[n]"}, "no dtype of its own"),

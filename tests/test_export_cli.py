@@ -11,12 +11,12 @@ from test_cli import PROGRAM, assert_clean_error, symexpr
 
 @pytest.fixture
 def files(tmp_path):
-    a = np.array([1.0, -2.0, 3.0, -4.0], dtype=np.float32)
-    b = np.array([2.0, 2.0, -1.0, -1.0], dtype=np.float32)
-    np.save(tmp_path / "a.npy", a)
-    np.save(tmp_path / "b.npy", b)
+    """test_cli's program, and its inputs as .npy files."""
+    data = {"a": np.array([1.0, -2.0, 3.0, -4.0], np.float32), "b": np.array([2.0, 2.0, -1.0, -1.0], np.float32)}
+    for name, values in data.items():
+        np.save(tmp_path / f"{name}.npy", values)
     (tmp_path / "prog.sx").write_text(PROGRAM)
-    return tmp_path, a, b
+    return tmp_path, data["a"], data["b"]
 
 
 def test_export_c_builds_and_runs(files):

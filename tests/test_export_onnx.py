@@ -14,9 +14,8 @@ from hypothesis import assume, given, note, settings
 import symexpr as sx
 from helpers import OPENCL_ULPS, assert_same, edge_values, pairs
 from symexpr.export.signature import ExportError
-from symexpr.ops import OPS
-from test_export_c import (BINARY, DTYPES, UNARY, UNARY_SYNTAX, compare_structured, every_op_program, reference,
-                           structured_data, structured_lines)
+from test_export_c import (BINARY, DTYPES, UNARY, UNARY_SYNTAX, check_every_op, compare_structured, gradient_case,
+                           reference, structured_data, structured_lines)
 from test_fuzz_exact import random_case
 from test_properties import SETTINGS, TRANSCENDENTAL_FUNCTIONS, ULP_NAMES, program_and_data, top_ops
 
@@ -141,25 +140,11 @@ def test_what_onnx_cannot_say_is_refused_with_its_line(tmp_path):
 
 
 def test_every_op_exports_or_is_refused_clearly(tmp_path):
-    """Every op of the table, those added since included: exported (and checked), or refused with the line."""
-    for name in OPS:
-        prog = sx.compile(every_op_program(name), backend="numpy")
-        for dtype in ("float32", "int32", "bool"):  # the first dtype NumPy takes for the op
-            try:
-                prog.to_onnx(tmp_path / "m.onnx", **{n: f"{dtype}[3, 3]" for n in prog.inputs})
-            except ExportError as err:
-                assert str(err).startswith("line 1, `c = ") and "cannot be exported to ONNX" in str(err), str(err)
-            except sx.SymExprError:
-                continue
-            break
-        else:
-            raise AssertionError(f"{name}: no dtype")
+    check_every_op(lambda prog, signature: prog.to_onnx(tmp_path / "m.onnx", **signature), "ONNX")
 
 
 def test_gradients_export_for_fixed_shapes(tmp_path):
-    prog = sx.compile("l = sum(relu(x @ w) * y)\ngw = grad(l, w)", backend="numpy")
-    rng = np.random.default_rng(2)
-    values = {"x": rng.random((3, 4)), "w": rng.random((4, 2)) - 0.5, "y": rng.random((3, 2))}
+    prog, values = gradient_case()
     model = OnnxProgram(prog, tmp_path / "g.onnx", **values)
     np.testing.assert_allclose(model(**values), prog(**values), rtol=1e-13)
 

@@ -89,13 +89,10 @@ class Exported:
 
 
 def specialize_for_export(prog, signature: dict) -> Exported:
-    """The program specialized for `signature` (input name -> spec); ExportError when an input is
-    missing or unknown."""
+    """The program specialized for `signature` (input name -> spec); CallError for a name that is
+    not an input (as a call says it), ExportError for an input the signature does not give."""
     params = dict(prog.params)
-    unknown = [n for n in signature if n not in prog.inputs]
-    if unknown:
-        raise ExportError(f"the signature names `{unknown[0]}`, which is not an input of the program "
-                          f"(the inputs are {', '.join(prog.inputs) or 'none'})")
+    prog._check_names(signature)
     missing = [n for n in prog.inputs if n not in signature]
     if missing:
         raise ExportError(f"the signature does not give input `{missing[0]}`: give each input's dtype and "
