@@ -15,6 +15,7 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import assume, given, note, settings
 
 import symexpr as sx
 from helpers import OPENCL_ULPS, assert_same, edge_values, pairs
@@ -24,6 +25,7 @@ from symexpr.graph import Node, rebuild
 from symexpr.infer import Kind
 from symexpr.ops import OPS
 from test_fuzz_exact import random_case, same_bits
+from test_properties import SETTINGS, TRANSCENDENTAL_FUNCTIONS, ULP_NAMES, program_and_data, top_ops
 
 pytestmark = pytest.mark.skipif(shutil.which("cc") is None or shutil.which("make") is None,
                                 reason="no C compiler or make (.ci/run installs them)")
@@ -349,3 +351,27 @@ def test_random_exact_programs_give_numpy_engine_bits(tmp_path, request):
         if not same_bits(prog, cprog, values):
             failures.append(f"{src}\ninputs {values!r}")
     assert not failures, "\n\n".join(failures[:3])
+
+
+@settings(max_examples=25, **SETTINGS)
+@given(case=program_and_data(transcendental=True))
+def test_hypothesis_programs_match_the_numpy_engine(tmp_path_factory, case):
+    """Programs and data drawn by the property tests (broadcast shapes, empty arrays, every float),
+    built and run: the NumPy engine's bits for exact ops, its values within ulps for transcendental ones."""
+    generated, data = case
+    src = generated.source()
+    note(f"program:\n{src}")
+    assume(not any(type(v) in (int, float, bool) for v in data.values()))  # no dtype for the signature
+    prog = sx.compile(src, backend="numpy")
+    values = {n: data[n] for n in prog.inputs}
+    try:
+        expected = reference(prog, values)
+    except sx.SymExprError:
+        return
+    cprog = CProgram(prog, tmp_path_factory.mktemp("h"), **values)
+    got = cprog(**values)
+    tops = top_ops(generated)
+    for name, g, e in zip(prog.outputs, got if isinstance(got, tuple) else (got,), expected):
+        op = tops[name]
+        ulps = OPENCL_ULPS.get(ULP_NAMES.get(op, op), 0) if op in TRANSCENDENTAL_FUNCTIONS else 0
+        assert_same(g, e, ulps, context=f"output {name}")
