@@ -158,33 +158,41 @@ class Program:
         self.outputs: tuple[str, ...] = self.graph.output_names
         self._all_inputs = frozenset(self.parsed.input_names)
         self._engine = self._make_engine(self._options["backend"], device)
-        self.backend: str = self._engine.name
         self._fast: dict[tuple, object] = {}  # (dtype, shape) of each input -> the engine's fast runner
 
     # -- backends ---------------------------------------------------------------------------
     def _make_engine(self, backend: str, device):
         from .backends.numpy import NumpyEngine
 
+        numpy = NumpyEngine(self.graph, optimize=self.optimized, fast_math=self.fast_math)
         if backend == "numpy":
-            return NumpyEngine(self.graph, optimize=self.optimized, fast_math=self.fast_math)
+            return numpy
+        if backend == "opencl":
+            return self._opencl_engine(device)
+        # auto: the OpenCL engine (importing pyopencl, a context: 100 ms or more) is made when a call
+        # first needs it; a program whose calls stay small never pays for it.
+        from .backends.auto import AutoEngine
+
+        def make():
+            try:
+                return self._opencl_engine(device)
+            except SymExprError as err:
+                _warn_fallback(err.message)
+                return None
+        return AutoEngine(make, numpy)
+
+    def _opencl_engine(self, device):
         try:
             from .backends.opencl import OpenCLEngine
         except ImportError as err:
-            if backend == "opencl":
-                raise SymExprError(f"the OpenCL backend is not available: {err}") from None
-            _warn_fallback(str(err))
-            return NumpyEngine(self.graph, optimize=self.optimized, fast_math=self.fast_math)
-        try:
-            engine = OpenCLEngine(self.graph, device=device, optimize=self.optimized, fast_math=self.fast_math)
-        except SymExprError as err:
-            if backend == "opencl":
-                raise
-            _warn_fallback(err.message)
-            return NumpyEngine(self.graph, optimize=self.optimized, fast_math=self.fast_math)
-        if backend == "opencl":
-            return engine
-        from .backends.auto import AutoEngine
-        return AutoEngine(engine, NumpyEngine(self.graph, optimize=self.optimized, fast_math=self.fast_math))
+            raise SymExprError(f"the OpenCL backend is not available: {err}") from None
+        return OpenCLEngine(self.graph, device=device, optimize=self.optimized, fast_math=self.fast_math)
+
+    @property
+    def backend(self) -> str:
+        """The engine that runs this program: "numpy", or "opencl" (also for backend="auto" where an
+        OpenCL device exists; asking makes sure it does)."""
+        return self._engine.name
 
     @property
     def kernel_source(self) -> str | None:

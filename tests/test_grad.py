@@ -431,3 +431,18 @@ def test_against_jax():
         jx, jy = jax.grad(f, argnums=(0, 1))(x, y)
         np.testing.assert_allclose(gx, jx, rtol=1e-12, atol=1e-12, err_msg=src)
         np.testing.assert_allclose(gy, jy, rtol=1e-12, atol=1e-12, err_msg=src)
+
+
+def test_softmax_cross_entropy_backward_is_one_kernel():
+    # keep(g) in the rules is a new axis (expand_dims) of a per-row value; lowering computes it with the
+    # reduction's keepdims=True instead, so no view splits the row kernel.
+    src = "loss = -mean(sum(y * log_softmax(z, axis=-1), axis=-1))"
+    z = RNG.standard_normal((64, 10)).astype(np.float32)
+    y = np.eye(10, dtype=np.float32)[RNG.integers(0, 10, 64)]
+    g = sx.grad(src, wrt="z", backend="opencl")
+    expect = sx.grad(src, wrt="z", backend="numpy")(y=y, z=z)
+    np.testing.assert_allclose(g(y=y, z=z), expect, rtol=1e-5, atol=1e-7)
+    p = np.exp(z - z.max(axis=1, keepdims=True))
+    np.testing.assert_allclose(expect, (p / p.sum(axis=1, keepdims=True) - y) / 64, rtol=1e-5, atol=1e-7)
+    steps = [line for line in g.explain(y=y, z=z).split("# kernels")[1].splitlines() if line[:1].isdigit()]
+    assert len(steps) == 1 and "reduction kernel over [64, 10] axes [1]" in steps[0]

@@ -78,14 +78,17 @@ def evaluate_on_host(nodes, env: dict, source: str) -> None:
     """Weak values (Python scalars, and what is computed from them alone) into `env`, in order, as this
     engine computes them: what the OpenCL engines hand their kernels as scalar arguments. `env` holds
     the inputs already."""
-    for node in nodes:
-        if node.op == "constant":
-            env[node] = node.value
-        elif node.op != "input":
-            try:
-                env[node] = evaluate(node, [env[i] for i in node.inputs])
-            except _RAISES as err:
-                raise EvaluationError(f"{statement_text(source, node)}: {err}", statement=node.statement) from None
+    with np.errstate(all="ignore"), warnings.catch_warnings():  # once: it costs more than a small op
+        warnings.simplefilter("ignore")
+        for node in nodes:
+            if node.op == "constant":
+                env[node] = node.value
+            elif node.op != "input":
+                try:
+                    env[node] = _apply(node.op, [env[i] for i in node.inputs], None, node.attrs)
+                except _RAISES as err:
+                    raise EvaluationError(f"{statement_text(source, node)}: {err}",
+                                          statement=node.statement) from None
 
 
 def as_result(value, inputs_seen: set[int]):

@@ -157,3 +157,63 @@ def _lower_gradient(node: Node, inputs: tuple, kinds: dict, shapes: dict) -> Nod
     if operand == 0:
         return make("matmul", g, swap(b, max(nb, 2)), name=node.name)
     return make("matmul", swap(a, max(na, 2)), g, name=node.name)
+
+
+PRIMITIVE_REDUCTIONS = frozenset(("sum", "prod", "max", "min", "argmax", "argmin", "any", "all"))
+
+
+def sink_expand_dims(graph: Graph, kinds: dict, shapes: dict, records: list | None = None) -> Graph:
+    """`expand_dims(v, axis)` where v is a reduction over those axes, or element-wise work on one (a
+    gradient's share per row, such as `keep(g)` in the rules): the same values with the reduction's
+    `keepdims=True`. A kernel then computes them per row in the reduction's own kernel, where a view
+    would need the value in memory first (a kernel boundary). The same graph when nothing sinks."""
+    if not any(n.op == "expand_dims" for n in graph.nodes):
+        return graph
+    new: dict[Node, Node] = {}
+    changed = False
+    for node in graph.nodes:
+        node2 = node.with_inputs(new[i] for i in node.inputs)
+        if node.op == "expand_dims" and node.inputs[0] in shapes:
+            v = node.inputs[0]
+            ndim = len(shapes[v]) + (1 if isinstance(dict(node.attrs)["axis"], int) else len(dict(node.attrs)["axis"]))
+            axes = reduced_axes((1,) * ndim, dict(node.attrs)["axis"])
+            sunk = _sink(v, axes, shapes, new, {})
+            if sunk is not None:
+                node2 = replace(sunk, name=node.name or sunk.name)
+                changed = True
+                if records is not None:
+                    from . import Rewrite
+                    records.append(Rewrite("sink_expand_dims", "a new axis computed with the reduction's "
+                                           "keepdims=True, in its kernel", node))
+        new[node] = node2
+    if not changed:
+        return graph
+    return rebuild(graph, None, tuple((name, new[n]) for name, n in graph.outputs))
+
+
+def _sink(v: Node, axes: tuple, shapes: dict, new: dict, memo: dict) -> Node | None:
+    """v's values with `axes` inserted (as 1), computed so, or None where that would need a view."""
+    if v in memo:
+        return memo[v]
+    out = None
+    if v.op == "constant" or (v in shapes and shapes[v] == ()):
+        out = new[v]  # a scalar broadcasts as it is
+    elif v.op in PRIMITIVE_REDUCTIONS and v.inputs[0] in shapes:
+        kw = dict(v.attrs)
+        x = shapes[v.inputs[0]]
+        if not kw.get("keepdims") and reduced_axes(x, kw.get("axis")) == axes:
+            attrs = tuple((k, True if k == "keepdims" else val) for k, val in v.attrs)
+            out = Node(v.op, (new[v.inputs[0]],), attrs, v.name, v.span, v.statement)
+    elif v.op in OPS and OPS[v.op].kind == "elementwise" and v in shapes:
+        operands = []
+        for i in v.inputs:
+            if i.op == "constant" or (i in shapes and shapes[i] == ()):
+                operands.append(new[i])
+            elif i in shapes and shapes[i] == shapes[v]:
+                operands.append(_sink(i, axes, shapes, new, memo))
+            else:
+                operands.append(None)
+        if all(o is not None for o in operands):
+            out = Node(v.op, tuple(operands), v.attrs, v.name, v.span, v.statement)
+    memo[v] = out
+    return out

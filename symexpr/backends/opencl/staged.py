@@ -25,7 +25,7 @@ from ...infer import infer_kinds, infer_shapes, kind_of_value
 from ...passes import specialize
 from ...passes.common_subexpressions import eliminate_common_subexpressions
 from ...passes.dead_code import eliminate_dead_code
-from ...passes.lower import lower_composites
+from ...passes.lower import lower_composites, sink_expand_dims
 from .. import pool
 from .plan import covered, cone, plan_kernels
 from ..numpy import as_result, deliver, evaluate_on_host
@@ -196,12 +196,13 @@ class StagedRunner:
         ins = lambda g: {n.input_name: kinds_in[n.input_name] for n in g.inputs}  # noqa: E731
         kinds = infer_kinds(graph, ins(graph), written)
         shapes = infer_shapes(graph, {n.input_name: shapes_in[n.input_name] for n in graph.inputs})
-        lowered = lower_composites(graph, kinds, shapes, rewrites)
-        if lowered is not graph:
-            lowered = eliminate_dead_code(eliminate_common_subexpressions(lowered, []), [])
-            kinds = infer_kinds(lowered, ins(lowered), kinds)
-            shapes = infer_shapes(lowered, {n.input_name: shapes_in[n.input_name] for n in lowered.inputs})
-            graph = lowered
+        for rewrite in (lower_composites, sink_expand_dims):
+            lowered = rewrite(graph, kinds, shapes, rewrites)
+            if lowered is not graph:
+                lowered = eliminate_dead_code(eliminate_common_subexpressions(lowered, []), [])
+                kinds = infer_kinds(lowered, ins(lowered), kinds)
+                shapes = infer_shapes(lowered, {n.input_name: shapes_in[n.input_name] for n in lowered.inputs})
+                graph = lowered
         plan = plan_kernels(graph, kinds, shapes, units=max(engine.info.units, 1))
         host = tuple(n for n in graph.nodes if kinds[n].weak)
         weak = frozenset(host)
