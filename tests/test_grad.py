@@ -446,3 +446,17 @@ def test_softmax_cross_entropy_backward_is_one_kernel():
     np.testing.assert_allclose(expect, (p / p.sum(axis=1, keepdims=True) - y) / 64, rtol=1e-5, atol=1e-7)
     steps = [line for line in g.explain(y=y, z=z).split("# kernels")[1].splitlines() if line[:1].isdigit()]
     assert len(steps) == 1 and "reduction kernel over [64, 10] axes [1]" in steps[0]
+
+
+def test_reduction_product_gradients_on_both_engines():
+    # Every program of REDUCTION_PROGRAMS in one (its losses summed): one kernel plan per engine.
+    lines = [src.replace("loss =", f"l{k} =") for k, src in enumerate(REDUCTION_PROGRAMS)]
+    total = " + ".join(f"l{k}" for k in range(len(lines)))
+    src = "\n".join(lines) + f"\nloss = {total}"
+    wrt = ("x", "w", "v", "b", "c")
+    args = dict(x=RNG.uniform(0.5, 2.0, SHAPE), s=RNG.standard_normal(SHAPE), w=RNG.standard_normal((3, 2)),
+                v=RNG.standard_normal(4), b=RNG.standard_normal(4), c=RNG.standard_normal((3, 1)))
+    expect = sx.grad(src, of="loss", wrt=wrt, backend="numpy")(**args)
+    got = sx.grad(src, of="loss", wrt=wrt, backend="opencl")(**args)
+    for name, e, g in zip(wrt, expect, got):
+        np.testing.assert_allclose(g, e, rtol=1e-9, atol=1e-9, err_msg=name)
