@@ -120,6 +120,8 @@ def test_markdown_has_the_tables(short_run):
     _, r, md = short_run
     assert "## Summary of the targets" in md and "## float32" in md
     assert "## Per-call overhead" in md and "## Compile times" in md and "## Preallocated output" in md
+    # The latency rows run in the full mode only (tests/test_bench_latency.py runs them small).
+    assert "skipped" in r["latency"] and "## Latency" in md
     assert "| program | n | engine | symexpr | sx CL |" in md and "| target | threshold | measured | status | column |" in md
     assert r["machine"]["cpu"] in md
 

@@ -63,7 +63,7 @@ def run_shape_loop(bench: Bench) -> dict:
         engines[e] = engines.get(e, 0) + 1
     extra = [first[n] - known[n] for n in order]
     later = extra[2:]
-    return {"program": "10 statements (2 outputs)", "dtype": "float32", "backend": prog.backend,
+    return {"program": "10 statements (2 outputs)", "dtype": "float32", "backend": "auto",
             "sizes": order, "calls": 2 * len(sizes),
             "first_call": [first[n] for n in order], "known_call": [known[n] for n in order],
             "extra_first_two": extra[:2],
@@ -109,11 +109,14 @@ import json, sys
 import numpy as np
 t1 = time.perf_counter()
 import symexpr as sx
+t_import = time.perf_counter()
 prog = sx.compile("r = {COLD_EXPRESSION}")
+t_compile = time.perf_counter()
 args = {{x: np.linspace(-1, 1, {COLD_N}, dtype=np.float32) for x in "abcd"}}
 prog(**args)
 t2 = time.perf_counter()
-print(json.dumps({{"numpy_import": t1 - t0, "work": t2 - t1, "pyopencl": "pyopencl" in sys.modules}}))
+print(json.dumps({{"numpy_import": t1 - t0, "work": t2 - t1, "pyopencl": "pyopencl" in sys.modules,
+                  "import": t_import - t1, "compile": t_compile - t_import, "call": t2 - t_compile}}))
 """,
     "numexpr": f"""\
 import time
@@ -160,9 +163,12 @@ def run_cold_process(bench: Bench) -> dict:
     result = {"expression": COLD_EXPRESSION, "n": COLD_N, "dtype": "float32", "runs": runs}
     for name, rs in runs.items():
         ok = [r for r in rs if "error" not in r]
-        result[name] = ({"wall": statistics.median(r["wall"] for r in ok), "work": statistics.median(r["work"] for r in ok),
-                         "pyopencl_imported": any(r["pyopencl"] for r in ok)}
-                        if ok else {"error": rs[-1]["error"] if rs else "not run"})
+        if not ok:
+            result[name] = {"error": rs[-1]["error"] if rs else "not run"}
+            continue
+        result[name] = {key: statistics.median(r[key] for r in ok) for key in ("wall", "work", "import", "compile", "call")
+                        if key in ok[0]}
+        result[name]["pyopencl_imported"] = any(r["pyopencl"] for r in ok)
     sx_, ne_ = result["symexpr"], result["numexpr"]
     if "wall" in sx_ and "wall" in ne_:
         result["wall_ratio"] = sx_["wall"] / ne_["wall"]

@@ -118,11 +118,7 @@ def _check_text(cell: dict) -> str:
     return ("ok" if sx_checks_ok(cell) else "**FAIL**") + f" ({chk.get('mode', '?')})"
 
 
-def _ms(s) -> str:
-    return "–" if s is None else f"{s * 1e3:.2f} ms"
-
-
-def _latency_tables(latency: dict) -> list[str]:
+def latency_tables(latency: dict) -> list[str]:
     """The latency rows: a loop over changing shapes, a new program's first call at 1e6, a cold process."""
     if not latency:
         return []
@@ -133,17 +129,17 @@ def _latency_tables(latency: dict) -> list[str]:
     if "error" in loop:
         lines += [f"Loop over changing shapes: error: {loop['error']}", ""]
     elif loop:
-        first_two = ", ".join(_ms(x) for x in loop["extra_first_two"])
+        first_two = ", ".join(fmt_time(x) for x in loop["extra_first_two"])
         lines += [f"A loop over changing shapes: the {loop['program']} program (new, nothing cached), "
                   f"backend `{loop['backend']}`, {loop['dtype']}, {len(loop['sizes'])} batch sizes from "
                   f"{fmt_n(min(loop['sizes']))} to {fmt_n(max(loop['sizes']))} in a shuffled order, each called "
                   "twice (two epochs). `extra`: a new shape's first call minus the same shape's call in the "
                   "second epoch.", "",
                   "| what | measured |", "| --- | ---: |",
-                  f"| extra of a new shape, median after the first two sizes | {_ms(loop['extra_median'])} |",
+                  f"| extra of a new shape, median after the first two sizes | {fmt_time(loop['extra_median'])} |",
                   f"| extra of the first two sizes (the kernel is built, both engines timed) | {first_two} |",
-                  f"| extra of a new shape, median over all | {_ms(loop['extra_median_all'])} |",
-                  f"| a known shape's call, median | {_ms(loop['known_median'])} |",
+                  f"| extra of a new shape, median over all | {fmt_time(loop['extra_median_all'])} |",
+                  f"| a known shape's call, median | {fmt_time(loop['known_median'])} |",
                   f"| new shapes decided by the cost model / measured | {loop['predicted']} / {loop['measured']} |",
                   "| engines chosen | " + ", ".join(f"{e} {k}" for e, k in loop["engines"].items()) + " |", ""]
     first = latency.get("first_call") or {}
@@ -156,8 +152,8 @@ def _latency_tables(latency: dict) -> list[str]:
                   "call (backend=\"numpy\", warm):", "",
                   "| compile + first call | second call | NumPy engine's call | over NumPy's | ratio | engine |",
                   "| ---: | ---: | ---: | ---: | ---: | --- |",
-                  f"| {_ms(first['total'])} | {_ms(first['second_call'])} | {_ms(first['numpy_engine_call'])} | "
-                  f"{_ms(first['over_numpy'])} | {fmt_x(first['ratio'])} | {', '.join(engines)} |", ""]
+                  f"| {fmt_time(first['total'])} | {fmt_time(first['second_call'])} | {fmt_time(first['numpy_engine_call'])} | "
+                  f"{fmt_time(first['over_numpy'])} | {fmt_x(first['ratio'])} | {', '.join(engines)} |", ""]
     cold = latency.get("cold_process") or {}
     if "error" in cold:
         lines += [f"Cold process: error: {cold['error']}", ""]
@@ -166,13 +162,16 @@ def _latency_tables(latency: dict) -> list[str]:
                   f"{cold['n']} ({cold['dtype']}), against `import numexpr` and one `evaluate` of the same; "
                   "median of fresh processes. `wall`: the whole process seen from outside (Python and NumPy's "
                   "import included); `work`: inside it, after NumPy's import.", "",
-                  "| peer | wall | work | pyopencl imported |", "| --- | ---: | ---: | --- |"]
+                  "| peer | wall | work | of which import, compile, call | pyopencl imported |",
+                  "| --- | ---: | ---: | --- | --- |"]
         for peer in ("symexpr", "numexpr"):
             r = cold.get(peer) or {}
-            lines.append(f"| {peer} | error: {r['error']} | | |" if "error" in r else
-                         f"| {peer} | {_ms(r['wall'])} | {_ms(r['work'])} | {'yes' if r['pyopencl_imported'] else 'no'} |")
+            parts = ", ".join(fmt_time(r[k]) for k in ("import", "compile", "call") if k in r) or "–"
+            lines.append(f"| {peer} | error: {r['error']} | | | |" if "error" in r else
+                         f"| {peer} | {fmt_time(r['wall'])} | {fmt_time(r['work'])} | {parts} | "
+                         f"{'yes' if r['pyopencl_imported'] else 'no'} |")
         if "wall_ratio" in cold:
-            lines.append(f"| symexpr / numexpr | {fmt_x(cold['wall_ratio'])} | {fmt_x(cold['work_ratio'])} | |")
+            lines.append(f"| symexpr / numexpr | {fmt_x(cold['wall_ratio'])} | {fmt_x(cold['work_ratio'])} | | |")
         lines.append("")
     return lines
 
@@ -289,7 +288,7 @@ def render_markdown(results: dict) -> str:
                                  f"{fmt_time(p['compile'])} | {fmt_time(p['first_call'])} | "
                                  f"{fmt_time(p['compile_and_first_call'])} | {fmt_time(p.get('compile_another'))} |")
         lines.append("")
-    lines += _latency_tables(results.get("latency") or {})
+    lines += latency_tables(results.get("latency") or {})
     lines += ["## Programs", "", "| program | symexpr source | kind | check | hand kernel |",
               "| --- | --- | --- | --- | --- |"]
     for p in results["programs"]:

@@ -143,10 +143,10 @@ def evaluate_targets(results: dict) -> list[dict]:
          f"{procs[1]['compile_another'] * 1e3:.1f} ms" if warm is not None and "compile_and_first_call" in procs[0]
          else "") + (f"; default backend: {awarm * 1e3:.1f} ms" if awarm is not None else ""),
         unit="ms", uses=FORCED))
-    return targets + _latency_targets(results.get("latency") or {})
+    return targets + latency_targets(results.get("latency") or {})
 
 
-def _latency_targets(latency: dict) -> list[dict]:
+def latency_targets(latency: dict) -> list[dict]:
     """The latency targets: a new shape, a new program's first call at 1e6, a cold process."""
     loop = latency.get("shape_loop") or {}
     extra = loop.get("extra_median")
@@ -176,5 +176,8 @@ def _latency_targets(latency: dict) -> list[dict]:
                  if ratio is not None else cold.get("error", "")), uses=DEFAULT),
         _target("cold_process_ms", "a new process: time in symexpr (import, compile, a small call)", "< 20 ms",
                 work * 1e3 if work is not None else None, work is not None and work < 0.02,
-                f"{cold['expression']}, n = {cold['n']}" if work is not None else "", unit="ms", uses=DEFAULT),
+                (f"{cold['expression']}, n = {cold['n']}: import "
+                 + ", compile ".join(f"{sx_cold[k] * 1e3:.1f} ms" for k in ("import", "compile"))
+                 + f", call {sx_cold['call'] * 1e3:.1f} ms" if work is not None and "call" in sx_cold else ""),
+                unit="ms", uses=DEFAULT),
     ]
