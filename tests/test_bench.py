@@ -8,13 +8,14 @@ import math
 import numpy as np
 import pytest
 
-from symexpr.bench import SCHEMA, main
+from symexpr.bench import main
 from symexpr.bench.cases import CASES, Case, make_data, numexpr_function, numpy_function
 from symexpr.bench.cells import OVERHEAD_N, Bench, Settings, run_cell, run_out
 from symexpr.bench.compile_times import fresh_source
 from symexpr.bench.measure import Broken, engine_that_ran, measure
 from symexpr.bench.opencl_peers import GEOMETRY_CHUNKS_PER_UNIT, GEOMETRY_SMALL, launch_geometry
 from symexpr.bench.report import README_MARKER, fmt_n, update_readme
+from symexpr.bench.runner import SCHEMA
 
 pytest.importorskip("numexpr")
 

@@ -39,6 +39,10 @@ def test_shape_loop(latency):
     # Every size above auto's small limit is decided once: by the cost model or by timing both engines.
     assert loop["predicted"] + loop["measured"] == SIZES
     assert loop["measured"] >= 2  # the cost model needs two sizes measured before it predicts
+    assert len(loop["decided_by_model"]) == SIZES and sum(loop["decided_by_model"]) == loop["predicted"]
+    assert loop["decided_by_model"][:2] == [False, False]
+    if loop["predicted"]:
+        assert math.isfinite(loop["extra_median_predicted"])
     assert sum(loop["engines"].values()) == SIZES and set(loop["engines"]) <= {"numpy", "opencl"}
 
 

@@ -46,16 +46,21 @@ def run_shape_loop(bench: Bench) -> dict:
     epochs = [list(rng.permutation(sizes)), list(rng.permutation(sizes))]
     data = {x: np.linspace(-1, 1, SHAPE_HIGH, dtype=np.float32) for x in "abcd"}
     prog, _ = compile_quietly(fresh_source(uuid.uuid4().hex), "auto")
-    first, known, order = {}, {}, []
+    engine = getattr(prog, "_engine", None)
+
+    def count_predicted() -> int:
+        return len(getattr(engine, "predicted", {}) or {})
+    first, known, order, by_model = {}, {}, [], []
     for epoch, times in zip(epochs, (first, known)):
         for n in epoch:
             n = int(n)
             inputs = {x: v[:n] for x, v in data.items()}
+            before = count_predicted()
             times[n] = _call_time(lambda: prog(**inputs))
             if times is first:
                 order.append(n)
-    engine = getattr(prog, "_engine", None)
-    predicted = len(getattr(engine, "predicted", {}) or {})
+                by_model.append(count_predicted() > before)  # the cost model chose, nothing was timed
+    predicted = count_predicted()
     decided = len(getattr(engine, "decisions", {}) or {})
     engines = {}
     for n in sizes:
@@ -63,12 +68,17 @@ def run_shape_loop(bench: Bench) -> dict:
         engines[e] = engines.get(e, 0) + 1
     extra = [first[n] - known[n] for n in order]
     later = extra[2:]
+    of_model = [x for x, m in zip(extra, by_model) if m]
+    of_timed = [x for x, m in zip(later, by_model[2:]) if not m]
     return {"program": "10 statements (2 outputs)", "dtype": "float32", "backend": "auto",
             "sizes": order, "calls": 2 * len(sizes),
             "first_call": [first[n] for n in order], "known_call": [known[n] for n in order],
             "extra_first_two": extra[:2],
             "extra_median": statistics.median(later) if later else None,
             "extra_median_all": statistics.median(extra),
+            "extra_median_predicted": statistics.median(of_model) if of_model else None,
+            "extra_median_measured": statistics.median(of_timed) if of_timed else None,
+            "decided_by_model": by_model,
             "known_median": statistics.median(known.values()),
             "predicted": predicted, "measured": max(decided - predicted, 0),
             "predicted_share": predicted / decided if decided else None,
@@ -166,8 +176,8 @@ def run_cold_process(bench: Bench) -> dict:
         if not ok:
             result[name] = {"error": rs[-1]["error"] if rs else "not run"}
             continue
-        result[name] = {key: statistics.median(r[key] for r in ok) for key in ("wall", "work", "import", "compile", "call")
-                        if key in ok[0]}
+        result[name] = {key: statistics.median(r[key] for r in ok)
+                        for key in ("wall", "work", "import", "compile", "call") if key in ok[0]}
         result[name]["pyopencl_imported"] = any(r["pyopencl"] for r in ok)
     sx_, ne_ = result["symexpr"], result["numexpr"]
     if "wall" in sx_ and "wall" in ne_:

@@ -23,7 +23,9 @@ PEER_TITLES = {"sx": "symexpr", "sx_cl": "sx CL", "sx_numpy": "sx NumPy eng.", "
 def fmt_value(value, unit: str) -> str:
     if value is None:
         return "–"
-    return {"x": f"{value:.3g}×", "%": f"{value:.0%}", "us": f"{value:.1f} µs", "ms": f"{value:.0f} ms" if abs(value) >= 10 else f"{value:.2f} ms"}[unit]
+    if unit == "ms":
+        return f"{value:.0f} ms" if abs(value) >= 10 else f"{value:.2f} ms"
+    return {"x": f"{value:.3g}×", "%": f"{value:.0%}", "us": f"{value:.1f} µs"}[unit]
 
 
 def engine_counts(cells) -> str:
@@ -139,6 +141,9 @@ def latency_tables(latency: dict) -> list[str]:
                   f"| extra of a new shape, median after the first two sizes | {fmt_time(loop['extra_median'])} |",
                   f"| extra of the first two sizes (the kernel is built, both engines timed) | {first_two} |",
                   f"| extra of a new shape, median over all | {fmt_time(loop['extra_median_all'])} |",
+                  "| extra of a new shape the cost model decided / that was timed on both engines (medians, "
+                  f"after the first two) | {fmt_time(loop.get('extra_median_predicted'))} / "
+                  f"{fmt_time(loop.get('extra_median_measured'))} |",
                   f"| a known shape's call, median | {fmt_time(loop['known_median'])} |",
                   f"| new shapes decided by the cost model / measured | {loop['predicted']} / {loop['measured']} |",
                   "| engines chosen | " + ", ".join(f"{e} {k}" for e, k in loop["engines"].items()) + " |", ""]
@@ -152,8 +157,9 @@ def latency_tables(latency: dict) -> list[str]:
                   "call (backend=\"numpy\", warm):", "",
                   "| compile + first call | second call | NumPy engine's call | over NumPy's | ratio | engine |",
                   "| ---: | ---: | ---: | ---: | ---: | --- |",
-                  f"| {fmt_time(first['total'])} | {fmt_time(first['second_call'])} | {fmt_time(first['numpy_engine_call'])} | "
-                  f"{fmt_time(first['over_numpy'])} | {fmt_x(first['ratio'])} | {', '.join(engines)} |", ""]
+                  f"| {fmt_time(first['total'])} | {fmt_time(first['second_call'])} | "
+                  f"{fmt_time(first['numpy_engine_call'])} | {fmt_time(first['over_numpy'])} | "
+                  f"{fmt_x(first['ratio'])} | {', '.join(engines)} |", ""]
     cold = latency.get("cold_process") or {}
     if "error" in cold:
         lines += [f"Cold process: error: {cold['error']}", ""]

@@ -1,11 +1,11 @@
-"""The issue's targets, each evaluated from one run's results: met, not met, or not measured."""
+"""The benchmark's targets, each evaluated from one run's results: met, not met, or not measured."""
 from __future__ import annotations
 
 import math
 
 from .cases import CASES
 from .measure import copy_fraction
-from .report import engine_counts, engine_of, fmt_n
+from .report import engine_counts, engine_of, fmt_n, fmt_time
 
 
 def _geomean(xs):
@@ -159,18 +159,22 @@ def latency_targets(latency: dict) -> list[dict]:
         _target("new_shape", "a new shape of a known dtype under auto: extra time of its first call (median)",
                 "< 1 ms", extra * 1e3 if extra is not None else None, extra is not None and extra < 1e-3,
                 (f"{len(loop['sizes'])} batch sizes {fmt_n(min(loop['sizes']))}..{fmt_n(max(loop['sizes']))}, "
-                 f"after the first two; decided by the cost model {loop['predicted']}, measured {loop['measured']}; "
+                 f"after the first two; decided by the cost model {loop['predicted']} (median extra "
+                 f"{fmt_time(loop.get('extra_median_predicted'))}), timed {loop['measured']} "
+                 f"({fmt_time(loop.get('extra_median_measured'))}); "
                  f"first two sizes {', '.join(f'{x * 1e3:.0f}' for x in loop['extra_first_two'])} ms"
                  if extra is not None else loop.get("error", "")), unit="ms", uses=DEFAULT),
-        _target("first_call_auto", f"compile + first call of a new program under auto at n = {fmt_n(first.get('n', 10**6))}, "
-                "over the NumPy engine's call", "<= 5 ms", over * 1e3 if over is not None else None,
+        _target("first_call_auto", "compile + first call of a new program under auto at "
+                f"n = {fmt_n(first.get('n', 10**6))}, over the NumPy engine's call", "<= 5 ms",
+                over * 1e3 if over is not None else None,
                 over is not None and over <= 5e-3,
                 (f"{first['total'] * 1e3:.0f} ms against {first['numpy_engine_call'] * 1e3:.1f} ms "
                  f"({first['ratio']:.3g}x); engine {first['tries'][0]['engine']}"
                  if over is not None else first.get("error", "")), unit="ms", uses=DEFAULT),
         _target("cold_process", "a new process: import, compile, a small call: time over numexpr's "
                 "(import, evaluate)", "<= 1.5x", ratio, ratio is not None and ratio <= 1.5,
-                (f"symexpr {work * 1e3:.0f} ms, numexpr {cold['numexpr']['work'] * 1e3:.0f} ms after NumPy's import; "
+                (f"symexpr {work * 1e3:.0f} ms, numexpr {cold['numexpr']['work'] * 1e3:.0f} ms "
+                 "after NumPy's import; "
                  f"whole process {cold['wall_ratio']:.2f}x; pyopencl "
                  f"{'imported' if sx_cold['pyopencl_imported'] else 'not imported'}"
                  if ratio is not None else cold.get("error", "")), uses=DEFAULT),
