@@ -71,6 +71,7 @@ def run_shape_loop(bench: Bench) -> dict:
     of_model = [x for x, m in zip(extra, by_model) if m]
     of_timed = [x for x, m in zip(later, by_model[2:]) if not m]
     return {"program": "10 statements (2 outputs)", "dtype": "float32", "backend": "auto",
+            "engines_available": prog.backend,  # "opencl" where auto has a device, else "numpy"
             "sizes": order, "calls": 2 * len(sizes),
             "first_call": [first[n] for n in order], "known_call": [known[n] for n in order],
             "extra_first_two": extra[:2],
