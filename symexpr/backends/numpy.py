@@ -217,9 +217,16 @@ class NumpyEngine:
             return None
         sig = self.signature(values)
         if sig.straight_line is False:
-            made = straight_line(sig, {n: k for k, n in enumerate(self.graph.input_names)})
-            sig.python_source = made[0] if made else None
-            sig.straight_line = _with_out(made[1], sig, self.graph) if made else None
+            # Compiled at the signature's second call, not its first: a shape met once (a stream of
+            # records of varying length, a last partial batch) never pays the compile.
+            def lazy(args, out=None):
+                if sig.straight_line is lazy:
+                    made = straight_line(sig, {n: k for k, n in enumerate(self.graph.input_names)})
+                    sig.python_source = made[0] if made else None
+                    sig.straight_line = _with_out(made[1], sig, self.graph) if made else None
+                run = sig.straight_line
+                return None if run is None else run(args, out)
+            sig.straight_line = lazy
         return sig.straight_line
 
     def run(self, values: dict[str, object], out=None) -> list:
