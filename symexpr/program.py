@@ -12,7 +12,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from .errors import CallError, DTypeError, ShapeError, SymExprError
-from .graph import Graph, render_graph
+from .graph import Graph, relabel, render_graph
 from .infer import check_dtype, is_weak_value
 from .parse import parse
 from .passes import Rewrite, optimize as run_passes
@@ -124,13 +124,19 @@ class Program:
     """A compiled program. Call it with data: `prog(a=..., b=...)`."""
 
     def __init__(self, source: str, *, outputs=None, backend: str = "auto", optimize: bool = True,
-                 device=None, fast_math: bool = False):
+                 device=None, fast_math: bool = False, input_order=None, line_numbers=None):
+        """input_order: input names to come first, in that order (else: order of first use);
+        line_numbers: the line each line of `source` is labelled with (a traced Python function's)."""
         if backend not in BACKENDS:
             raise SymExprError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
         self.source = source
         self.parsed: Graph = parse(source, outputs)
+        if input_order is not None or line_numbers is not None:
+            self.parsed = relabel(self.parsed, input_order, line_numbers)
         self._options = {"outputs": None if outputs is None else list(outputs), "backend": backend,
-                         "optimize": optimize, "fast_math": fast_math}
+                         "optimize": optimize, "fast_math": fast_math,
+                         "input_order": None if input_order is None else list(input_order),
+                         "line_numbers": None if line_numbers is None else list(line_numbers)}
         self.optimized = optimize
         self.fast_math = fast_math
         if optimize:
