@@ -61,7 +61,6 @@ _METHOD_HINTS = {
     "conj": "symexpr computes with real numbers: a real array is its own conjugate",
     "real": "symexpr computes with real numbers: `x` is its own real part",
     "imag": "symexpr computes with real numbers",
-    "round": "write sx.round(x, decimals)",
     "fill": "symbols are immutable: write `x = sx.where(True, value, x)` or build a new array",
     "sort": "symexpr programs are element-wise and cannot sort",
     "argsort": "symexpr programs are element-wise and cannot sort",
@@ -220,6 +219,11 @@ class Symbol:
         """`x.copy()`: a symbol is immutable, so it is its own copy."""
         return self
 
+    def round(self, decimals=0) -> "Symbol":
+        """`x.round(2)`, `np.round(x, 2)`: the language's round, NumPy's half to even. (Python's
+        round(x) is refused by arrays, and so by symbols.)"""
+        return _reduce("round", self, decimals=decimals)
+
     def clip(self, lo, hi) -> "Symbol":
         return self._trace.record("clip", (self, lo, hi))
 
@@ -295,6 +299,8 @@ class Symbol:
         name = getattr(func, "__name__", str(func))
         if name in ("where", "clip") and not kwargs and len(args) == 3:
             return self._trace.record(name, args)
+        if name in ("round", "around") and set(kwargs) <= {"decimals"} and 1 <= len(args) <= 2:
+            return FUNCTION_WRAPPERS["round"](*args, **kwargs)
         if name in ("dot", "matmul", "inner", "tensordot", "einsum", "outer"):
             hint = "write `a @ b` or sx.matmul(a, b)"
         elif name in FUNCTIONS:
@@ -389,6 +395,11 @@ def _reduce(opname: str, x, **keywords):
                 raise TracingError(f"{_where_in_user_code()}: {opname}(): `{k}` must be an int, a tuple of ints "
                                    "or None, known while tracing") from None
             keywords[k] = v
+        if k == "decimals":
+            if isinstance(v, Symbol) or type(v) is bool or not isinstance(v, (int, np.integer)):
+                raise TracingError(f"{_where_in_user_code()}: {opname}(): `decimals` must be an int known "
+                                   "while tracing (a static argument, or a number in the code)")
+            keywords[k] = int(v)
     if isinstance(x, Symbol):
         return x._trace.record(opname, (x,), tuple((k, keywords.get(k, d)) for k, d in op.keywords))
     return op.numpy(x, **keywords)

@@ -61,7 +61,7 @@ def _sample(kind: Kind, literal=None):
 
 
 @functools.lru_cache(maxsize=4096)
-def _result_kind(opname: str, kinds: tuple[Kind, ...], literals: tuple) -> Kind | str:
+def _result_kind(opname: str, kinds: tuple[Kind, ...], literals: tuple, attrs: tuple = ()) -> Kind | str:
     """The op's result kind for these operand kinds, or NumPy's refusal as a string."""
     op = OPS[opname]
     if op.kind != "elementwise":
@@ -79,12 +79,12 @@ def _result_kind(opname: str, kinds: tuple[Kind, ...], literals: tuple) -> Kind 
     try:
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
-            out = op.numpy(*args)
+            out = op.function(attrs)(*args)  # keywords may decide (round of bool, decimals=-1)
     except ValueError as err:
         if any(lit is not None for lit in literals):
             # A refusal of these values, not of the dtypes (2 ** -1): the engines raise
             # EvaluationError for it at run time, as they do for an int array ** -1.
-            return _result_kind(opname, kinds, (None,) * len(kinds))
+            return _result_kind(opname, kinds, (None,) * len(kinds), attrs)
         return str(err)
     except (TypeError, OverflowError) as err:
         return str(err)
@@ -146,7 +146,7 @@ def infer_kinds(graph: Graph, inputs: dict[str, Kind], known: dict[Node, Kind] |
         if result is None:
             operand_kinds = tuple([kinds[i] for i in node.inputs])
             literals = tuple([weak_values.get(i) for i in node.inputs])
-            result = _result_kind(node.op, operand_kinds, literals)
+            result = _result_kind(node.op, operand_kinds, literals, node.attrs)
             if isinstance(result, str):
                 operands = " and ".join(f"{describe(i, graph)} ({kinds[i]})" for i in node.inputs)
                 raise DTypeError(f"{statement_text(graph.source, node)}: NumPy refuses {node.op} of {operands}: "

@@ -195,6 +195,26 @@ _op("clip", 3, np.clip, ("clip",), doc="clip(x, lo, hi) = minimum(maximum(x, lo)
 _op("sigmoid", 1, _sigmoid, ("sigmoid",), doc="1 / (1 + exp(-x)), without overflow")
 _op("relu", 1, _relu, ("relu",), doc="maximum(x, 0)")
 
+def power_of_ten(n: int) -> float:
+    """10**n as NumPy's round computes it (calculation.c): a table to 1e8, then repeated * 10."""
+    if n < 9:
+        return float(10 ** n)
+    ret = 1e9
+    for _ in range(n - 9):
+        ret *= 10.0
+    return ret
+
+
+def _round(x, decimals=0):
+    """np.round: half to even at `decimals` places (negative: left of the point). Floats compute
+    rint(x * 10**d) / 10**d in their own dtype (rint(x / 10**-d) * 10**-d for d < 0); ints are
+    unchanged for d >= 0 and go through float64 for d < 0."""
+    return np.round(x, decimals)
+
+
+OPS["round"] = Op("round", 1, _round, ("round", "around"), keywords=(("decimals", 0),), positional=1,
+                  doc="round(x, decimals=0): NumPy's round, half to even; decimals may be negative")
+
 # Casts, as NumPy's astype.
 for _t in ("float32", "float64", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "bool"):
     _op(_t, 1, _cast(_t), (_t,), doc=f"x.astype({_t})")

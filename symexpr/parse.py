@@ -513,6 +513,10 @@ def static_keyword(fname: str, name: str, value, span: Span, error):
                     f"`{'minimum' if 'min' in fname else 'maximum'}(a, b)`")
         raise error(f"{fname}(): `{name}` is an integer, a tuple of integers or None, written in the "
                     f"program (as in `{name}=(0, 1)`){hint}", span)
+    if name == "decimals":
+        if integer(value) is not None:
+            return integer(value)
+        raise error(f"{fname}(): `decimals` is an integer written in the program (as in `decimals=2`)", span)
     if name == "keepdims":
         lit = literal_value(value) if isinstance(value, Node) else None
         if type(lit) is bool:
@@ -599,7 +603,7 @@ def _literal_op(node: Node, values: list):
     try:
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
-            out = np.asarray(OPS[node.op].numpy(*values))
+            out = np.asarray(OPS[node.op].function(node.attrs)(*values))
     except (TypeError, ValueError, OverflowError, ZeroDivisionError):
         return None
     pytype = {"b": bool, "i": int, "u": int, "f": float}.get(out.dtype.kind)

@@ -414,3 +414,16 @@ def test_inputs_follow_the_argument_order_and_lines_are_the_functions():
     # Positional calls of the traced Program bind in that order too.
     got = step.program(w, m, v, g, 1e-3, 0.9, 0.999, 1e-8, 1)
     assert_same(got[0], step(w, m, v, g)["w"])
+
+
+def test_round_traces_in_every_spelling(backend):
+    @sx.hybridize(active=True, backend=backend, static_argnames="d")
+    def f(x, d):
+        return x.round() + x.round(d) + np.round(x, decimals=-1) + sx.round(x, d) + np.around(x)
+
+    x = np.array([0.5, 1.5, 2.5, -2.5, 2.675, 15.0, np.nan, -0.0], np.float32)
+    assert_same(f(x, 2), f.fn(x, 2))
+    assert [n.op for n in f.program.graph.nodes].count("round") == 3  # one node per distinct decimals
+    g = sx.hybridize(lambda x, d: x.round(d), active=True, backend="numpy")
+    with pytest.raises(TracingError, match="`decimals` must be an int known while tracing"):
+        g(x, 2)

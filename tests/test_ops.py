@@ -37,7 +37,8 @@ UNARY_FUNCTIONS = {
     "arcsinh": ("arcsinh", np.arcsinh), "arccosh": ("arccosh", np.arccosh),
     "arctanh": ("arctanh", np.arctanh),
     "floor": ("floor", np.floor), "ceil": ("ceil", np.ceil), "trunc": ("trunc", np.trunc),
-    "rint": ("rint", np.rint), "sign": ("sign", np.sign),
+    "rint": ("rint", np.rint), "round": ("round", np.round), "around": ("round", np.round),
+    "sign": ("sign", np.sign),
     "isnan": ("isnan", np.isnan), "isinf": ("isinf", np.isinf), "isfinite": ("isfinite", np.isfinite),
     "sigmoid": ("sigmoid", _sigmoid), "relu": ("relu", lambda x: np.maximum(x, 0)),
 }
@@ -555,7 +556,7 @@ def _one_program(backend, exprs, args):
 
 
 SMALL_INTS = ["int8", "int16", "uint8", "uint16", "uint32", "uint64"]
-EXACT_UNARY = ["abs", "square", "sign", "floor", "ceil", "trunc", "rint", "sqrt", "relu", "isnan", "isfinite"]
+EXACT_UNARY = ["abs", "square", "sign", "floor", "ceil", "trunc", "rint", "round", "sqrt", "relu", "isnan", "isfinite"]
 
 
 @pytest.mark.parametrize("dtype", SMALL_INTS)

@@ -22,7 +22,7 @@ from typing import Callable
 import numpy as np
 
 from ...graph import Node
-from ...ops import CASTS
+from ...ops import CASTS, power_of_ten
 from ...infer import Kind
 from .c_types import _MASK, _UNSIGNED, cl_type, convert, is_int, literal
 
@@ -426,6 +426,52 @@ def _rounding(name):
     return render
 
 
+# double -> an integer type as NumPy's astype does on x86 after round's float64 detour: x86's
+# conversion gives the "integer indefinite" (the minimum) beyond the range or for NaN; the small
+# types go through int32 (wrapping), the unsigned 32- and 64-bit ones as compilers lower them
+# (values from 2**(N-1) shifted down and the top bit put back).
+_I32 = "((v) >= -2147483648.0 && (v) < 2147483648.0 ? (int)(v) : (int)0x80000000)"
+_I64 = "((v) >= -9223372036854775808.0 && (v) < 9223372036854775808.0 ? (long)(v) : (long)0x8000000000000000UL)"
+
+
+def _x86(conversion: str, v: str) -> str:
+    return conversion.replace("(v)", f"({v})")
+
+
+_ROUND_BACK = {
+    "int8": f"(char){_x86(_I32, 'y')}", "uint8": f"(uchar){_x86(_I32, 'y')}",
+    "int16": f"(short){_x86(_I32, 'y')}", "uint16": f"(ushort){_x86(_I32, 'y')}",
+    "int32": _x86(_I32, "y"), "int64": _x86(_I64, "y"),
+    "uint32": f"y >= 2147483648.0 ? (uint){_x86(_I32, 'y - 2147483648.0')} ^ 0x80000000U : (uint){_x86(_I32, 'y')}",
+    "uint64": (f"y >= 9223372036854775808.0 ? (ulong){_x86(_I64, 'y - 9223372036854775808.0')} ^ "
+               f"0x8000000000000000UL : (ulong){_x86(_I64, 'y')}"),
+}
+
+
+def _round(ctx, a):
+    """np.round (ops._round): rint(a * 10**d) / 10**d in the float's own dtype, the power of ten as
+    NumPy computes it; ints unchanged for d >= 0, through float64 for d < 0."""
+    decimals = dict(ctx.node.attrs).get("decimals", 0)
+    scale = power_of_ten(abs(decimals))
+    if ctx.result.kind == "f":
+        if decimals == 0:
+            return f"rint({a})"
+        with np.errstate(over="ignore"):  # 10**39 is inf in float32: NumPy's x * inf then
+            f = ctx.const(float(np.array(scale).astype(ctx.result)))
+        body = f"(rint({a} * {f}) / {f})" if decimals > 0 else f"(rint({a} / {f}) * {f})"
+        return ctx.pick_nan(ctx.isnan(a), a, body)  # a NaN keeps its bits, as in NumPy's three steps
+    if decimals >= 0:
+        return a
+    if ctx.vector:
+        raise NotImplementedError("round of ints in vector code")
+    t = ctx.t()
+    name = f"sx_round_{t}_{-decimals}"
+    src = (f"{t} {name}({t} a) {{\n"
+           f"    double y = rint((double)a / {literal(scale, 'float64')}) * {literal(scale, 'float64')};\n"
+           f"    return {_ROUND_BACK[ctx.result.name]};\n}}")
+    return f"{ctx.helper(name, src)}({a})"
+
+
 def _sign(ctx, a):
     if ctx.result.kind == "f":
         one, minus, zero = ctx.const(1), ctx.const(-1), ctx.const(0)
@@ -556,6 +602,7 @@ CL_OPS: dict[str, ClOp] = {
     "ceil": ClOp(_rounding("ceil")),
     "trunc": ClOp(_rounding("trunc")),
     "rint": ClOp(_rounding("rint")),
+    "round": ClOp(_round),
     "sign": ClOp(_sign),
     "isnan": ClOp(_classify("isnan", 0), "own"),
     "isinf": ClOp(_classify("isinf", 0), "own"),
