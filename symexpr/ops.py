@@ -218,7 +218,9 @@ OPS["round"] = Op("round", 1, _round, ("round", "around"), keywords=(("decimals"
 # Casts, as NumPy's astype.
 for _t in ("float32", "float64", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "bool"):
     _op(_t, 1, _cast(_t), (_t,), doc=f"x.astype({_t})")
-CASTS = frozenset(("float32", "float64", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "bool"))
+_op("float16", 1, _cast("float16"), ("float16",), doc="x.astype(float16): rounded to nearest even, as NumPy")
+CASTS = frozenset(("float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
+                   "uint64", "bool"))
 
 # Reductions, with NumPy's names, keywords and semantics (np.max propagates NaN; np.argmax gives the
 # first index of a tie; the sum of int32 is int64; the mean of ints is float64).
@@ -298,6 +300,8 @@ FUNCTIONS: dict[str, Op] = {f: op for op in OPS.values() for f in op.functions}
 # Named constants in the language (weak Python floats, as in NumPy).
 CONSTANTS: dict[str, float] = {"pi": float(np.pi), "inf": float("inf"), "nan": float("nan")}
 
-# The dtypes symexpr computes with, on every backend.
+# The dtypes symexpr computes with, on every backend. float16 is NumPy's: each operation computed in
+# float32 and rounded to float16 (the kernels load and store it with vload_half/vstore_half_rte).
 SUPPORTED_DTYPES = tuple(np.dtype(t) for t in (
-    "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float32", "float64"))
+    "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float16", "float32",
+    "float64"))

@@ -59,7 +59,7 @@ def numpy_quiet(fn, *args):
 
 def _ordered(bits: np.ndarray, nbits: int) -> np.ndarray:
     """Float bit patterns as integers in the order of the floats, so ulps are differences."""
-    ints = bits.view(np.int32 if nbits == 32 else np.int64).astype(np.int64)
+    ints = bits.view({16: np.int16, 32: np.int32, 64: np.int64}[nbits]).astype(np.int64)
     magnitude = ints & np.int64((1 << (nbits - 1)) - 1)
     return np.where(ints < 0, -magnitude, ints)
 
@@ -96,7 +96,7 @@ def assert_same(result, expected, ulps: int = 0, *, context: str = "") -> None:
     ok = ~e_nan
     if ulps == 0:
         bits = r.dtype.itemsize * 8
-        kind = np.uint32 if bits == 32 else np.uint64
+        kind = {16: np.uint16, 32: np.uint32, 64: np.uint64}[bits]
         bad = ok & (np.ascontiguousarray(r).view(kind) != np.ascontiguousarray(e).view(kind))
         assert not bad.any(), "not bit-identical: " + _mismatch(r, e, bad, where)
         return

@@ -342,7 +342,7 @@ def test_shape_error_in_a_call(backend):
     (np.array([object()], dtype=object), "object"),
     (np.array(["x"]), "<U1"),
     (np.array([b"x"]), "|S1"),
-    (np.array([1.0], np.float16), "float16"),
+    (np.array([1.0], np.longdouble), "float128"),
     (np.array(["2020-01-01"], "datetime64[D]"), "datetime64[D]"),
     (1 + 2j, "complex128"),
     ("text", "<U4"),

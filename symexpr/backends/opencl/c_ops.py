@@ -24,7 +24,7 @@ import numpy as np
 from ...graph import Node
 from ...ops import CASTS, power_of_ten
 from ...infer import Kind
-from .c_types import _MASK, _UNSIGNED, cl_type, convert, is_int, literal
+from .c_types import _FLOAT16, _MASK, _UNSIGNED, HALF_HELPERS, cl_type, convert, is_int, literal
 
 # -- per-op renderings ------------------------------------------------------------------------
 
@@ -74,7 +74,7 @@ class Ctx:
         if self.result.kind == "f":
             # OpenCL's select, not `?:`, for floats: the compiler turned `b > 0 ? -0.0 : b` into a
             # min instruction, which does not tell -0.0 from +0.0 (it gave -0.0 for b = +0.0).
-            return f"select({b}, {a}, ({'int' if self.result.itemsize == 4 else 'long'})({cond}))"
+            return f"select({b}, {a}, ({'int' if self.result.itemsize <= 4 else 'long'})({cond}))"
         return f"(({cond}) ? {a} : {b})"
 
     def pick_nan(self, cond: str, a: str, b: str) -> str:
@@ -85,7 +85,7 @@ class Ctx:
             return f"(({cond}) ? {a} : {b})"
         if self.vector:
             return f"select({b}, {a}, {cond})"
-        return f"select({b}, {a}, ({'int' if self.result.itemsize == 4 else 'long'})({cond}))"
+        return f"select({b}, {a}, ({'int' if self.result.itemsize <= 4 else 'long'})({cond}))"
 
     @staticmethod
     def isnan(x: str) -> str:
@@ -115,9 +115,9 @@ class Ctx:
 def _default_nan(ctx: Ctx) -> str:
     """The NaN x86 makes for an invalid operation (0/0, inf - inf): sign set, no payload. NumPy's
     results carry it; a compiler folding the same operation makes a positive one."""
-    return ctx.const(float(np.array(0xFFC00000 if ctx.result.itemsize == 4 else 0xFFF8000000000000,
-                                    "uint32" if ctx.result.itemsize == 4 else "uint64")
-                           .view(ctx.result)), ctx.result)
+    single = ctx.result.itemsize <= 4  # float16 computes in float: its NaN is float's, rounded
+    return ctx.const(float(np.array(0xFFC00000 if single else 0xFFF8000000000000, "uint32" if single else "uint64")
+                           .view("float32" if single else "float64")), ctx.result)
 
 
 def _x86_nan(ctx: Ctx, expr: str, a: str, b: str) -> str:
@@ -257,7 +257,7 @@ def _remainder(ctx, a, b):
         # A NaN result: as //, except when both are NaN: NumPy's remainder takes its NaN from the C
         # library's fmod, which on x86-64 runs on the x87 unit: the NaN with the larger significand,
         # the positive one on a tie.
-        u = "uint" if ctx.result.itemsize == 4 else "ulong"
+        u = "uint" if ctx.result.itemsize <= 4 else "ulong"
         mask = "0x7fffffffU" if u == "uint" else "0x7fffffffffffffffUL"
         name = ctx.helper(f"sx_mod_{t}", f"{t} sx_mod_{t}({t} a, {t} b) {{\n"
                                          f"    {t} m; if (b == 0) m = fmod(a, b); else {dm}(a, b, &m);\n"
@@ -333,6 +333,27 @@ def _fmod(ctx, a, b):
     minus_one = " || b == -1" if ctx.result.kind == "i" else ""
     src = f"{t} sx_fmod_{t}({t} a, {t} b) {{ return (b == 0{minus_one}) ? ({t})0 : ({t})(a % b); }}"
     return f"{ctx.helper(f'sx_fmod_{t}', src)}({a}, {b})"
+
+
+_HALF_NEXTAFTER = """float sx_nextafter_half(float x, float y) {
+    ushort hx, hy, r;
+    vstore_half_rte(x, 0, (__private half*)&hx);
+    vstore_half_rte(y, 0, (__private half*)&hy);
+    if (isnan(x) || isnan(y)) r = 0x7e00;
+    else if (x == y) r = hx;
+    else if (x == 0) r = (hy & 0x8000) + 1;
+    else if (!(hx & 0x8000)) r = ((short)hx > (short)hy) ? hx - 1 : hx + 1;
+    else r = (!(hy & 0x8000) || (hx & 0x7fff) > (hy & 0x7fff)) ? hx - 1 : hx + 1;
+    return vload_half(0, (__private const half*)&r);
+}"""
+
+
+def _nextafter(ctx, a, b):
+    if ctx.result == _FLOAT16:
+        # NumPy's npy_half_nextafter: the next float16, on the bits (x == y gives x, so +0.0 towards
+        # -0.0 stays +0.0; a NaN gives NumPy's half NaN).
+        return f"{ctx.helper('sx_nextafter_half', _HALF_NEXTAFTER)}({a}, {b})"
+    return f"nextafter({a}, {b})"
 
 
 def _signbit(ctx, a):
@@ -458,7 +479,10 @@ def _round(ctx, a):
             return f"rint({a})"
         with np.errstate(over="ignore"):  # 10**39 is inf in float32: NumPy's x * inf then
             f = ctx.const(float(np.array(scale).astype(ctx.result)))
-        body = f"(rint({a} * {f}) / {f})" if decimals > 0 else f"(rint({a} / {f}) * {f})"
+        # float16: each of NumPy's three steps is rounded to float16 (the last one by render_values).
+        half = (lambda e: f"{ctx.helper('sx_half', HALF_HELPERS['sx_half'])}({e})") if ctx.result == _FLOAT16 \
+            else (lambda e: e)
+        body = f"(rint({half(f'{a} * {f}')}) / {f})" if decimals > 0 else f"(rint({half(f'{a} / {f}')}) * {f})"
         return ctx.pick_nan(ctx.isnan(a), a, body)  # a NaN keeps its bits, as in NumPy's three steps
     if decimals >= 0:
         return a
@@ -610,7 +634,7 @@ CL_OPS: dict[str, ClOp] = {
     "signbit": ClOp(_signbit, "own"),
     "fmod": ClOp(_fmod),
     "copysign": ClOp(_func("copysign")),
-    "nextafter": ClOp(_func("nextafter")),
+    "nextafter": ClOp(_nextafter),
     "minimum": ClOp(_minimum),
     "maximum": ClOp(_maximum),
     "where": ClOp(_where, "where"),

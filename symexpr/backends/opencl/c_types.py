@@ -14,7 +14,37 @@ if TYPE_CHECKING:
 CL_TYPES = {
     "bool": "uchar", "int8": "char", "int16": "short", "int32": "int", "int64": "long",
     "uint8": "uchar", "uint16": "ushort", "uint32": "uint", "uint64": "ulong",
-    "float32": "float", "float64": "double",
+    "float16": "float", "float32": "float", "float64": "double",
+}
+# float16 values are computed as float (NumPy computes each float16 operation in float32 and rounds
+# the result, `sx_half`); only buffers hold halves, read with vload_half and written with vstore_half_rte.
+_FLOAT16 = np.dtype("float16")
+
+
+def buffer_type(dtype) -> str:
+    """The element type of a buffer of `dtype` (half for float16, whose values are floats)."""
+    return "half" if np.dtype(dtype) == _FLOAT16 else cl_type(dtype)
+
+
+def load(pointer: str, index: str, dtype) -> str:
+    """Element `index` of a buffer."""
+    return f"vload_half({index}, {pointer})" if np.dtype(dtype) == _FLOAT16 else f"{pointer}[{index}]"
+
+
+def store(pointer: str, index: str, value: str, dtype) -> str:
+    """`value` into element `index` of a buffer (a statement, without `;`)."""
+    if np.dtype(dtype) == _FLOAT16:
+        return f"vstore_half_rte({value}, {index}, {pointer})"
+    return f"{pointer}[{index}] = {value}"
+
+
+# Rounding a float (or a double, in one step, as NumPy's npy_double_to_half) to the nearest float16,
+# through a private half: the conversions OpenCL C has without the cl_khr_fp16 extension.
+HALF_HELPERS = {
+    "sx_half": ("float sx_half(float x) {\n    ushort h;\n    vstore_half_rte(x, 0, (__private half*)&h);\n"
+                "    return vload_half(0, (__private const half*)&h);\n}"),
+    "sx_half_d": ("float sx_half_d(double x) {\n    ushort h;\n    vstore_half_rte(x, 0, (__private half*)&h);\n"
+                  "    return vload_half(0, (__private const half*)&h);\n}"),
 }
 _CL_BY_DTYPE = {np.dtype(name): t for name, t in CL_TYPES.items()}
 _FLOAT64 = np.dtype("float64")
@@ -59,6 +89,8 @@ def literal(value, dtype) -> str:
     t = cl_type(dtype)
     if math.isnan(f):
         # NaN's sign and payload as NumPy has them (OpenCL's NAN is another bit pattern).
+        if dtype == _FLOAT16:
+            as_dtype = as_dtype.astype(np.float32)  # its float, as vload_half gives it
         bits = int(as_dtype.view(np.uint32 if t == "float" else np.uint64))
         return f"as_float(0x{bits:08x}U)" if t == "float" else f"as_double(0x{bits:016x}UL)"
     if math.isinf(f):
@@ -73,6 +105,13 @@ def convert(expr: str, src, dst, ctx: Ctx) -> str:
     """A value of dtype `src` as dtype `dst`, as NumPy's astype (in-range values exactly)."""
     src, dst = np.dtype(src), np.dtype(dst)
     if src == dst:
+        return expr
+    if dst == _FLOAT16 and not ctx.vector:
+        # Rounded once, from a double too (a float16's own float is exact: from float16, nothing to do).
+        if src == _FLOAT64:
+            return f"{ctx.helper('sx_half_d', HALF_HELPERS['sx_half_d'])}({expr})"
+        return f"{ctx.helper('sx_half', HALF_HELPERS['sx_half'])}((float)({expr}))"
+    if src == _FLOAT16 and cl_type(dst) == "float":
         return expr
     # A float to an integer type saturates (NaN gives 0), as ops.py's casts: C's conversion is
     # undefined beyond the type's range.
