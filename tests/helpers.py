@@ -127,11 +127,15 @@ def edge_values(dtype) -> np.ndarray:
             vals += [-1, -2, -3, -7, -100, -12345, info.min, info.min + 1]
         return np.array([v for v in vals if info.min <= v <= info.max], dtype)
     info = np.finfo(dtype)
-    return np.array([0.0, -0.0, 1.0, -1.0, 0.5, -0.5, 1.5, -1.5, 2.5, -2.5, 3.0, -3.0, 7.0, -7.0,
-                     0.1, 100.0, -100.0, 1e-30 if dtype == np.float32 else 1e-300, -1e10, 1e10,
-                     float(info.max), float(-info.max), float(info.tiny), float(info.smallest_subnormal),
-                     -float(info.smallest_subnormal), np.pi, -np.e, 88.5, -745.0,
-                     np.inf, -np.inf, np.nan], dtype)
+    values = [0.0, -0.0, 1.0, -1.0, 0.5, -0.5, 1.5, -1.5, 2.5, -2.5, 3.0, -3.0, 7.0, -7.0,
+              0.1, 100.0, -100.0, 1e-30 if dtype == np.float32 else 1e-300, -1e10, 1e10,
+              float(info.max), float(-info.max), float(info.tiny), float(info.smallest_subnormal),
+              -float(info.smallest_subnormal), np.pi, -np.e, 88.5, -745.0,
+              np.inf, -np.inf, np.nan]
+    if dtype == np.float16:  # (1e10 is inf, 1e-300 zero) and the extremes of its own range
+        values += [65504.0, 65520.0, 2049.0, 0.00006103515625, 1.0009765625]
+    with np.errstate(over="ignore"):
+        return np.array(values, dtype)
 
 
 def pairs(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -12,7 +12,7 @@ import pytest
 import symexpr as sx
 from helpers import assert_same, edge_values, numpy_quiet, pairs, run, ulps_for
 
-DTYPES = ["float32", "float64", "int32", "int64", "bool"]
+DTYPES = ["float16", "float32", "float64", "int32", "int64", "bool"]
 SUPPORTED = set(sx.ops.SUPPORTED_DTYPES)
 
 
@@ -62,7 +62,7 @@ BINARY = {
     "hypot(a, b)": ("hypot", np.hypot), "pow(a, b)": ("power", np.power),
 }
 
-CASTS = ["float32", "float64", "int32", "int64", "bool", "int8", "uint8", "int16", "uint16", "uint32", "uint64"]
+CASTS = ["float16", "float32", "float64", "int32", "int64", "bool", "int8", "uint8", "int16", "uint16", "uint32", "uint64"]
 
 
 def expect(backend, src, fn, args, ulps=0, **kwargs):
@@ -253,7 +253,7 @@ def _in_range(values, target):
         return values
     info = np.iinfo(target)
     finite = np.isfinite(values)
-    v = np.where(finite, values, 0)
+    v = np.where(finite, values, 0).astype(np.float64)  # (float16 cannot hold int32's bounds)
     ok = finite & (np.trunc(v) >= info.min) & (np.trunc(v) < float(info.max))
     return values[ok]
 

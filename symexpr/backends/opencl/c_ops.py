@@ -517,9 +517,11 @@ def _classify(name, int_value):
 
 def _extremum(c_op):
     def render(ctx, a, b):
-        # NumPy propagates NaN, and on equal operands (-0.0 and 0.0) returns the second.
+        # NumPy propagates NaN, and on equal operands (-0.0 and 0.0) returns the second; its float16
+        # loop (npy_half_ge/le) the first.
         if ctx.result.kind == "f":
-            return ctx.sel(f"({a} {c_op} {b}) | isnan({a})", a, b)
+            tie = "=" if ctx.result == _FLOAT16 else ""
+            return ctx.sel(f"({a} {c_op}{tie} {b}) | isnan({a})", a, b)
         if ctx.vector:
             raise NotImplementedError("extremum of bools in vector code")
         return ctx.sel(f"{a} {c_op} {b}", a, b)
