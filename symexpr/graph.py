@@ -72,7 +72,7 @@ class Node:
     @property
     def is_weak(self) -> bool:
         """A weak constant: a Python scalar, which takes the other operand's dtype."""
-        return self.op == "constant" and type(self.attrs[0]) in (int, float, bool)
+        return self.op == "constant" and type(self.attrs[0]) in (int, float, bool, complex)
 
     def with_inputs(self, inputs: Iterable["Node"]) -> "Node":
         """This node reading other inputs; itself when they are the same objects."""

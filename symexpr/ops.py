@@ -219,8 +219,20 @@ OPS["round"] = Op("round", 1, _round, ("round", "around"), keywords=(("decimals"
 for _t in ("float32", "float64", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "bool"):
     _op(_t, 1, _cast(_t), (_t,), doc=f"x.astype({_t})")
 _op("float16", 1, _cast("float16"), ("float16",), doc="x.astype(float16): rounded to nearest even, as NumPy")
+for _t in ("complex64", "complex128"):
+    _op(_t, 1, _cast(_t), (_t,), doc=f"x.astype({_t}): a real x gets imaginary part 0")
 CASTS = frozenset(("float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
-                   "uint64", "bool"))
+                   "uint64", "bool", "complex64", "complex128"))
+
+# Complex numbers' parts, as NumPy's functions (of real numbers too: imag(x) is 0, angle(x) 0 or pi).
+_op("real", 1, np.real, ("real",), doc="the real part")
+_op("imag", 1, np.imag, ("imag",), doc="the imaginary part")
+_op("conjugate", 1, np.conjugate, ("conj", "conjugate"), doc="the complex conjugate")
+_op("angle", 1, np.angle, ("angle",), doc="the argument, arctan2(imag, real), in radians")
+
+# The ops that take complex operands so far; the others refuse them (infer.py), naming the op.
+COMPLEX_OPS = frozenset(("add", "subtract", "multiply", "divide", "negative", "positive", "absolute", "equal",
+                         "not_equal", "where", "real", "imag", "conjugate", "angle", "complex64", "complex128"))
 
 # Reductions, with NumPy's names, keywords and semantics (np.max propagates NaN; np.argmax gives the
 # first index of a tie; the sum of int32 is int64; the mean of ints is float64).
@@ -304,4 +316,4 @@ CONSTANTS: dict[str, float] = {"pi": float(np.pi), "inf": float("inf"), "nan": f
 # float32 and rounded to float16 (the kernels load and store it with vload_half/vstore_half_rte).
 SUPPORTED_DTYPES = tuple(np.dtype(t) for t in (
     "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float16", "float32",
-    "float64"))
+    "float64", "complex64", "complex128"))

@@ -356,7 +356,9 @@ class _Builder:
 
     def number(self, tok: tuple, span: Span):
         text = tok[1]
-        if not text.isdigit():  # a fraction or an exponent
+        if text[-1] in "jJ":  # an imaginary literal, `2j`, `1.5e3j`: a Python complex, weak
+            value = complex(0.0, float(text[:-1]))
+        elif not text.isdigit():  # a fraction or an exponent
             value = float(text)
         else:
             # Leading zeros do not count, but a literal of thousands of digits must not reach int()
@@ -606,7 +608,7 @@ def _literal_op(node: Node, values: list):
             out = np.asarray(OPS[node.op].function(node.attrs)(*values))
     except (TypeError, ValueError, OverflowError, ZeroDivisionError):
         return None
-    pytype = {"b": bool, "i": int, "u": int, "f": float}.get(out.dtype.kind)
+    pytype = {"b": bool, "i": int, "u": int, "f": float, "c": complex}.get(out.dtype.kind)
     return pytype(out[()]) if pytype is not None and out.ndim == 0 else None
 
 

@@ -24,7 +24,7 @@ import numpy as np
 from ...graph import Node
 from ...ops import CASTS, power_of_ten
 from ...infer import Kind
-from .c_types import _FLOAT16, _MASK, _UNSIGNED, HALF_HELPERS, cl_type, convert, is_int, literal
+from .c_types import _FLOAT16, _MASK, _UNSIGNED, COMPLEX_PART, HALF_HELPERS, cl_type, convert, is_int, literal
 
 # -- per-op renderings ------------------------------------------------------------------------
 
@@ -135,6 +135,8 @@ def _x86_nan(ctx: Ctx, expr: str, a: str, b: str) -> str:
 
 def _wrap(ctx: Ctx, a: str, op: str, b: str) -> str:
     """a op b in the result dtype, wrapping on overflow as NumPy does (signed ints go through unsigned)."""
+    if ctx.result.kind == "c":
+        return f"({a} {op} {b})"  # part by part
     if ctx.result.kind == "f":
         return _x86_nan(ctx, f"({a} {op} {b})", a, b)
     if ctx.vector or ctx.result.kind not in "iu":
@@ -146,13 +148,82 @@ def _wrap(ctx: Ctx, a: str, op: str, b: str) -> str:
     return f"({ctx.t()})({a} {op} {b})"
 
 
+# -- complex numbers: (re, im) pairs, float2/double2, with NumPy's loops' formulas ------------------
+def _part(ctx) -> str:
+    return cl_type(COMPLEX_PART[ctx.result.name])
+
+
+def _cmul(ctx, a, b):
+    """NumPy's complex multiply loop: re = ar*br - ai*bi and im = ar*bi + ai*br, each with one fused
+    multiply-add (its SIMD loop's, on CPUs with FMA)."""
+    t = ctx.t()
+    src = (f"{t} sx_cmul_{t}({t} a, {t} b) {{\n"
+           f"    return ({t})(fma(a.x, b.x, -(a.y * b.y)), fma(a.x, b.y, a.y * b.x));\n}}")
+    return f"{ctx.helper(f'sx_cmul_{t}', src)}({a}, {b})"
+
+
+def _cdiv(ctx, a, b):
+    """NumPy's complex division: Smith's algorithm, scaling by the larger part of the divisor (a
+    zero divisor gives NumPy's infinities and NaNs)."""
+    t, p = ctx.t(), _part(ctx)
+    src = (f"{t} sx_cdiv_{t}({t} a, {t} b) {{\n"
+           f"    const {p} br = fabs(b.x), bi = fabs(b.y);\n"
+           f"    if (br >= bi) {{\n"
+           f"        if (br == 0 && bi == 0) return ({t})(a.x / br, a.y / br);\n"
+           f"        const {p} rat = b.y / b.x, scl = ({p})1 / (b.x + b.y * rat);\n"
+           f"        return ({t})((a.x + a.y * rat) * scl, (a.y - a.x * rat) * scl);\n"
+           f"    }}\n"
+           f"    const {p} rat = b.x / b.y, scl = ({p})1 / (b.y + b.x * rat);\n"
+           f"    return ({t})((a.x * rat + a.y) * scl, (a.y * rat - a.x) * scl);\n}}")
+    return f"{ctx.helper(f'sx_cdiv_{t}', src)}({a}, {b})"
+
+
+def _cabs(ctx, a):
+    """NumPy's complex absolute value: an infinite part gives inf, else a NaN part NaN, else
+    larger * sqrt(1 + (smaller / larger)**2), with one fused multiply-add."""
+    t = cl_type(ctx.operand_dtypes[0])
+    p = ctx.t()
+    src = (f"{p} sx_cabs_{t}({t} z) {{\n"
+           f"    const {p} r = fabs(z.x), i = fabs(z.y);\n"
+           f"    if (isinf(r) || isinf(i)) return ({p})INFINITY;\n"
+           f"    if (isnan(r) || isnan(i)) return ({p})NAN;\n"
+           f"    const {p} larger = fmax(r, i), smaller = fmin(r, i);\n"
+           f"    if (larger == 0) return ({p})0;\n"
+           f"    const {p} ratio = smaller / larger;\n"
+           f"    return sqrt(fma(ratio, ratio, ({p})1)) * larger;\n}}")
+    return f"{ctx.helper(f'sx_cabs_{t}', src)}({a})"
+
+
+def _real(ctx, a):
+    return f"{a}.x" if ctx.operand_dtypes[0].kind == "c" else a
+
+
+def _imag(ctx, a):
+    return f"{a}.y" if ctx.operand_dtypes[0].kind == "c" else ctx.const(0)
+
+
+def _conjugate(ctx, a):
+    return f"(({ctx.t()})({a}.x, -{a}.y))" if ctx.result.kind == "c" else a
+
+
+def _angle(ctx, a):
+    d = ctx.operand_dtypes[0]
+    if d.kind == "c":
+        return f"atan2({a}.y, {a}.x)"
+    return f"atan2({ctx.const(0)}, {convert(a, d, ctx.result, ctx)})"  # 0 or pi (and -0.0, -pi)
+
+
 def _add(ctx, a, b):
+    if ctx.result.kind == "c":
+        return f"({a} + {b})"
     if ctx.result.kind == "b":
         return f"({a} | {b})"  # NumPy: bool + bool is logical or
     return _wrap(ctx, a, "+", b)
 
 
 def _multiply(ctx, a, b):
+    if ctx.result.kind == "c":
+        return _cmul(ctx, a, b)
     if ctx.result.kind == "b":
         return f"({a} & {b})"
     return _wrap(ctx, a, "*", b)
@@ -169,6 +240,8 @@ def _square(ctx, a):
 
 
 def _absolute(ctx, a):
+    if ctx.operand_dtypes[0].kind == "c":
+        return _cabs(ctx, a)
     if ctx.result.kind == "f":
         return f"fabs({a})"
     if ctx.result.kind == "i":
@@ -177,6 +250,8 @@ def _absolute(ctx, a):
 
 
 def _divide(ctx, a, b):
+    if ctx.result.kind == "c":
+        return _cdiv(ctx, a, b)
     if ctx.result.kind == "f":
         return _x86_nan(ctx, f"({a} / {b})", a, b)
     return f"({a} / {b})"
@@ -390,6 +465,9 @@ def _compare(op, c_op):
         da, db = ctx.operand_dtypes
         if da.kind == "b" and ctx.vector and op not in ("equal", "not_equal"):
             raise NotImplementedError("ordering of bools in vector code")
+        if da.kind == "c":  # == and != (ops.COMPLEX_OPS): both parts
+            join = "&" if op == "equal" else "|"
+            return ctx.as_bool(f"(({a}.x {c_op} {b}.x) {join} ({a}.y {c_op} {b}.y))")
         return ctx.as_bool(f"({a} {c_op} {b})")
     return render
 
@@ -635,6 +713,10 @@ CL_OPS: dict[str, ClOp] = {
     "isfinite": ClOp(_classify("isfinite", 1), "own"),
     "signbit": ClOp(_signbit, "own"),
     "fmod": ClOp(_fmod),
+    "real": ClOp(_real, "own", vector=False),
+    "imag": ClOp(_imag, "own", vector=False),
+    "conjugate": ClOp(_conjugate, "own", vector=False),
+    "angle": ClOp(_angle, "own", vector=False),
     "copysign": ClOp(_func("copysign")),
     "nextafter": ClOp(_nextafter),
     "minimum": ClOp(_minimum),
@@ -651,6 +733,8 @@ def operand_dtypes(node: Node, kinds: dict[Node, Kind]) -> tuple[np.dtype, ...]:
     """The dtype each operand is converted to before the op: NumPy's loop dtypes."""
     mode = CL_OPS[node.op].operands
     result = kinds[node].dtype
+    if mode == "result" and result.kind != "c" and any(kinds[i].dtype.kind == "c" for i in node.inputs):
+        return tuple([kinds[i].dtype for i in node.inputs])  # abs of a complex: a real of its own
     if mode == "own":
         return tuple([kinds[i].dtype for i in node.inputs])
     if mode == "where":

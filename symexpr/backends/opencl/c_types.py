@@ -15,7 +15,11 @@ CL_TYPES = {
     "bool": "uchar", "int8": "char", "int16": "short", "int32": "int", "int64": "long",
     "uint8": "uchar", "uint16": "ushort", "uint32": "uint", "uint64": "ulong",
     "float16": "float", "float32": "float", "float64": "double",
+    # A complex number is its (real, imaginary) pair, as NumPy stores it: .x and .y.
+    "complex64": "float2", "complex128": "double2",
 }
+# The float type of a complex type's parts.
+COMPLEX_PART = {"complex64": np.dtype("float32"), "complex128": np.dtype("float64")}
 # float16 values are computed as float (NumPy computes each float16 operation in float32 and rounds
 # the result, `sx_half`); only buffers hold halves, read with vload_half and written with vstore_half_rte.
 _FLOAT16 = np.dtype("float16")
@@ -73,6 +77,10 @@ def literal(value, dtype) -> str:
     dtype = np.dtype(dtype)
     if dtype.kind == "b":
         return "((uchar)1)" if value else "((uchar)0)"
+    if dtype.kind == "c":
+        z = np.array(value).astype(dtype)[()]
+        part = COMPLEX_PART[dtype.name]
+        return f"(({cl_type(dtype)})({literal(z.real, part)}, {literal(z.imag, part)}))"
     if dtype.kind in "iu":
         v = int(value)
         info = np.iinfo(dtype)
@@ -113,6 +121,11 @@ def convert(expr: str, src, dst, ctx: Ctx) -> str:
         return f"{ctx.helper('sx_half', HALF_HELPERS['sx_half'])}((float)({expr}))"
     if src == _FLOAT16 and cl_type(dst) == "float":
         return expr
+    if dst.kind == "c":  # (ops.COMPLEX_OPS casts to complex only)
+        if src.kind == "c":
+            return f"convert_{cl_type(dst)}({expr})"
+        part = COMPLEX_PART[dst.name]
+        return f"(({cl_type(dst)})({convert(expr, src, part, ctx)}, {literal(0, part)}))"
     # A float to an integer type saturates (NaN gives 0), as ops.py's casts: C's conversion is
     # undefined beyond the type's range.
     sat = "_sat_rtz" if src.kind == "f" and dst.kind in "iu" else ""

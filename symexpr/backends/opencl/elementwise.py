@@ -13,6 +13,7 @@ import numpy as np
 from ...graph import Graph, Node, collector_paused
 from ...infer import Kind
 from .c_types import _FLOAT16, _FLOAT64, _MASK, buffer_type, cl_type, literal
+_COMPLEX128 = np.dtype("complex128")
 from .c_types import load as c_load
 from .c_types import store as c_store
 from .values import (KERNEL_NAME, Arg, render_preamble, render_values, uniformity, var_names)
@@ -85,7 +86,7 @@ def render_kernel(graph: Graph, kinds: dict[Node, Kind], signature: Signature) -
     names = var_names(graph)
     helpers: dict[str, str] = {}
     host = {graph.nodes[k] for k in signature.scalars}
-    uses_double = any(kinds[n].dtype == _FLOAT64 for n in graph.nodes)
+    uses_double = any(kinds[n].dtype in (_FLOAT64, _COMPLEX128) for n in graph.nodes)
     floats = {kinds[n].dtype for n in graph.nodes if not kinds[n].weak and kinds[n].dtype.kind == "f"}
     float_dtype = next(iter(floats)) if len(floats) == 1 else np.dtype("float32")
     ndim = signature.ndim
