@@ -36,6 +36,7 @@ from .ops import CASTS, CONSTANTS, FUNCTIONS, OPS
 
 _HERE = os.path.abspath(__file__)
 ALIAS = "alias"  # a statement `y = x` that only names a value (an output returned twice, an input returned)
+_PYTHON_SCALARS = (bool, int, float, complex)  # weak, as NumPy 2 takes them
 _RESERVED = set(FUNCTIONS) | set(CONSTANTS) | {"True", "False", "and", "or", "not"}
 
 
@@ -58,9 +59,6 @@ _METHOD_HINTS = {
     "tolist": "a symbol has no value while tracing; return it and read the result",
     "cumsum": "symexpr has no cumulative sums; compute them with np.cumsum outside the function",
     "cumprod": "symexpr has no cumulative products; compute them with np.cumprod outside the function",
-    "conj": "symexpr computes with real numbers: a real array is its own conjugate",
-    "real": "symexpr computes with real numbers: `x` is its own real part",
-    "imag": "symexpr computes with real numbers",
     "fill": "symbols are immutable: write `x = sx.where(True, value, x)` or build a new array",
     "sort": "symexpr programs are element-wise and cannot sort",
     "argsort": "symexpr programs are element-wise and cannot sort",
@@ -224,6 +222,19 @@ class Symbol:
         round(x) is refused by arrays, and so by symbols.)"""
         return _reduce("round", self, decimals=decimals)
 
+    @property
+    def real(self) -> "Symbol":
+        return self._trace.record("real", (self,))
+
+    @property
+    def imag(self) -> "Symbol":
+        return self._trace.record("imag", (self,))
+
+    def conj(self) -> "Symbol":
+        return self._trace.record("conjugate", (self,))
+
+    conjugate = conj
+
     def clip(self, lo, hi) -> "Symbol":
         return self._trace.record("clip", (self, lo, hi))
 
@@ -299,6 +310,8 @@ class Symbol:
         name = getattr(func, "__name__", str(func))
         if name in ("where", "clip") and not kwargs and len(args) == 3:
             return self._trace.record(name, args)
+        if name in ("real", "imag", "angle") and not kwargs and len(args) == 1:
+            return self._trace.record(name, args)
         if name in ("round", "around") and set(kwargs) <= {"decimals"} and 1 <= len(args) <= 2:
             return FUNCTION_WRAPPERS["round"](*args, **kwargs)
         if name in ("dot", "matmul", "inner", "tensordot", "einsum", "outer"):
@@ -366,6 +379,11 @@ def _literal_text(value) -> str:
         if math.isinf(value):
             return "inf" if value > 0 else "(-inf)"
         text = repr(value)
+    elif type(value) is complex:
+        if not (math.isfinite(value.real) and math.isfinite(value.imag)):
+            raise TracingError(f"{_where_in_user_code()}: the complex constant {value!r} has an infinite or NaN "
+                               "part, which a program cannot write: pass it as an argument")
+        text = f"({value.real!r} + {value.imag!r}j)" if value.real else f"{value.imag!r}j"
     else:
         text = repr(value)
     return f"({text})" if text.startswith("-") else text
@@ -468,7 +486,7 @@ class _Trace:
     def _weak(self, sym: Symbol) -> bool:
         if sym.op is None:
             return sym.name in self.weak
-        return all(self._weak(o) if isinstance(o, Symbol) else type(o) in (bool, int, float) for o in sym.operands)
+        return all(self._weak(o) if isinstance(o, Symbol) else type(o) in _PYTHON_SCALARS for o in sym.operands)
 
     def fresh(self, base: str) -> str:
         """An unused name for the program text, from `base` (symexpr names are ASCII identifiers)."""
@@ -484,7 +502,7 @@ class _Trace:
     def input(self, name: str, value) -> Symbol:
         sym = Symbol(self, self.fresh(name))
         self.inputs.append(sym)
-        if type(value) in (bool, int, float):
+        if type(value) in _PYTHON_SCALARS:
             self.weak.add(sym.name)
             self.samples[id(sym)] = value
         else:
@@ -500,7 +518,7 @@ class _Trace:
                 raise TracingError(f"{_where_in_user_code()}: {value!r} comes from another trace "
                                    "(a symbol kept from an earlier call); pass the value as an argument")
             return value
-        if type(value) in (bool, int, float):
+        if type(value) in _PYTHON_SCALARS:
             if type(value) is int and not -(2**63) <= value < 2**63:
                 raise TracingError(f"{_where_in_user_code()}: the Python int {value} does not fit in int64")
             return value
@@ -516,7 +534,7 @@ class _Trace:
         except Exception as err:  # noqa: BLE001
             raise TracingError(f"{_where_in_user_code()}: cannot use a {type(value).__name__} in a "
                                f"traced computation: {err}") from None
-        if arr.dtype.kind not in "biuf":
+        if arr.dtype.kind not in "biufc":
             raise TracingError(f"{_where_in_user_code()}: cannot use a {type(value).__name__} of dtype "
                                f"{arr.dtype} in a traced computation")
         sym = Symbol(self, self.fresh("captured"))
@@ -643,7 +661,7 @@ def program_text(trace: _Trace, names: dict[int, str]) -> str:
 
 # -- the decorator -----------------------------------------------------------------------------
 def _kind(value) -> str:
-    if type(value) in (bool, int, float):
+    if type(value) in _PYTHON_SCALARS:
         return f"weak {type(value).__name__}"
     return f"{value.dtype}[{value.ndim}-D]"
 
@@ -673,7 +691,7 @@ def _argument(value):
 def _signature_part(value):
     if isinstance(value, Symbol):
         raise TracingError("a hybridized function was called with a Symbol: call it with arrays")
-    if type(value) in (bool, int, float):
+    if type(value) in _PYTHON_SCALARS:
         return ("weak", type(value).__name__)
     if isinstance(value, (np.ndarray, np.generic)):
         return ("array", value.dtype.str, value.ndim)
