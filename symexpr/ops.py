@@ -309,6 +309,10 @@ LEAVES = frozenset(("input", "constant"))
 # Function names in the language -> op.
 FUNCTIONS: dict[str, Op] = {f: op for op in OPS.values() for f in op.functions}
 
+# Function names programs also use for their own values (`angle = ...`, an input `real`): such a
+# name is the function where it is called, `angle(z)`, and a variable or input anywhere else.
+VALUE_NAMES = frozenset(("real", "imag", "angle", "conj", "conjugate", "round", "around"))
+
 # Named constants in the language (weak Python floats, as in NumPy).
 CONSTANTS: dict[str, float] = {"pi": float(np.pi), "inf": float("inf"), "nan": float("nan")}
 

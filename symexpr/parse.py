@@ -22,7 +22,7 @@ from . import frontend
 from .cache import cache_dir
 from .errors import ParseError, Span
 from .graph import Graph, Node, collector_paused, constant
-from .ops import CASTS, CONSTANTS, FUNCTIONS, OPS, SUPPORTED_DTYPES, keeps_weak
+from .ops import CASTS, CONSTANTS, FUNCTIONS, OPS, SUPPORTED_DTYPES, VALUE_NAMES, keeps_weak
 
 INT64_MAX = 2**63 - 1
 
@@ -383,7 +383,7 @@ class _Builder:
         span = self.lines.span(tok[2], tok[3])
         if name in CONSTANTS:
             return self._add(constant(CONSTANTS[name], span=span, statement=self.statement))
-        if name in FUNCTIONS:
+        if name in FUNCTIONS and name not in VALUE_NAMES:
             raise self.error(f"`{name}` is a function: call it as {name}(...)", span)
         node = Node("input", (), (name,), None, span, self.statement)
         self.inputs[name] = self._add(node)
@@ -475,7 +475,7 @@ class _Builder:
 
     def assign(self, target: tuple, value: Node, index: int) -> None:
         name = target[1]
-        if name in FUNCTIONS or name in CONSTANTS:
+        if (name in FUNCTIONS and name not in VALUE_NAMES) or name in CONSTANTS:
             what = "a function" if name in FUNCTIONS else "a constant"
             raise self.error(f"cannot assign to `{name}`: it is {what}", self.lines.span(target[2], target[3]))
         if value.op not in ("input", "constant") and value.name is None and value is self.nodes[-1]:
