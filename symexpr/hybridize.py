@@ -784,10 +784,11 @@ class HybridFunction:
     def _call_imperatively(self, args, kwargs):
         """The plain function, with its array arguments read-only: an in-place update (`x += 1`)
         would change the caller's array, which the traced function cannot do."""
-        args = [_read_only(a) for a in args]
-        kwargs = {k: _read_only(v) for k, v in kwargs.items()}
+        views = {}  # id(read-only view) -> the caller's array, to hand back an argument returned as is
+        args = [_read_only(a, views) for a in args]
+        kwargs = {k: _read_only(v, views) for k, v in kwargs.items()}
         try:
-            return self.fn(*args, **kwargs)
+            result = self.fn(*args, **kwargs)
         except ValueError as err:
             if "read-only" not in str(err):
                 raise
@@ -795,6 +796,14 @@ class HybridFunction:
                 f"{self.fn.__qualname__} updates an array argument in place ({err}): a hybridized "
                 "function's array arguments are read-only, called as is or traced (as JAX's arrays are "
                 "immutable). Write `x = x + 1` rather than `x += 1`, which makes a new array") from err
+        if not views:
+            return result
+        back = lambda v: views.get(id(v), v)  # noqa: E731
+        if isinstance(result, dict):
+            return {k: back(v) for k, v in result.items()}
+        if type(result) in (tuple, list):
+            return type(result)(back(v) for v in result)
+        return back(result)
 
     def _flatten(self, bound) -> dict[str, object]:
         """Arguments by name; *args as name0, name1, ...; **kwargs by their keys."""
@@ -1010,11 +1019,13 @@ def _static_part(name: str, value):
     return ("static", type(value).__name__, value)
 
 
-def _read_only(value):
-    """An array as a read-only view (anything else as it is)."""
+def _read_only(value, views: dict):
+    """An array as a read-only view (anything else as it is), remembered in `views`."""
     if isinstance(value, np.ndarray) and value.flags.writeable:
-        value = value.view()
-        value.flags.writeable = False
+        view = value.view()
+        view.flags.writeable = False
+        views[id(view)] = value
+        return view
     return value
 
 
