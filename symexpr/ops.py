@@ -317,7 +317,7 @@ VALUE_NAMES = frozenset(("real", "imag", "angle", "conj", "conjugate", "round", 
 CONSTANTS: dict[str, float] = {"pi": float(np.pi), "inf": float("inf"), "nan": float("nan")}
 
 # The dtypes symexpr computes with, on every backend. float16 is NumPy's: each operation computed in
-# float32 and rounded to float16 (the kernels load and store it with vload_half/vstore_half_rte).
+# float32 and rounded to float16 (the kernels hold float16 values as floats, c_types.HALF_HELPERS).
 SUPPORTED_DTYPES = tuple(np.dtype(t) for t in (
     "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float16", "float32",
     "float64", "complex64", "complex128"))

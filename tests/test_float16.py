@@ -97,7 +97,7 @@ def test_kernel_paths_scalar_strided_and_out(backend):
     assert_same(out, np.sqrt(h) * 3)
     if backend == "opencl":
         src = prog.kernel_source
-        assert "vload_half" in src and "vstore_half_rte" in src and "__global const half*" in src
+        assert "sx_from_half(sx_in0[i])" in src and "sx_to_half(" in src and "__global const ushort*" in src
 
 
 def test_reductions_of_float16(backend):

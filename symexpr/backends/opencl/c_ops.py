@@ -411,15 +411,14 @@ def _fmod(ctx, a, b):
 
 
 _HALF_NEXTAFTER = """float sx_nextafter_half(float x, float y) {
-    ushort hx, hy, r;
-    vstore_half_rte(x, 0, (__private half*)&hx);
-    vstore_half_rte(y, 0, (__private half*)&hy);
+    const ushort hx = sx_to_half(x), hy = sx_to_half(y);
+    ushort r;
     if (isnan(x) || isnan(y)) r = 0x7e00;
     else if (x == y) r = hx;
     else if (x == 0) r = (hy & 0x8000) + 1;
     else if (!(hx & 0x8000)) r = ((short)hx > (short)hy) ? hx - 1 : hx + 1;
     else r = (!(hy & 0x8000) || (hx & 0x7fff) > (hy & 0x7fff)) ? hx - 1 : hx + 1;
-    return vload_half(0, (__private const half*)&r);
+    return sx_from_half(r);
 }"""
 
 
@@ -427,6 +426,8 @@ def _nextafter(ctx, a, b):
     if ctx.result == _FLOAT16:
         # NumPy's npy_half_nextafter: the next float16, on the bits (x == y gives x, so +0.0 towards
         # -0.0 stays +0.0; a NaN gives NumPy's half NaN).
+        for name in ("sx_to_half", "sx_from_half"):
+            ctx.helper(name, HALF_HELPERS[name])
         return f"{ctx.helper('sx_nextafter_half', _HALF_NEXTAFTER)}({a}, {b})"
     return f"nextafter({a}, {b})"
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from ...graph import Graph, Node, collector_paused
 from ...infer import Kind
-from .c_types import _FLOAT16, _FLOAT64, _MASK, buffer_type, cl_type, literal
+from .c_types import _FLOAT16, _FLOAT64, _MASK, HALF_HELPERS, buffer_type, cl_type, literal
 _COMPLEX128 = np.dtype("complex128")
 from .c_types import load as c_load
 from .c_types import store as c_store
@@ -85,6 +85,8 @@ def render_kernel(graph: Graph, kinds: dict[Node, Kind], signature: Signature) -
     """The OpenCL C source of one kernel computing every output of `graph` for this signature."""
     names = var_names(graph)
     helpers: dict[str, str] = {}
+    if any(kinds[n].dtype == _FLOAT16 for n in graph.nodes):
+        helpers.update((k, HALF_HELPERS[k]) for k in ("sx_from_half", "sx_to_half"))  # loads and stores
     host = {graph.nodes[k] for k in signature.scalars}
     uses_double = any(kinds[n].dtype in (_FLOAT64, _COMPLEX128) for n in graph.nodes)
     floats = {kinds[n].dtype for n in graph.nodes if not kinds[n].weak and kinds[n].dtype.kind == "f"}
