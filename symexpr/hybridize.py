@@ -17,6 +17,14 @@ it raises a `TracingError` that says so and points at the line.
 Values a traced function reads but was not given are frozen at tracing time:
 Python scalars become weak literals in the program text, NumPy arrays and
 scalars become hidden inputs bound to the captured value on every call.
+
+As in JAX: arguments named in `static_argnames` (or at `static_argnums`) are
+passed as they are and their values are part of the signature, so Python loops
+over them unroll; a symbol knows its `ndim` and `dtype` (not its shape: one
+trace serves every shape); array arguments are read-only in both modes, so
+`x += 1` on an input is a TracingError rather than a change the traced
+function could not make. The traced program's inputs follow the arguments'
+order, and its graph is labelled with the function's own line numbers.
 """
 from __future__ import annotations
 
@@ -1042,6 +1050,9 @@ def hybridize(fn=None, *, active: bool = False, backend: str = "auto", optimize:
         f.hybridize()
         f(x, y)            # traced once for this signature, compiled, run as one kernel
         print(f.program.source)
+
+    static_argnames / static_argnums: arguments passed to the traced function as they are (a loop
+    count, a mode), hashable; each value is traced once.
     """
     options = dict(active=active, backend=backend, optimize=optimize, static_argnames=static_argnames,
                    static_argnums=static_argnums)
