@@ -1,7 +1,8 @@
-"""The `symexpr` command line: run a program on files, show what it compiles to, list devices, a demo.
+"""The `symexpr` command line: run a program on files, show what it compiles to, export it, list devices, a demo.
 
     symexpr run PROGRAM --in a=a.npy --in b=2.5 --out result.npz
     symexpr show PROGRAM [--graph | --kernel | --dot | --explain]
+    symexpr export PROGRAM --format json|onnx|c --in a=float32[n] -o DIR
     symexpr devices
     symexpr demo
     symexpr bench ...
@@ -278,6 +279,51 @@ def cmd_run(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    """Write the program as a program file (json), an ONNX model (onnx) or C sources (c) into -o DIR."""
+    import symexpr as sx
+
+    if args.program.lower().endswith(".json") and Path(args.program).is_file():
+        prog = sx.load(args.program)
+    else:
+        prog = _compile(args)
+    out = Path(args.output)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"-o {args.output}: not a directory")
+    signature = {}
+    for spec in args.inputs:
+        name, eq, value = spec.partition("=")
+        if not eq or not name.strip():
+            raise UsageError(f"--in {spec}: give NAME=DTYPE[DIMS], as a=float32[1000] or a=float64[n, 3]")
+        signature[name.strip()] = value.strip()
+    if args.format != "json" and args.params:
+        raise UsageError("--param is for --format json: save the program with its parameters, then export "
+                         "the saved .json file to onnx or c")
+    params = {}
+    for spec in args.params:
+        name, eq, value = spec.partition("=")
+        if not eq or not value.lower().endswith(".npy"):
+            raise UsageError(f"--param {spec}: give NAME=FILE.npy")
+        params[name.strip()] = load_path(Path(value.strip()))
+    out.mkdir(parents=True, exist_ok=True)
+    if args.format == "json":
+        if signature:
+            raise UsageError("--in is for --format onnx and c (a program file holds every signature)")
+        written = [out / f"{args.name}.json"]
+        prog.save(written[0], params=params or None)
+        if params or prog.params:
+            written.append(out / f"{args.name}.npz")
+    elif args.format == "onnx":
+        written = [out / f"{args.name}.onnx"]
+        prog.to_onnx(written[0], **signature)
+    else:
+        from .export.c_export import export_c
+        written = list(export_c(prog, out, signature, name=args.name).values())
+    for path in written:
+        print(path)
+    return 0
+
+
 def numeric_inputs(prog, inputs: dict) -> dict:
     """The program's inputs; a CSV column it reads that is not numeric is named in the error."""
     for n in prog.inputs:
@@ -524,6 +570,26 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--backend", choices=("auto", "numpy", "opencl"), default="auto",
                       help="the backend to compare with the NumPy engine (default auto)")
     demo.set_defaults(func=cmd_demo)
+
+    export = sub.add_parser("export", help="write a program to run without Python: a program file, ONNX or C",
+                            description="Write PROGRAM (program text, or a saved .json program file) as a "
+                                        "program file (json, for symexpr.load), an ONNX model (onnx) or C99 "
+                                        "sources with a main.c and a Makefile (c), into -o DIR. ONNX and C are "
+                                        "for one call signature: give each input's dtype and shape with --in.",
+                            epilog="examples:  symexpr export prog.sx --format c --in a=float32[n] --in b=float32[n] -o out\n"
+                                   "           symexpr export prog.sx --format onnx --in x=float32[batch,3] -o out\n"
+                                   "           symexpr export prog.sx --format json --param w=w.npy -o out",
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    common(export)
+    export.add_argument("--format", choices=("json", "onnx", "c"), required=True, help="what to write")
+    export.add_argument("--in", dest="inputs", action="append", default=[], metavar="NAME=DTYPE[DIMS]",
+                        help="an input's dtype and shape, as a=float32[1000] or x=float64[n, 3] (a name is a "
+                             "length given at run time); repeat for each input (onnx and c)")
+    export.add_argument("--param", dest="params", action="append", default=[], metavar="NAME=FILE.npy",
+                        help="json: bind an input to this array, saved beside the program file")
+    export.add_argument("-o", "--output", required=True, metavar="DIR", help="the directory to write into")
+    export.add_argument("--name", default="program", help="the files' (and the C function's) name (default program)")
+    export.set_defaults(func=cmd_export)
 
     sub.add_parser("bench", help="run the benchmarks (symexpr bench --help)", add_help=False)
     return p

@@ -18,7 +18,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Iterable, Iterator
 
-import numpy as np
 
 from .errors import Span, source_line
 from .ops import OPS

@@ -757,6 +757,9 @@ class HybridFunction:
         return self if obj is None else functools.partial(self, obj)
 
     def __call__(self, *args, **kwargs):
+        if any(isinstance(a, Symbol) for a in (*args, *kwargs.values())):
+            # Called from a function being traced: traced into its program, inline.
+            return self.fn(*args, **kwargs)
         if not self.active:
             return self._call_imperatively(args, kwargs)
         bound = self._signature.bind(*args, **kwargs)

@@ -17,7 +17,7 @@ import numpy as np
 
 from .errors import DTypeError, ShapeError
 from .graph import Graph, Node, collector_paused, statement_text
-from .ops import COMPLEX_OPS, OPS, SUPPORTED_DTYPES, keeps_weak
+from .ops import COMPLEX_OPS, OPS, SUPPORTED_DTYPES, GradientError, keeps_weak
 
 _PY_TYPES = {bool: np.dtype(bool), int: np.dtype(np.int64), float: np.dtype(np.float64),
              complex: np.dtype(np.complex128)}
@@ -74,6 +74,8 @@ def _result_kind(opname: str, kinds: tuple[Kind, ...], literals: tuple, attrs: t
             with warnings.catch_warnings(), np.errstate(all="ignore"):
                 warnings.simplefilter("ignore")
                 out = op.numpy(*args)
+        except GradientError as err:
+            return _Verbatim(err)
         except (TypeError, ValueError) as err:
             return str(err)
         return Kind(np.dtype(np.asarray(out).dtype), False)
@@ -97,6 +99,10 @@ def _result_kind(opname: str, kinds: tuple[Kind, ...], literals: tuple, attrs: t
     if weak and dtype.kind in _WEAK_DTYPE:
         dtype = _WEAK_DTYPE[dtype.kind]  # NumPy computed at the default dtype; the result stays weak
     return Kind(np.dtype(dtype), weak)
+
+
+class _Verbatim(str):
+    """A refusal that is not NumPy's (the gradient of an integer): its message as it is."""
 
 
 def _weak_value(opname: str, literals: tuple):
@@ -155,6 +161,10 @@ def infer_kinds(graph: Graph, inputs: dict[str, Kind], known: dict[Node, Kind] |
                                  statement=node.statement)
             literals = tuple([weak_values.get(i) for i in node.inputs])
             result = _result_kind(node.op, operand_kinds, literals, node.attrs)
+            if isinstance(result, _Verbatim):
+                x = node.inputs[-1]
+                raise DTypeError(f"{statement_text(graph.source, node)}: cannot differentiate with respect to "
+                                 f"{describe(x, graph)} ({kinds[x]}): {result}", statement=node.statement)
             if isinstance(result, str):
                 operands = " and ".join(f"{describe(i, graph)} ({kinds[i]})" for i in node.inputs)
                 raise DTypeError(f"{statement_text(graph.source, node)}: NumPy refuses {node.op} of {operands}: "

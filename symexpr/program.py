@@ -16,6 +16,7 @@ from .graph import Graph, relabel, render_graph
 from .infer import check_dtype, is_weak_value
 from .parse import parse
 from .passes import Rewrite, optimize as run_passes
+from .passes.differentiate import expand_gradients
 
 BACKENDS = ("auto", "numpy", "opencl")
 INT64 = (-(2**63), 2**63 - 1)
@@ -129,51 +130,77 @@ class Program:
         line_numbers: the line each line of `source` is labelled with (a traced Python function's)."""
         if backend not in BACKENDS:
             raise SymExprError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
-        self.source = source
-        self.parsed: Graph = parse(source, outputs)
+        parsed = expand_gradients(parse(source, outputs))
         if input_order is not None or line_numbers is not None:
-            self.parsed = relabel(self.parsed, input_order, line_numbers)
-        self._options = {"outputs": None if outputs is None else list(outputs), "backend": backend,
-                         "optimize": optimize, "fast_math": fast_math,
-                         "input_order": None if input_order is None else list(input_order),
-                         "line_numbers": None if line_numbers is None else list(line_numbers)}
-        self.optimized = optimize
-        self.fast_math = fast_math
-        if optimize:
-            self.graph, self.rewrites = run_passes(self.parsed, fast_math=fast_math)
-        else:
-            self.graph, self.rewrites = self.parsed, []
-        self.inputs: tuple[str, ...] = self.graph.input_names
+            parsed = relabel(parsed, input_order, line_numbers)
+        graph, rewrites = run_passes(parsed, fast_math=fast_math) if optimize else (parsed, [])
+        self._setup(source, {"outputs": None if outputs is None else list(outputs), "backend": backend,
+                             "optimize": optimize, "fast_math": fast_math, "input_order": input_order,
+                             "line_numbers": line_numbers}, parsed, graph, rewrites, {}, device)
+
+    @classmethod
+    def _from_graphs(cls, source: str, options: dict, parsed: Graph, graph: Graph, rewrites: list,
+                     params: dict | None = None, device=None) -> "Program":
+        """A program of graphs already made (symexpr.load), not parsed again; `params` binds inputs."""
+        if options.get("backend", "auto") not in BACKENDS:
+            raise SymExprError(f"backend must be one of {', '.join(BACKENDS)}, not {options.get('backend')!r}")
+        self = cls.__new__(cls)
+        self._setup(source, options, parsed, graph, rewrites, dict(params or {}), device)
+        return self
+
+    def _setup(self, source, options, parsed, graph, rewrites, params, device):
+        self.source = source
+        self.parsed: Graph = parsed
+        self._options = {"outputs": options.get("outputs"), "backend": options.get("backend", "auto"),
+                         "optimize": bool(options.get("optimize", True)),
+                         "fast_math": bool(options.get("fast_math", False))}
+        for key in ("input_order", "line_numbers"):  # a traced function's program (hybridize.py)
+            if options.get(key) is not None:
+                self._options[key] = list(options[key])
+        self.optimized = self._options["optimize"]
+        self.fast_math = self._options["fast_math"]
+        self.graph, self.rewrites = graph, rewrites
+        # Inputs bound to saved arrays (symexpr.load of a file saved with params=): not the caller's.
+        self.params: dict[str, np.ndarray] = params
+        self.inputs: tuple[str, ...] = tuple(n for n in self.graph.input_names if n not in params)
         self.outputs: tuple[str, ...] = self.graph.output_names
         self._all_inputs = frozenset(self.parsed.input_names)
-        self._engine = self._make_engine(backend, device)
-        self.backend: str = self._engine.name
+        self._engine = self._make_engine(self._options["backend"], device)
         self._fast: dict[tuple, object] = {}  # (dtype, shape) of each input -> the engine's fast runner
 
     # -- backends ---------------------------------------------------------------------------
     def _make_engine(self, backend: str, device):
         from .backends.numpy import NumpyEngine
 
+        numpy = NumpyEngine(self.graph, optimize=self.optimized, fast_math=self.fast_math)
         if backend == "numpy":
-            return NumpyEngine(self.graph, optimize=self.optimized, fast_math=self.fast_math)
+            return numpy
+        if backend == "opencl":
+            return self._opencl_engine(device)
+        # auto: the OpenCL engine (importing pyopencl, a context: 100 ms or more) is made when a call
+        # first needs it; a program whose calls stay small never pays for it.
+        from .backends.auto import AutoEngine
+
+        def make():
+            try:
+                return self._opencl_engine(device)
+            except SymExprError as err:
+                _warn_fallback(err.message)
+                return None
+        return AutoEngine(make, numpy)
+
+    def _opencl_engine(self, device):
         try:
             from .backends.opencl import OpenCLEngine
         except ImportError as err:
-            if backend == "opencl":
-                raise SymExprError(f"the OpenCL backend is not available: {err}") from None
-            _warn_fallback(str(err))
-            return NumpyEngine(self.graph, optimize=self.optimized, fast_math=self.fast_math)
-        try:
-            engine = OpenCLEngine(self.graph, device=device, optimize=self.optimized, fast_math=self.fast_math)
-        except SymExprError as err:
-            if backend == "opencl":
-                raise
-            _warn_fallback(err.message)
-            return NumpyEngine(self.graph, optimize=self.optimized, fast_math=self.fast_math)
-        if backend == "opencl":
-            return engine
-        from .backends.auto import AutoEngine
-        return AutoEngine(engine, NumpyEngine(self.graph, optimize=self.optimized, fast_math=self.fast_math))
+            raise SymExprError(f"the OpenCL backend is not available: {err}") from None
+        return OpenCLEngine(self.graph, device=device, optimize=self.optimized, fast_math=self.fast_math)
+
+    @property
+    def backend(self) -> str:
+        """The engine that runs this program: "numpy", or "opencl" (also for backend="auto" where an
+        OpenCL device exists; asking makes sure it does)."""
+        return self._engine.name
 
     @property
     def kernel_source(self) -> str | None:
@@ -205,6 +232,7 @@ class Program:
                     raise CallError(f"missing input `{name}`: the table given has no such column and no "
                                     f"keyword gives it" + self._where_read(name))
                 bound[name] = value
+            bound.update(self.params)
             return bound
         if len(args) > len(self.inputs):
             raise CallError(f"too many positional arguments: the program takes {len(self.inputs)} "
@@ -219,10 +247,14 @@ class Program:
         for name in self.inputs:
             if name not in bound:
                 raise CallError(f"missing input `{name}`{self._where_read(name)}")
+        bound.update(self.params)
         return bound
 
     def _check_names(self, kwargs: dict) -> None:
         for name in kwargs:
+            if name in self.params:
+                raise CallError(f"input `{name}` is bound to the parameters saved with the program; "
+                                f"the inputs are {', '.join(self.inputs) or 'none'}")
             if name not in self._all_inputs:
                 close = difflib.get_close_matches(name, list(self._all_inputs), n=1)
                 hint = f"; did you mean `{close[0]}`?" if close else ""
@@ -271,6 +303,8 @@ class Program:
         if "out" in kwargs and "out" not in self._all_inputs:
             kwargs = dict(kwargs)
             out = kwargs.pop("out")
+        if self.params:  # bound inputs: the general path, which adds them
+            return self.run(self.bind(args, kwargs), out=out)
         # The fast path: every input a NumPy array, a signature (dtypes and shapes) seen before.
         by_name = kwargs
         if kwargs and not args and len(kwargs) == len(self.inputs):
@@ -342,7 +376,7 @@ class Program:
                 raise CallError(f"run() takes the inputs by name, as a mapping or a table, "
                                 f"not {type(inputs).__name__}")
             inputs = self.bind((inputs,), {})
-        if set(inputs) != set(self.inputs):
+        if set(inputs) != set(self.inputs) | set(self.params):
             inputs = self.bind((), {k: v for k, v in inputs.items()})
         results = self._engine.run(self.convert(dict(inputs)), out)
         if len(self.outputs) == 1:
@@ -423,7 +457,31 @@ class Program:
     def __reduce__(self):
         # A program pickles (and deep-copies) as its source and options: compiled again on load,
         # on that process's device. A device= given at compile time is not kept.
+        if self.params:
+            return (_rebuild, (self.source, self._options, self.params))
         return (_rebuild, (self.source, self._options))
+
+    # -- ways out of Python (symexpr/export/) -----------------------------------------------
+    def save(self, path, params=None) -> None:
+        """Write the program to `path` as JSON (see README, "Saving programs"); `params`, a mapping
+        of input name -> array, binds those inputs to arrays saved beside it (an .npz): the program
+        `symexpr.load` gives back takes only the other inputs."""
+        from .export.json_format import save
+        save(self, path, params)
+
+    def to_c(self, directory, /, **signature) -> dict:
+        """Write a self-contained C99 export for one call signature (`a="float32[n]"`, or an array):
+        the program's .c and .h, a main.c reading and writing .npy files, and a Makefile. Returns
+        the paths written, by role. `name="..."` names the files and the C function (default
+        program) unless the program has an input called `name`."""
+        from .export.c_export import export_c
+        return export_c(self, directory, signature)
+
+    def to_onnx(self, path, /, **signature):
+        """Write an ONNX model of the program for one call signature (`a="float32[n]"`, or an array);
+        returns the onnx.ModelProto."""
+        from .export.onnx_export import export_onnx
+        return export_onnx(self, path, signature)
 
     def __repr__(self) -> str:
         return (f"<symexpr.Program ({', '.join(self.inputs)}) -> ({', '.join(self.outputs)}) "
@@ -446,8 +504,11 @@ class Program:
         return debug(self, args, kwargs)
 
 
-def _rebuild(source: str, options: dict) -> "Program":
-    return Program(source, **options)
+def _rebuild(source: str, options: dict, params: dict | None = None) -> "Program":
+    prog = Program(source, **options)
+    if params:
+        prog = Program._from_graphs(source, options, prog.parsed, prog.graph, prog.rewrites, params)
+    return prog
 
 
 _warned = False

@@ -87,3 +87,58 @@ def transpose_shape(shapes: tuple, kw: dict) -> tuple:
     except ValueError as err:
         raise ValueError(str(err) if "transpose" in str(err) else f"transpose: {err} (shape {shape})") from None
     return tuple(shape[d] for d in perm)
+
+
+def expand_dims_shape(shapes: tuple, kw: dict) -> tuple:
+    """np.expand_dims: a 1 at each of `axis` (counted in the result's dimensions)."""
+    (shape,) = shapes
+    axis = kw.get("axis")
+    if axis is None:
+        raise ValueError(f"expand_dims needs axis= (shape {shape})")
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    ndim = len(shape) + len(axes)
+    try:
+        new = normalize_axis_tuple(axes, ndim)
+    except ValueError as err:
+        raise ValueError(f"expand_dims: {err} (shape {shape})") from None
+    rest = iter(shape)
+    return tuple(1 if d in new else next(rest) for d in range(ndim))
+
+
+def first_shape(shapes: tuple, kw: dict) -> tuple:
+    return tuple(shapes[0])
+
+
+def second_shape(shapes: tuple, kw: dict) -> tuple:
+    """`sum_to(g, x)`: x's shape."""
+    return tuple(shapes[1])
+
+
+def scalar_shape(shapes: tuple, kw: dict) -> tuple:
+    return ()
+
+
+def seed_shape(shapes: tuple, kw: dict) -> tuple:
+    """The gradient of y with respect to itself: y must be a scalar, as jax.grad requires."""
+    (shape,) = shapes
+    if shape != ():
+        raise ValueError(f"grad(y, x) differentiates a scalar y; this y has shape {tuple(shape)}: reduce it "
+                         f"first (sum(y), mean(y)), or differentiate sum(y * dy) for the product of a "
+                         f"seed dy with the Jacobian")
+    return ()
+
+
+def matmul_grad_shape(shapes: tuple, kw: dict) -> tuple:
+    """The shape of `matmul_grad(g, a, b, operand=k)` before the generic step sums it to the operand."""
+    g, a, b = (tuple(s) for s in shapes)
+    if len(a) == 1 and len(b) == 1:
+        return g if g else (a if kw.get("operand", 0) == 0 else b)
+    if kw.get("operand", 0) == 1 and len(b) == 1:
+        return matmul_shape((g[:-1] + (1,) + g[-1:], a), {})
+    g2 = g[:-1] + (1,) + g[-1:] if len(a) == 1 else g
+    g2 = g2 + (1,) if len(b) == 1 else g2
+    a2 = (1,) + a if len(a) == 1 else a
+    b2 = b + (1,) if len(b) == 1 else b
+    if kw.get("operand", 0) == 0:
+        return matmul_shape((g2, b2[:-2] + (b2[-1], b2[-2])), {})
+    return matmul_shape((a2[:-2] + (a2[-1], a2[-2]), g2), {})

@@ -8,6 +8,13 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 BACKENDS = ["numpy", "opencl"]
 
+# The OpenCL engine computes small steps of a kernel plan with NumPy on the host (faster than a
+# launch); the suite's arrays are small, so it turns that off to test the kernels themselves.
+# tests/test_reductions.py tests the host steps with the default limits.
+from symexpr.backends.opencl import plan as _plan  # noqa: E402
+
+_plan.HOST_ELEMENTS = _plan.HOST_ELEMENTS_ACROSS_ROWS = 0
+
 
 def pytest_addoption(parser):
     parser.addoption("--fuzz-long", action="store_true", default=False,

@@ -4,6 +4,7 @@ A call whose inputs are all NumPy arrays, with a signature (dtypes and shapes) s
 argument binding and checking; on the NumPy engine it runs the signature's straight-line Python
 (backends/numpy.py `straight_line`). Everything here compares it with the general path.
 """
+import sys
 import warnings
 
 import numpy as np
@@ -279,3 +280,74 @@ def test_opencl_launch_recorded_from_a_call_with_out():
     assert prog._engine._launches  # replayable from the first call on
     same_bits(prog(a, a), a * a)
     assert prog(a, a, out=out) is out
+
+
+def test_auto_imports_pyopencl_only_when_a_call_needs_it():
+    # import, compile and small calls stay on the NumPy engine without touching OpenCL at all.
+    import subprocess
+
+    code = ("import sys, numpy as np, symexpr as sx\n"
+            "p = sx.compile('c = a * b + 1\\nd = sum(c)')\n"
+            "r = p(a=np.arange(100.0), b=2.0)\n"
+            "assert 'pyopencl' not in sys.modules, 'pyopencl imported'\n"
+            "p(a=np.arange(100000.0), b=2.0)\n"
+            "print('pyopencl' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == str(bool(sx.devices()))
+
+
+def test_auto_without_a_device_runs_the_numpy_engine_and_says_so_once(monkeypatch):
+    import warnings
+
+    from symexpr import program
+
+    def no_device(self, device):
+        raise sx.BackendError("no OpenCL platform (a test)")
+
+    monkeypatch.setattr(program.Program, "_opencl_engine", no_device)
+    monkeypatch.setattr(program, "_warned", False)
+    prog = sx.compile("c = a * 2 + 1")
+    a = np.arange(4 * SMALL, dtype=np.float32)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        same_bits(prog(a), a * 2 + 1)
+        same_bits(prog(a), a * 2 + 1)
+        assert prog.backend == "numpy" and prog.kernel_source is None
+    assert [str(w.message) for w in seen if "no OpenCL device" in str(w.message)] == [
+        "symexpr: no OpenCL device (no OpenCL platform (a test)); using the NumPy engine"]
+
+
+def test_cost_model_fits_a_fixed_cost_and_a_cost_per_element():
+    from symexpr.backends.auto import CostModel
+
+    model = CostModel()
+    assert model.predict(10**6) is None  # one size is not a line
+    model.add(10_000, 1e-5 + 1e-9 * 10_000, 6e-5 + 1e-10 * 10_000)
+    assert model.predict(10**6) is None
+    model.add(200_000, 1e-5 + 1e-9 * 200_000, 6e-5 + 1e-10 * 200_000)
+    t_np, t_cl = model.predict(10**6)
+    assert t_np == pytest.approx(1e-5 + 1e-3, rel=1e-6) and t_cl == pytest.approx(6e-5 + 1e-4, rel=1e-6)
+    model.add(50_000, 5e-3, 5e-3)  # noise never makes a cost negative
+    assert min(model.predict(1)) > 0
+
+
+def test_auto_chooses_a_new_shape_by_the_cost_model_without_measuring(monkeypatch):
+    from symexpr.backends import auto
+    from symexpr.backends.auto import CostModel
+
+    prog = auto_program("c = a * b + a")
+    a = np.ones(8 * SMALL, dtype=np.float32)
+    family = ((np.dtype(np.float32), 1), (np.dtype(np.float32), 1))
+    model = CostModel()  # as if two sizes had been measured: OpenCL's line far below at large sizes
+    model.add(10_000, 1e-5, 6e-5)
+    model.add(1_000_000, 1e-3, 1.6e-4)
+    prog._engine.models[family] = model
+    timed = []
+    monkeypatch.setattr(auto, "_best", lambda *args: timed.append(args) or (_ for _ in ()).throw(AssertionError))
+    assert "the cost model predicts" in prog.explain(a=a, b=a)
+    same_bits(prog(a, a), a * a + a)
+    assert not timed and prog._engine.decisions  # chosen, nothing timed
+    (choice,) = prog._engine.decisions.values()
+    assert choice == ("opencl" if model.predict(a.size)[1] < model.predict(a.size)[0] else "numpy")
+    assert "the cost model predicted" in prog.explain(a=a, b=a)

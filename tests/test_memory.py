@@ -226,3 +226,19 @@ def test_threads_calling_one_program_do_not_share_buffers():
     for t in threads:
         t.join()
     assert wrong == []
+
+
+def test_where_into_a_buffer_is_a_select_of_bits():
+    # The NumPy engine's `where` into a planned buffer selects bits: exact for NaN payloads and -0.0,
+    # for every dtype, with the condition broadcast.
+    from symexpr.backends.numpy import _where_into
+
+    rng = np.random.default_rng(3)
+    for dt in (np.float32, np.float64, np.int8, np.uint64, np.bool_):
+        x = (rng.standard_normal((16, 9)) * 50).astype(dt)
+        if np.dtype(dt).kind == "f":
+            x[0, :4] = [np.nan, -0.0, np.inf, -np.nan]
+        for c in (rng.random((16, 9)) > 0.5, rng.random((16, 1)) > 0.5):
+            for y in (np.zeros((1, 9), dt), dt(1)):
+                out = np.empty((16, 9), dt)
+                assert _where_into(c, x, y, out).tobytes() == np.where(c, x, y).astype(dt).tobytes()

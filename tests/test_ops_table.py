@@ -12,7 +12,7 @@ GRAMMAR = Path(__file__).resolve().parent.parent / "grammar" / "symexpr.lark"
 # Tree aliases that are structure, not operations.
 STRUCTURAL = {"assign", "bare_expression", "call", "name", "number", "true", "false", "compare", "none", "tuple",
               "keyword"}
-KINDS = {"elementwise", "reduction", "rowwise", "matmul", "transpose"}
+KINDS = {"elementwise", "reduction", "rowwise", "matmul", "view", "gradient"}
 
 
 def grammar_aliases():
@@ -26,10 +26,16 @@ def test_every_op_is_complete(name):
     assert op.name == name
     assert isinstance(op.arity, int) and 1 <= op.arity <= 3
     assert callable(op.numpy)
-    assert op.functions or op.symbol, f"{name} has no function name and no symbol: unreachable"
+    assert op.functions or op.symbol or op.internal, f"{name} has no function name and no symbol: unreachable"
+    assert not (op.internal and (op.functions or op.symbol)), f"{name}: internal, yet the language names it"
     assert op.kind in KINDS
+    if op.kind == "gradient":
+        # Made by differentiation from operands of related shapes: tests/test_grad.py checks them.
+        assert op.shape is not None
+        return
     if op.kind != "elementwise":
-        # Its shape rule agrees with NumPy's own function on a few shapes and keywords.
+        # Its shape rule agrees with NumPy's own function on a few shapes and keywords, and refuses
+        # where NumPy does (expand_dims without an axis).
         assert op.shape is not None
         x = np.arange(24, dtype=np.float64).reshape(2, 3, 4)
         cases = [dict(op.keywords)]
@@ -39,7 +45,12 @@ def test_every_op_is_complete(name):
                 cases += [{**dict(op.keywords), "axis": 1, "keepdims": True}]
         for kw in cases:
             operands = [x] if op.arity == 1 else [x, np.swapaxes(x, -1, -2)]
-            out = np.asarray(op.numpy(*operands, **kw))
+            try:
+                out = np.asarray(op.numpy(*operands, **kw))
+            except (TypeError, ValueError):
+                with pytest.raises(ValueError):
+                    op.shape(tuple(o.shape for o in operands), kw)
+                continue
             assert op.shape(tuple(o.shape for o in operands), kw) == out.shape, (name, kw)
         return
     assert op.shape is None
@@ -95,6 +106,9 @@ def test_every_function_name_resolves_and_compiles(fname):
     assert fname in op.functions
     args = ", ".join("abc"[: op.arity])
     prog = sx.compile(f"r = {fname}({args})", backend="numpy", optimize=False)
+    if op.kind == "gradient":  # grad(a, b): expanded into its graph when compiled (a does not read b: zeros)
+        assert [n.op for n in prog.graph.nodes if n.op not in ops.LEAVES] == ["sum_to"]
+        return
     assert [n.op for n in prog.graph.nodes if n.op not in ops.LEAVES] == [op.name]
 
 

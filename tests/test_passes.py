@@ -376,3 +376,12 @@ def test_specialize_leaves_a_float_graph_alone_and_shares_int_operands_in_either
     assert shares_more_with_kinds(graph, ints)
     shared, records = specialize(graph, {"a": I32, "b": I32}, known=ints)
     assert sum(n.op == "add" for n in shared.nodes) == 1 and records
+
+
+def test_a_strong_float64_constant_is_not_shared_with_a_weak_literal():
+    # np.float64 is a subclass of float: cos(0.0) folds to a strong np.float64(1.0), which must stay
+    # apart from the weak literal 1.0 (x * 1.0 is float32 for a float32 x; x * cos(0.0) is float64).
+    x = np.array([1.0, 2.0], np.float32)
+    prog = sx.compile("y = x * cos(0.0)\nz = x * 1.0", backend="numpy")
+    y, z = prog(x=x)
+    assert y.dtype == (x * np.cos(0.0)).dtype == np.float64 and z.dtype == np.float32

@@ -45,7 +45,7 @@ def test_error_example_is_what_symexpr_says():
 
 
 def test_hybridize_example_traces_to_the_imperative_result():
-    block = next(b for b in python_blocks() if "@sx.hybridize" in b)
+    block = next(b for b in python_blocks() if "def adam" in b)
     namespace = {"sx": sx, "np": np}
     exec(block, namespace)  # noqa: S102 - our own README
     adam = namespace["adam"]
@@ -58,3 +58,32 @@ def test_hybridize_example_traces_to_the_imperative_result():
     for t, i in zip(traced, imperative):
         np.testing.assert_allclose(t, i, rtol=1e-12)
     assert adam.program is not None and len(adam.program.outputs) == 3
+
+
+def test_gradients_example_runs():
+    block = next(b for b in python_blocks() if "sx.grad(prog" in b)
+    rng = np.random.default_rng(0)
+    namespace = {"sx": sx, "x": rng.standard_normal((8, 3)), "y": rng.standard_normal((8, 2)),
+                 "w1": rng.standard_normal((3, 4)), "b1": rng.standard_normal(4),
+                 "w2": rng.standard_normal((4, 2)), "b2": rng.standard_normal(2)}
+    exec(block, namespace)  # noqa: S102 - our own README
+    assert namespace["g"].outputs == ("grad_w1", "grad_b1")
+    step = namespace["step"]
+    w, b = rng.standard_normal((3, 2)), np.zeros(2)
+    w2, b2, loss = step(x=namespace["x"], y=namespace["y"], w=w, b=b, lr=0.1)
+    grads = sx.grad("loss = mean((relu(x @ w + b) - y) ** 2)", wrt=("w", "b"))(
+        x=namespace["x"], y=namespace["y"], w=w, b=b)
+    np.testing.assert_allclose(w2, w - 0.1 * grads.grad_w)
+    np.testing.assert_allclose(b2, b - 0.1 * grads.grad_b)
+
+
+def test_hybridized_sgd_step_example():
+    block = next(b for b in python_blocks() if "def sgd_step" in b)
+    namespace = {"sx": sx}
+    exec(block, namespace)  # noqa: S102 - our own README
+    rng = np.random.default_rng(1)
+    x, y, w, b = rng.standard_normal((6, 3)), rng.standard_normal((6, 2)), rng.standard_normal((3, 2)), np.zeros(2)
+    w2, b2 = namespace["sgd_step"](w, b, x, y, 0.5)
+    g = sx.grad("loss = mean((relu(x @ w + b) - y) ** 2)", wrt=("w", "b"))(x=x, y=y, w=w, b=b)
+    np.testing.assert_allclose(w2, w - 0.5 * g.grad_w)
+    np.testing.assert_allclose(b2, b - 0.5 * g.grad_b)

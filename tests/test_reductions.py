@@ -448,3 +448,25 @@ def test_reductions_over_leading_axes_as_vector_lanes(dtype):
         g, w = np.asarray(g), np.asarray(w)
         assert g.dtype == w.dtype and g.shape == w.shape, name
         np.testing.assert_allclose(g, w, rtol=64 * np.finfo(dtype).eps, atol=64 * np.finfo(dtype).eps, err_msg=name)
+
+
+def test_small_steps_run_on_the_host_with_numpy(monkeypatch):
+    # With the default limits (the suite turns them off in conftest.py), small steps of a kernel plan
+    # are NumPy's calls on the host: the same results as the NumPy engine, and explain() says so.
+    from symexpr.backends.opencl import plan
+
+    monkeypatch.setattr(plan, "HOST_ELEMENTS", 1 << 14)
+    monkeypatch.setattr(plan, "HOST_ELEMENTS_ACROSS_ROWS", 1 << 17)
+    src = "h = relu(x @ w + b)\nm = mean(h, axis=0)\ns = softmax(h, axis=-1)\nt = sum(h * h)"
+    rng = np.random.default_rng(5)
+    args = dict(x=rng.standard_normal((200, 30)).astype(np.float32), w=rng.standard_normal((30, 8)).astype(np.float32),
+                b=rng.standard_normal(8).astype(np.float32))
+    prog = sx.compile(src, backend="opencl")
+    got = prog(**args)
+    expect = sx.compile(src, backend="numpy")(**args)
+    for g, e in zip(got, expect):
+        assert g.dtype == e.dtype and g.shape == e.shape
+        np.testing.assert_allclose(g, e, rtol=1e-6, atol=1e-6)
+    kernels = prog.explain(**args).split("# kernels")[1]
+    assert "on the host with NumPy" in kernels and "matrix product" in kernels
+    assert "no kernel: NumPy on the host" in prog.kernel_source

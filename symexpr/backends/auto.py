@@ -9,60 +9,142 @@ inputs' dtypes and shapes), once, and remembered:
 - up to `SMALL` elements the NumPy engine runs: no device launches that fast;
 - above, the first call of a signature times both engines on the call's own data
   (the kernel is built for it anyway), keeps the faster, and returns that engine's
-  result. Later calls of the signature go straight to the engine chosen.
+  result. Later calls of the signature go straight to the engine chosen;
+- a new shape of dtypes already measured at two sizes is not timed again: each
+  engine's times are fitted as a fixed cost plus a cost per element (a line through
+  the sizes measured), and where the line of one engine predicts at least
+  `MARGIN` times the other's, the faster is chosen without running either (a
+  training loop whose last batch is smaller, a stream of records of varying
+  length). Where the prediction is close, the call measures as a first call does,
+  and adds its point to the lines.
 
 Both engines compute NumPy's results; exact operations agree bit for bit, and
 transcendental functions within the OpenCL ulp bounds (see the README). Pass
 backend="opencl" or "numpy" to fix the engine.
+
+The OpenCL engine itself is made when something first needs it (a call above `SMALL`,
+device arrays, `kernel_source`, `explain()`'s kernels): importing pyopencl and making a
+context cost 100 ms or more, which a program whose calls stay small never pays. Where
+it cannot be made (no device), the NumPy engine runs everything, and a warning says so once.
 """
 from __future__ import annotations
 
 import math
+import sys
+import threading
 import time
 
 import numpy as np
 
 from ..infer import is_weak_value, kind_of_value
+from ..ops import OPS
 from .numpy import NumpyEngine
-from .opencl import OpenCLEngine, cl_array
 
 SMALL = 4096         # elements: at or below, the NumPy engine without measuring
 MAX_DECISIONS = 256  # signatures remembered
+MARGIN = 1.5         # a prediction this lopsided decides a new shape without measuring
+
+
+class CostModel:
+    """Per engine, seconds = fixed + per_element * n, fitted by least squares to the calls measured
+    (one program, one set of input dtypes and dimensions)."""
+
+    def __init__(self):
+        self.points: list[tuple[int, float, float]] = []  # (elements, NumPy engine s, OpenCL engine s)
+
+    def add(self, n: int, t_numpy: float, t_opencl: float) -> None:
+        self.points = [p for p in self.points if p[0] != n][-15:] + [(n, t_numpy, t_opencl)]
+
+    def predict(self, n: int) -> tuple[float, float] | None:
+        """(NumPy engine s, OpenCL engine s) predicted at n elements; None before two sizes."""
+        if len({p[0] for p in self.points}) < 2:
+            return None
+        xs = np.array([p[0] for p in self.points], float)
+        return tuple(_line(xs, np.array([p[k] for p in self.points]), n) for k in (1, 2))
+
+
+def _line(xs: np.ndarray, ys: np.ndarray, n: int) -> float:
+    """A fixed cost and a cost per element, neither negative, fitted to relative error (a time of
+    0.1 ms is as wrong by 0.05 ms as one of 10 ms by 5 ms); its value at n."""
+    w = 1 / np.maximum(ys, 1e-9)
+    a = np.stack([np.ones_like(xs), xs], axis=1) * w[:, None]
+    fixed, per = np.linalg.lstsq(a, ys * w, rcond=None)[0]
+    if fixed < 0:   # through the origin
+        fixed, per = 0.0, float(np.sum(xs * ys * w * w) / np.sum(xs * xs * w * w))
+    if per < 0:     # flat
+        fixed, per = float(np.sum(ys * w * w) / np.sum(w * w)), 0.0
+    return float(fixed + per * n)
+
+
+class _Lazy:
+    """The OpenCL engine, made once on first use (None where it cannot be); copies share it."""
+
+    def __init__(self, make):
+        self.make = make
+        self.lock = threading.Lock()
+        self.done = False
+        self.engine = None
+
+    def get(self):
+        if not self.done:
+            with self.lock:
+                if not self.done:
+                    self.engine = self.make()
+                    self.done = True
+        return self.engine
+
+
+def _is_device_array(value) -> bool:
+    # Without importing pyopencl: a device array can only exist once the user imported it.
+    array = sys.modules.get("pyopencl.array")
+    return array is not None and isinstance(value, array.Array)
 
 
 class AutoEngine:
     """Picks, per call signature, the OpenCL engine or the NumPy engine, whichever is faster."""
 
-    name = "opencl"
-
-    def __init__(self, opencl: OpenCLEngine, numpy: NumpyEngine):
-        self.opencl = opencl
+    def __init__(self, make_opencl, numpy: NumpyEngine):
+        self._lazy = _Lazy(make_opencl)
         self.numpy = numpy
+        self._staged = any(n.op in OPS and OPS[n.op].kind != "elementwise" for n in numpy.graph.nodes)
         self.decisions: dict[tuple, str] = {}
+        self.models: dict[tuple, CostModel] = {}     # dtypes and dimensions -> the lines fitted
+        self.predicted: dict[tuple, tuple] = {}      # signature -> (NumPy engine s, OpenCL engine s) it was chosen by
         # The latest call: (the engine that ran it, its inputs' Kinds), for kernel_source.
         self.latest: tuple | None = None
+
+    @property
+    def opencl(self):
+        """The OpenCL engine (made now if it was not yet), or None where there is no device."""
+        return self._lazy.get()
+
+    @property
+    def name(self) -> str:
+        return "numpy" if self.opencl is None else "opencl"
 
     @property
     def kernel_source(self) -> str:
         """The OpenCL C of the latest call's signature, also when the NumPy engine ran it (the kernel
         the OpenCL engine would run, contiguous inputs), so that what is shown is the code for the
         dtypes asked for; before any call, the OpenCL engine's default (float32)."""
-        if "opencl" not in self.__dict__:  # a bare instance (copy, pickle)
+        opencl = self.opencl if "_lazy" in self.__dict__ else None  # (none on a bare instance: copy, pickle)
+        if opencl is None:
             raise AttributeError("kernel_source")
         latest = self.latest
-        if latest is None or latest[0] is self.opencl or self.opencl._staged is not None:
+        if latest is None or latest[0] is opencl or opencl._staged is not None:
             # (A program with reductions has kernels per shape: those of its latest OpenCL call.)
-            return self.opencl.kernel_source
-        return self.opencl.source_for(latest[1])
+            return opencl.kernel_source
+        return opencl.source_for(latest[1])
 
     def __getattr__(self, attr):
-        # kernel_source, queue, info, options...: the OpenCL engine's.
-        if "opencl" not in self.__dict__:  # a bare instance (copy, pickle): no such attribute
+        # queue, info, options, kernel_plan...: the OpenCL engine's.
+        opencl = self.__dict__["_lazy"].get() if "_lazy" in self.__dict__ else None
+        if opencl is None:  # a bare instance (copy, pickle), or no device: no such attribute
             raise AttributeError(attr)
-        return getattr(self.__dict__["opencl"], attr)
+        return getattr(opencl, attr)
 
     def accepts(self, value) -> bool:
-        return self.opencl.accepts(value)
+        return _is_device_array(value)
 
     def run(self, values: dict[str, object], out=None) -> list:
         engine, first = self.choose(values)
@@ -84,7 +166,7 @@ class AutoEngine:
         return run
 
     def _kinds(self, values: dict[str, object]) -> tuple:
-        return tuple(kind_of_value(values[n]) for n in self.opencl.graph.input_names)
+        return tuple(kind_of_value(values[n]) for n in self.numpy.graph.input_names)
 
     def engine_for(self, values: dict[str, object]) -> str:
         """Which engine runs these values' signature ("numpy" or "opencl"), measuring if not yet known."""
@@ -99,17 +181,28 @@ class AutoEngine:
             return f"the NumPy engine: {size} elements, at most {SMALL}, cost less than a kernel launch"
         decided = self.decisions.get(key)
         if decided is None:
+            model = self.models.get(_family(key))
+            guess = model.predict(size) if model is not None else None
+            if guess is not None:
+                return (f"not chosen yet: the cost model predicts {guess[0] * 1e3:.3g} ms on the NumPy engine and "
+                        f"{guess[1] * 1e3:.3g} ms on the OpenCL engine at {size} elements; the first call chooses "
+                        + ("by it" if max(guess) >= MARGIN * min(guess) else "by timing both (too close to call)"))
             return f"not chosen yet: the first call of this signature ({size} elements) times both engines"
-        return f"the {'NumPy' if decided == 'numpy' else 'OpenCL'} engine: it was faster at the first call ({size} elements)"
+        name = "NumPy" if decided == "numpy" else "OpenCL"
+        if key in self.predicted:
+            t_np, t_cl = self.predicted[key]
+            return (f"the {name} engine: the cost model predicted {t_np * 1e3:.3g} ms on the NumPy engine and "
+                    f"{t_cl * 1e3:.3g} ms on the OpenCL engine ({size} elements), from the sizes measured before")
+        return f"the {name} engine: it was faster at the first call ({size} elements)"
 
     def _size_and_key(self, values: dict[str, object]):
-        if any(isinstance(v, cl_array.Array) for v in values.values()):
+        if any(_is_device_array(v) for v in values.values()):
             return None, "device"
         shapes = [() if is_weak_value(v) else np.shape(v) for v in values.values()]
         try:
             size = math.prod(np.broadcast_shapes(*shapes)) if shapes else 1
         except ValueError:
-            if not self.opencl._staged:
+            if not self._staged:
                 return None, None
             size = max(math.prod(s) for s in shapes)  # matrix products: their operands do not broadcast
         key = tuple((type(v) if is_weak_value(v) else np.dtype(v.dtype), s) for v, s in zip(values.values(), shapes))
@@ -125,18 +218,38 @@ class AutoEngine:
         decided = self.decisions.get(key)
         if decided is not None:
             return (self.numpy if decided == "numpy" else self.opencl), None
+        if self.opencl is None:  # no device: said once when it was found out
+            return self.numpy, None
+        model = self.models.setdefault(_family(key), CostModel())
+        guess = model.predict(size)
+        if guess is not None and max(guess) >= MARGIN * min(guess):
+            winner = "numpy" if guess[0] < guess[1] else "opencl"
+            self._decide(key, winner)
+            self.predicted[key] = guess
+            return (self.numpy if winner == "numpy" else self.opencl), None
         repeats = 3  # fewer timings were seen to pick the slower of two close engines
         self.opencl.run(values)  # builds the kernel (or finds it on disk)
         t_cl, r_cl = _best(self.opencl, values, repeats)
         if size < 1_000_000:
             self.numpy.run(values)
         t_np, r_np = _best(self.numpy, values, repeats)
-        if len(self.decisions) >= MAX_DECISIONS:
-            self.decisions.clear()
+        model.add(size, t_np, t_cl)
         winner = "numpy" if t_np < t_cl else "opencl"
-        self.decisions[key] = winner
+        self._decide(key, winner)
         # The winner's own result, so that this call gives what every later call of it will.
         return (self.numpy, r_np) if winner == "numpy" else (self.opencl, r_cl)
+
+
+    def _decide(self, key: tuple, winner: str) -> None:
+        if len(self.decisions) >= MAX_DECISIONS:
+            self.decisions.clear()
+            self.predicted.clear()
+        self.decisions[key] = winner
+
+
+def _family(key: tuple) -> tuple:
+    """A signature without its sizes: the inputs' dtypes (or Python types) and dimensions."""
+    return tuple((kind, len(shape)) for kind, shape in key)
 
 
 def _best(engine, values: dict, repeats: int) -> tuple[float, list]:

@@ -35,10 +35,10 @@ NEVER_FLOAT = frozenset(("bitwise_and", "bitwise_or", "bitwise_xor", "equal", "n
 
 def _constant_key(value) -> tuple:
     """Constants share only when bit-identical and of one type: 0.0 and -0.0, or two NaNs of other payloads, do not."""
+    if hasattr(value, "dtype"):  # first: np.float64 is a subclass of float, and strong
+        return (value.dtype.str, value.tobytes())
     if isinstance(value, float):
         return ("float", struct.pack("<d", value))
-    if hasattr(value, "dtype"):
-        return (value.dtype.str, value.tobytes())
     return (type(value).__name__, value)
 
 

@@ -27,8 +27,8 @@ import numpy as np
 
 from ..graph import Graph, Node
 from ..infer import Kind
-from ..ops import OPS
-from .liveness import Lifetime, liveness
+from ..ops import OPS, VIEWS
+from .liveness import liveness
 
 
 # Non-ufunc ops the NumPy engine can also compute into a given array (backends/numpy.py INTO).
@@ -49,6 +49,15 @@ def writes_into(node: Node, kinds: dict[Node, Kind]) -> bool:
         weak = kinds[x].weak or kinds[y].weak
         return kinds[c].dtype == np.bool_ and not kinds[c].weak and (not weak or kinds[node].dtype.kind in "fb")
     return False
+
+
+def is_view(node: Node, kinds: dict, shapes: dict) -> bool:
+    """Whether the node's value may be its operand's memory: a transpose or a new axis, and a
+    `sum_to` with nothing to sum (it returns its operand as it is)."""
+    if node.op == "sum_to":
+        g, x = node.inputs
+        return tuple(shapes[g]) == tuple(shapes[x]) and kinds[g].dtype == kinds[x].dtype and not kinds[g].weak
+    return node.op in VIEWS
 
 
 def overwritable(node: Node) -> tuple[Node, ...]:
@@ -81,6 +90,7 @@ class MemoryPlan:
     lifetimes:            node -> Lifetime(first step, last use) for every node.
     buffers:              the buffers, by id.
     free_after:           step -> ids of buffers no later step needs, to free after that step.
+    views:                nodes whose value is their operand's memory (they hold its buffer).
     peak_bytes:           most bytes the planned buffers hold at once.
     peak_bytes_unplanned: bytes held when every intermediate has its own array and is kept to the end.
     """
@@ -93,6 +103,7 @@ class MemoryPlan:
     free_after: dict
     peak_bytes: int
     peak_bytes_unplanned: int
+    views: frozenset = frozenset()
 
     def __str__(self) -> str:
         return render_plan(self)
@@ -107,12 +118,17 @@ def plan_memory(graph: Graph, kinds: dict[Node, Kind], shapes: dict[Node, tuple]
     holders: list[list[Node]] = []                   # buffer id -> the nodes it holds, in order
     pool: dict[tuple, list[int]] = {}                # (dtype, nbytes) -> dead buffer ids
     unplanned = 0
+
+    def dead(b: int, k: int) -> bool:
+        """Buffer b is free after step k: every value it holds (a view's base and its views) is dead."""
+        return all(lifetimes[h].last <= k for h in holders[b])
+
     for k, node in enumerate(graph.nodes):
         if node.op in ("input", "constant") or kinds[node].weak or shapes[node] == ():
             continue
-        if node.op == "transpose":
-            # A view of its operand (np.transpose copies nothing): it holds the operand's buffer, which
-            # stays taken until the view's last use too.
+        if is_view(node, kinds, shapes):
+            # A view of its operand (np.transpose copies nothing; sum_to may return its operand as
+            # it is): it holds the operand's buffer, which stays taken until the view's last use too.
             b = buffer_of.get(node.inputs[0])
             if b is not None:
                 buffer_of[node] = b
@@ -124,7 +140,7 @@ def plan_memory(graph: Graph, kinds: dict[Node, Kind], shapes: dict[Node, tuple]
         buf = None
         if writes_into(node, kinds):
             for operand in overwritable(node):
-                if (operand in buffer_of and lifetimes[operand].last == k
+                if (operand in buffer_of and dead(buffer_of[operand], k)
                         and kinds[operand].dtype == dtype and tuple(shapes[operand]) == shape):
                     buf = buffer_of[operand]
                     in_place[node] = operand
@@ -138,9 +154,8 @@ def plan_memory(graph: Graph, kinds: dict[Node, Kind], shapes: dict[Node, tuple]
         buffer_of[node] = buf
         holders[buf].append(node)
         # Operands that die here give their buffers back, unless this step took it over.
-        for operand in dict.fromkeys(node.inputs):
-            b = buffer_of.get(operand)
-            if b is not None and b != buf and lifetimes[operand].last == k:
+        for b in dict.fromkeys(buffer_of.get(operand) for operand in node.inputs):
+            if b is not None and b != buf and dead(b, k):
                 d, _, size = sizes[b]
                 pool.setdefault((d, size), []).append(b)
         if lifetimes[node].last == k:  # never read: dead at once
@@ -163,7 +178,8 @@ def plan_memory(graph: Graph, kinds: dict[Node, Kind], shapes: dict[Node, tuple]
         live += d
         peak = max(peak, live)
     return MemoryPlan(graph, buffer_of, in_place, lifetimes, tuple(buffers),
-                      {k: tuple(v) for k, v in free_after.items()}, peak, unplanned)
+                      {k: tuple(v) for k, v in free_after.items()}, peak, unplanned,
+                      frozenset(n for n in buffer_of if is_view(n, kinds, shapes)))
 
 
 def _mb(nbytes: int) -> str:
@@ -181,7 +197,7 @@ def render_plan(plan: MemoryPlan) -> str:
         life = plan.lifetimes[node]
         last = "end" if life.last == len(plan.graph.nodes) else str(life.last)
         how = (f"in place of {labels[plan.in_place[node]]}" if node in plan.in_place
-               else f"a view of {labels[node.inputs[0]]}" if node.op == "transpose"
+               else f"a view of {labels[node.inputs[0]]}" if node in plan.views
                else "new" if plan.buffers[b.id].first == life.first else "reused")
         lines.append(f"{labels[node]:<8} buffer {b.id:<3} {b.dtype.name}{list(b.shape)} {how}, "
                      f"steps {life.first}..{last}")

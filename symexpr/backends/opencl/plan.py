@@ -31,6 +31,13 @@ from ...shapes import reduced_axes
 
 PRIMITIVE_REDUCTIONS = frozenset(("sum", "prod", "max", "min", "argmax", "argmin", "any", "all"))
 
+# Steps over fewer elements than this run on the host with NumPy (the reference's own calls): a
+# kernel launch and the wait for it cost 40 to 65 us on a CPU device, more than NumPy takes for a
+# few operations on 16K elements. Reductions across rows (not along the last axis) are a kernel's
+# weak case and stay on the host up to more elements. 0 turns it off (the tests do, to test kernels).
+HOST_ELEMENTS = 1 << 14
+HOST_ELEMENTS_ACROSS_ROWS = 1 << 17
+
 
 def is_elementwise(node: Node) -> bool:
     return node.op in OPS and OPS[node.op].kind == "elementwise"
@@ -41,7 +48,7 @@ class Step:
     """One kernel (or host call) of a plan.
 
     kind:       "reduce" (a reduction kernel with its prologue and epilogue), "elementwise"
-                (a fused element-wise kernel), "matmul" (a host BLAS call) or "view" (a transpose:
+                (a fused element-wise kernel), "matmul" (a host BLAS call) or "view" (a transpose or a new axis:
                 no work, a view of memory).
     nodes:      what it produces: the reductions, then the element-wise values it stores; for
                 "matmul" and "view", the one node.
@@ -50,6 +57,8 @@ class Step:
     axes:       for "reduce": the reduced axes of `space`.
     split:      for "reduce": work-items sharing one row (1: a row per work-item); partials are
                 combined on the host.
+    host:       small enough that NumPy on the host computes it faster than a kernel is launched
+                (HOST_ELEMENTS): the step's nodes are the NumPy engine's calls.
     why:        why it is a kernel of its own, for `explain()`.
     """
 
@@ -60,6 +69,7 @@ class Step:
     split: int = 1
     why: str = ""
     index: int = 0
+    host: bool = False
 
     @property
     def reductions(self) -> list:
@@ -86,13 +96,16 @@ class KernelPlan:
         labels = labels or self.graph.labels()
         lines = []
         for s in self.steps:
-            covered = sorted({n.statement.line for n in _covered(s, self) if n.statement is not None})
+            lines_of = sorted({n.statement.line for n in covered(s, self) if n.statement is not None})
             what = {"reduce": "reduction kernel", "elementwise": "element-wise kernel",
-                    "matmul": "matrix product (host BLAS)", "view": "transpose (a view, no work)"}[s.kind]
+                    "matmul": "matrix product (host BLAS)", "view": f"{s.nodes[0].op} (a view, no work)"}[s.kind]
             if s.kind == "reduce":
                 what += f" over {list(s.space)} axes {list(s.axes)}" + (f", {s.split} work-items a row" if s.split > 1 else "")
+            if s.host:
+                what = what.replace("reduction kernel", "reduction").replace("element-wise kernel", "element-wise step")
+                what += f", on the host with NumPy ({math.prod(s.space)} elements: less than a kernel launch costs)"
             stored = ", ".join(self._value(n, labels) for n in self.stores.get(s, ())) or "nothing"
-            lines.append(f"{s.index + 1}. {what}; lines {', '.join(map(str, covered)) or '-'}; stores {stored}; {s.why}")
+            lines.append(f"{s.index + 1}. {what}; lines {', '.join(map(str, lines_of)) or '-'}; stores {stored}; {s.why}")
         between = {n for s in self.steps for n in self.stores.get(s, ())} - {n for _, n in self.graph.outputs}
         if between and self.kinds:
             size = sum(math.prod(self.shapes[n]) * self.kinds[n].dtype.itemsize for n in between)
@@ -106,7 +119,7 @@ class KernelPlan:
         return labels[n]
 
 
-def _covered(step: Step, plan: KernelPlan) -> list:
+def covered(step: Step, plan: KernelPlan) -> list:
     """The nodes a step computes: what it produces and the element-wise work it recomputes for them."""
     out = list(step.nodes)
     for n in step.nodes:
@@ -226,9 +239,9 @@ def plan_kernels(graph: Graph, kinds: dict, shapes: dict, units: int = 1) -> Ker
                 placed = new_step("reduce", space=space, axes=axes, split=split, why=why)
             placed.nodes.append(node)
             producer[node] = placed
-        elif node.op in ("matmul", "transpose"):
+        elif node.op in OPS and OPS[node.op].kind in ("matmul", "view"):
             for operand in node.inputs:
-                materialize(operand, f"the operand of a {'matrix product' if node.op == 'matmul' else 'transpose'} "
+                materialize(operand, f"the operand of a {'matrix product' if node.op == 'matmul' else node.op} "
                                      f"must be in memory")
             kind = "matmul" if node.op == "matmul" else "view"
             why = "BLAS on the host memory the kernels share" if kind == "matmul" else "no work: strides"
@@ -259,6 +272,10 @@ def plan_kernels(graph: Graph, kinds: dict, shapes: dict, units: int = 1) -> Ker
             if any(tuple(shapes[b]) != s.space for b in reads):
                 s.axes = (len(s.space) - 1,)
                 s.why += "; operands broadcast: by rows"
+    for s in steps:
+        if s.kind in ("reduce", "elementwise") and s.split == 1:
+            across = s.kind == "reduce" and len(s.space) - 1 not in s.axes
+            s.host = math.prod(s.space) < (HOST_ELEMENTS_ACROSS_ROWS if across and HOST_ELEMENTS else HOST_ELEMENTS)
     return KernelPlan(graph, steps, producer, stores, kinds, shapes)
 
 

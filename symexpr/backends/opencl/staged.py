@@ -20,14 +20,14 @@ import pyopencl as cl
 
 from ...errors import BackendError, EvaluationError
 from ...graph import Graph, Node, rebuild, statement_text
+from ...ops import OPS
 from ...infer import infer_kinds, infer_shapes, kind_of_value
 from ...passes import specialize
 from ...passes.common_subexpressions import eliminate_common_subexpressions
 from ...passes.dead_code import eliminate_dead_code
-from ...passes.lower import lower_composites
-from ...shapes import transpose_axes
+from ...passes.lower import lower_composites, sink_expand_dims
 from .. import pool
-from .plan import cone, plan_kernels
+from .plan import covered, cone, plan_kernels
 from ..numpy import as_result, deliver, evaluate_on_host
 from .runtime import build_program, store_binary
 from .reduce import REDUCE_KERNEL_NAME, reduce_vector_width, render_reduce_kernel, uses_lanes
@@ -110,6 +110,22 @@ class _Elementwise:
         self.nodes = list(step.nodes)
 
 
+class _Host:
+    """A small step: NumPy computes its nodes on the host, as the NumPy engine does (plan.HOST_ELEMENTS)."""
+
+    def __init__(self, graph, plan, step):
+        mine = set(covered(step, plan))
+        self.order = [n for n in graph.nodes if n in mine]
+        self.reads = list(dict.fromkeys(i for n in self.order for i in n.inputs if i not in mine))
+        self.stores = list(plan.stores[step])
+
+    def run(self, env: dict, source: str) -> None:
+        local = {b: _value(env, b) for b in self.reads}
+        evaluate_on_host(self.order, local, source)
+        for n in self.stores:
+            env[n] = local[n]
+
+
 class StagedSignature:
     """One call signature's plan, made ready."""
 
@@ -127,6 +143,8 @@ class StagedSignature:
             ex = executors[k]
             if isinstance(ex, _Elementwise):
                 reads = [b for _, b in ex.reads]
+            elif isinstance(ex, _Host):
+                reads = ex.reads
             elif isinstance(ex, _Reduce):
                 reads = list(ex.arrays) + [a.what[1] for a in ex.args if a.what[0] == "scalar"]
             else:
@@ -179,12 +197,13 @@ class StagedRunner:
         ins = lambda g: {n.input_name: kinds_in[n.input_name] for n in g.inputs}  # noqa: E731
         kinds = infer_kinds(graph, ins(graph), written)
         shapes = infer_shapes(graph, {n.input_name: shapes_in[n.input_name] for n in graph.inputs})
-        lowered = lower_composites(graph, kinds, shapes, rewrites)
-        if lowered is not graph:
-            lowered = eliminate_dead_code(eliminate_common_subexpressions(lowered, []), [])
-            kinds = infer_kinds(lowered, ins(lowered), kinds)
-            shapes = infer_shapes(lowered, {n.input_name: shapes_in[n.input_name] for n in lowered.inputs})
-            graph = lowered
+        for rewrite in (lower_composites, sink_expand_dims):
+            lowered = rewrite(graph, kinds, shapes, rewrites)
+            if lowered is not graph:
+                lowered = eliminate_dead_code(eliminate_common_subexpressions(lowered, []), [])
+                kinds = infer_kinds(lowered, ins(lowered), kinds)
+                shapes = infer_shapes(lowered, {n.input_name: shapes_in[n.input_name] for n in lowered.inputs})
+                graph = lowered
         plan = plan_kernels(graph, kinds, shapes, units=max(engine.info.units, 1))
         host = tuple(n for n in graph.nodes if kinds[n].weak)
         weak = frozenset(host)
@@ -197,7 +216,9 @@ class StagedRunner:
             sig.on_numpy = "float16 reductions run on the NumPy engine"
             return sig
         for step in plan.steps:
-            if step.kind == "reduce" or (step.kind == "elementwise" and step.axes):
+            if step.host:
+                executors.append(_Host(graph, plan, step))
+            elif step.kind == "reduce" or (step.kind == "elementwise" and step.axes):
                 executors.append(_Reduce(engine, graph, plan, step, kinds, shapes, weak))
             elif step.kind == "elementwise":
                 executors.append(_Elementwise(engine, graph, plan, step, kinds))
@@ -216,7 +237,8 @@ class StagedRunner:
         for k, (step, ex) in enumerate(zip(sig.plan.steps, sig.executors)):
             head = f"// ---- step {k + 1} of {len(sig.plan.steps)}: {lines[k].split('. ', 1)[1]}"
             parts.append(head + ("\n" + self.sources.get(ex, ex.source) if isinstance(ex, _Reduce) else
-                                 "\n" + ex.engine.kernel_source if isinstance(ex, _Elementwise) else "\n"))
+                                 "\n" + ex.engine.kernel_source if isinstance(ex, _Elementwise) else
+                                 "\n// no kernel: NumPy on the host\n" if isinstance(ex, _Host) else "\n"))
         return "\n".join(parts)
 
     def describe(self, values: dict) -> list[str]:
@@ -254,7 +276,9 @@ class StagedRunner:
             elif step.kind == "view":
                 node = step.nodes[0]
                 x = _value(env, node.inputs[0])
-                env[node] = np.transpose(x, transpose_axes(np.shape(x), dict(node.attrs)["axes"]))
+                env[node] = OPS[node.op].function(node.attrs)(x)
+            elif isinstance(ex, _Host):
+                ex.run(env, graph.source)
             elif isinstance(ex, _Elementwise):
                 results = ex.engine.run({name: _value(env, b) for name, b in ex.reads})
                 env.update(zip(ex.nodes, results))
