@@ -76,11 +76,19 @@ class NotNumeric:
         self.message = f"{path}, line {line}: column `{name}` is not numeric ({cell!r} is not a number)"
 
 
-def read_csv(path: Path) -> dict[str, np.ndarray | NotNumeric]:
+STDIN = "-"  # `--in -`: a CSV table on standard input
+
+
+def read_csv(path) -> dict[str, np.ndarray | NotNumeric]:
     """CSV columns by their header names: ints as int64, numbers as float64, True/False as bool; a
-    column with another value (text, a date) is a NotNumeric, refused only where it is read."""
-    with open(path, newline="") as f:
-        rows = list(csv.reader(f))
+    column with another value (text, a date) is a NotNumeric, refused only where it is read.
+    `path` is a file, or STDIN for standard input."""
+    if path == STDIN:
+        path = "standard input"
+        rows = list(csv.reader(sys.stdin))
+    else:
+        with open(path, newline="") as f:
+            rows = list(csv.reader(f))
     rows = [r for r in rows if r and any(c.strip() for c in r)]
     if not rows:
         raise UsageError(f"{path}: the CSV file is empty")
@@ -110,7 +118,7 @@ def read_csv(path: Path) -> dict[str, np.ndarray | NotNumeric]:
     return columns
 
 
-def load_file(path: Path) -> dict[str, np.ndarray] | np.ndarray:
+def load_path(path: Path) -> dict[str, np.ndarray] | np.ndarray:
     """A .npy array, or a table of named arrays from .npz or .csv."""
     if not path.is_file():
         raise UsageError(f"no such file: {path}")
@@ -128,10 +136,23 @@ def load_file(path: Path) -> dict[str, np.ndarray] | np.ndarray:
     raise UsageError(f"{path}: unknown file type {suffix!r}; use .npy, .npz or .csv")
 
 
-def gather_inputs(specs: list[str]) -> dict[str, object]:
+def gather_inputs(specs: list[str], program_from_stdin: bool = False) -> dict[str, object]:
     """--in values -> {name: value}. `name=file.npy`, `name=2.5`, `name=table.csv` (its column `name`
-    or its only column), or a bare `table.npz` / `table.csv` giving all its columns by name."""
+    or its only column), or a bare `table.npz` / `table.csv` giving all its columns by name; `-` in
+    place of a .csv is a CSV table read from standard input (once, however often it is named)."""
     values: dict[str, object] = {}
+    stdin_table = []
+
+    def load_file(path: Path):
+        if str(path) != STDIN:
+            return load_path(path)
+        if program_from_stdin:
+            raise UsageError("--in -: standard input already holds the program (PROGRAM is `-`); "
+                             "give the program as a file or text to read a CSV from standard input")
+        if not stdin_table:
+            stdin_table.append(read_csv(STDIN))
+        return stdin_table[0]
+
     for spec in specs:
         if "=" in spec:
             name, _, what = spec.partition("=")
@@ -234,7 +255,7 @@ def _compile(args):
 
 def cmd_run(args) -> int:
     prog = _compile(args)
-    inputs = gather_inputs(args.inputs)
+    inputs = gather_inputs(args.inputs, program_from_stdin=args.program == "-")
     named = [spec.partition("=")[0].strip() for spec in args.inputs if "=" in spec]
     unknown = [n for n in named if n not in prog.parsed.input_names]
     if unknown:
@@ -283,7 +304,7 @@ def cmd_export(args) -> int:
         name, eq, value = spec.partition("=")
         if not eq or not value.lower().endswith(".npy"):
             raise UsageError(f"--param {spec}: give NAME=FILE.npy")
-        params[name.strip()] = load_file(Path(value.strip()))
+        params[name.strip()] = load_path(Path(value.strip()))
     out.mkdir(parents=True, exist_ok=True)
     if args.format == "json":
         if signature:
@@ -340,7 +361,7 @@ def kernel_source(prog, dtype: str | None) -> str | None:
 
 def cmd_show(args) -> int:
     prog = _compile(args)
-    inputs = gather_inputs(args.inputs) if args.inputs else None
+    inputs = gather_inputs(args.inputs, program_from_stdin=args.program == "-") if args.inputs else None
     if inputs is not None:
         missing = [n for n in prog.inputs if n not in inputs]
         if missing:
@@ -502,13 +523,15 @@ def build_parser() -> argparse.ArgumentParser:
                                      "write the results to a file (or print them).",
                          epilog="examples:  symexpr run prog.sx --in a=a.npy --in b=2.5 --out c.npy\n"
                                 "           symexpr run 'c = x * y' --in table.csv --out result.csv\n"
-                                "           symexpr run 'c = x * y' --in table.csv --out - | head",
+                                "           symexpr run 'c = x * y' --in table.csv --out - | head\n"
+                                "           cat table.csv | symexpr run 'c = x * y' --in - --out -",
                          formatter_class=argparse.RawDescriptionHelpFormatter)
     common(run)
     run.add_argument("--in", dest="inputs", action="append", default=[], metavar="NAME=FILE|NAME=NUMBER|TABLE",
                      help="an input: NAME=a.npy, NAME=2.5 (a Python scalar, weak like a literal), "
                           "NAME=t.csv (its column NAME), or a table t.npz / t.csv giving inputs by column "
-                          "name; repeat for each input")
+                          "name; `-` for a CSV table on standard input (NAME=- for one column of it); "
+                          "repeat for each input")
     run.add_argument("--out", metavar="FILE", help="write the results: .npy (one output), .npz or .csv "
                      "(columns named after the outputs), or `-` for CSV on standard output; printed when omitted")
     run.add_argument("-v", "--verbose", action="store_true", help="say what was written")

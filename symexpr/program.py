@@ -12,7 +12,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from .errors import CallError, DTypeError, ShapeError, SymExprError
-from .graph import Graph, render_graph
+from .graph import Graph, relabel, render_graph
 from .infer import check_dtype, is_weak_value
 from .parse import parse
 from .passes import Rewrite, optimize as run_passes
@@ -125,13 +125,18 @@ class Program:
     """A compiled program. Call it with data: `prog(a=..., b=...)`."""
 
     def __init__(self, source: str, *, outputs=None, backend: str = "auto", optimize: bool = True,
-                 device=None, fast_math: bool = False):
+                 device=None, fast_math: bool = False, input_order=None, line_numbers=None):
+        """input_order: input names to come first, in that order (else: order of first use);
+        line_numbers: the line each line of `source` is labelled with (a traced Python function's)."""
         if backend not in BACKENDS:
             raise SymExprError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
         parsed = expand_gradients(parse(source, outputs))
+        if input_order is not None or line_numbers is not None:
+            parsed = relabel(parsed, input_order, line_numbers)
         graph, rewrites = run_passes(parsed, fast_math=fast_math) if optimize else (parsed, [])
         self._setup(source, {"outputs": None if outputs is None else list(outputs), "backend": backend,
-                             "optimize": optimize, "fast_math": fast_math}, parsed, graph, rewrites, {}, device)
+                             "optimize": optimize, "fast_math": fast_math, "input_order": input_order,
+                             "line_numbers": line_numbers}, parsed, graph, rewrites, {}, device)
 
     @classmethod
     def _from_graphs(cls, source: str, options: dict, parsed: Graph, graph: Graph, rewrites: list,
@@ -149,6 +154,9 @@ class Program:
         self._options = {"outputs": options.get("outputs"), "backend": options.get("backend", "auto"),
                          "optimize": bool(options.get("optimize", True)),
                          "fast_math": bool(options.get("fast_math", False))}
+        for key in ("input_order", "line_numbers"):  # a traced function's program (hybridize.py)
+            if options.get(key) is not None:
+                self._options[key] = list(options[key])
         self.optimized = self._options["optimize"]
         self.fast_math = self._options["fast_math"]
         self.graph, self.rewrites = graph, rewrites

@@ -70,7 +70,9 @@ UNARY = ["negative", "positive", "invert", "logical_not", "absolute", "sqrt", "c
          "expm1", "log", "log2", "log10", "log1p", "sin", "cos", "tan", "arcsin", "arccos", "arctan", "sinh",
          "cosh", "tanh", "arcsinh", "arccosh", "arctanh", "floor", "ceil", "trunc", "rint", "sign", "isnan",
          "isinf", "isfinite", "signbit", "sigmoid", "relu", "float32", "float64", "int8", "int16", "int32",
-         "int64", "uint8", "uint16", "uint32", "uint64", "bool"]
+         "int64", "uint8", "uint16", "uint32", "uint64", "bool", "round", "real", "imag", "conjugate", "angle"]
+# Casts to the dtypes the exports do not have yet: refused with their line (below).
+NOT_EXPORTED = ["float16", "complex64", "complex128"]
 BINARY = {"add": "a + b", "subtract": "a - b", "multiply": "a * b", "divide": "a / b", "floor_divide": "a // b",
           "remainder": "a % b", "power": "a ** b", "bitwise_and": "a & b", "bitwise_or": "a | b",
           "bitwise_xor": "a ^ b", "left_shift": "a << b", "right_shift": "a >> b", "less": "a < b",
@@ -84,7 +86,14 @@ UNARY_SYNTAX = {"negative": "-a", "positive": "+a", "invert": "~a", "logical_not
 
 def test_the_conformance_lists_cover_every_elementwise_op():
     elementwise = {n for n, op in OPS.items() if op.kind == "elementwise"}
-    assert elementwise == set(UNARY) | set(BINARY)
+    assert elementwise == set(UNARY) | set(BINARY) | set(NOT_EXPORTED)
+
+
+@pytest.mark.parametrize("op", NOT_EXPORTED)
+def test_float16_and_complex_are_refused_with_their_line(tmp_path, op):
+    prog = sx.compile(f"b = a + 1\nc = {op}(b)", backend="numpy")
+    with pytest.raises(ExportError, match=r"line 2, `c = .*`: .* cannot be exported to C yet"):
+        prog.to_c(tmp_path, a="float32[n]")
 
 
 def accepted(lines: dict, dtype: str) -> dict:
@@ -92,9 +101,14 @@ def accepted(lines: dict, dtype: str) -> dict:
     out = {}
     for op, text in lines.items():
         try:
-            sx.compile(f"o_{op} = {text}", backend="numpy").specialized(
-                **{n: np.zeros(2, dtype) for n in "ab"})
+            prog = sx.compile(f"o_{op} = {text}", backend="numpy")
+            prog.specialized(**{n: np.zeros(2, dtype) for n in "ab"})
         except sx.SymExprError:
+            continue
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            result = np.asarray(prog(**{n: np.zeros(2, dtype) for n in prog.inputs}))
+        if result.dtype == np.float16:  # (sin of a bool): the exports refuse float16, tested apart
             continue
         out[op] = text
     return out
@@ -211,9 +225,14 @@ def test_reductions_softmax_products_and_transposes(tmp_path, dtype):
     lines = {}
     for name, text in structured_lines().items():
         try:
-            sx.compile(f"o = {text}", backend="numpy").specialized(a=np.zeros((3, 4, 5), dtype))
+            one = sx.compile(f"o = {text}", backend="numpy")
+            one.specialized(a=np.zeros((3, 4, 5), dtype))
         except sx.SymExprError:
             continue  # NumPy refuses it for the dtype
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            if np.asarray(one(np.ones((3, 4, 5), dtype))).dtype == np.float16:
+                continue  # (logsumexp of int8): the exports refuse float16, tested apart
         lines[name] = text
     prog = sx.compile("\n".join(f"{n} = {t}" for n, t in lines.items()), backend="numpy")
     cprog = CProgram(prog, tmp_path, a=f"{dtype}[3, k, 5]")
@@ -368,7 +387,11 @@ def test_hypothesis_programs_match_the_numpy_engine(tmp_path_factory, case):
         expected = reference(prog, values)
     except sx.SymExprError:
         return
-    cprog = CProgram(prog, tmp_path_factory.mktemp("h"), **values)
+    try:
+        cprog = CProgram(prog, tmp_path_factory.mktemp("h"), **values)
+    except ExportError as err:  # float16 values (drawn inputs, sin of a bool): refused with the line
+        assert "line " in str(err) and "float16 values cannot be exported to C yet" in str(err)
+        return
     got = cprog(**values)
     tops = top_ops(generated)
     for name, g, e in zip(prog.outputs, got if isinstance(got, tuple) else (got,), expected):

@@ -136,7 +136,7 @@ def _set(path, value):
     (_set(["nodes", 2, "inputs"], [0, 7]), "operands must be indices of earlier nodes"),
     (_set(["nodes", 2, "inputs"], [0]), "takes 2 operands"),
     (_set(["nodes", "sum", "keywords"], {"axes": 0}), "keywords"),
-    (_set(["nodes", "sum", "keywords"], {"axis": {"dtype": "complex64", "value": 1}, "keepdims": False}), "dtype"),
+    (_set(["nodes", "sum", "keywords"], {"axis": {"dtype": "complex256", "value": 1}, "keepdims": False}), "dtype"),
     (_set(["nodes", 0, "span"], [1, 2]), "span"),
     (_set(["optimized", "outputs"], [["c", 99]]), "node indices"),
     (_set(["optimized", "nodes"], [0, 1, 4, 2]), "after their operands"),

@@ -25,7 +25,7 @@ from ..infer import Kind, infer_kinds, infer_shapes, is_weak_value, kind_of_valu
 from ..ops import OPS, keeps_weak
 from ..passes.memory_plan import writes_into
 
-_WEAK_TYPES = {"b": bool, "i": int, "u": int, "f": float}
+_WEAK_TYPES = {"b": bool, "i": int, "u": int, "f": float, "c": complex}
 _RAISES = (ValueError, OverflowError, TypeError, ZeroDivisionError)
 
 

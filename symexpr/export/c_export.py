@@ -108,6 +108,11 @@ def check_exportable(exp: Exported) -> None:
         if exp.kinds[node].weak:
             raise ExportError(f"{statement_text(exp.graph.source, node)}: NumPy refuses `{node.op}` of these "
                               f"constants (run the program to see why)", statement=node.statement)
+        dtypes = [exp.kinds[n].dtype for n in (node, *node.inputs)]
+        new = next((d for d in dtypes if d.kind == "c" or d == np.float16), None)
+        if new is not None:
+            raise ExportError(f"{statement_text(exp.graph.source, node)}: {new} values cannot be exported to C "
+                              "yet", statement=node.statement)
 
 
 def _dim(d) -> str:

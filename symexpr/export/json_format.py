@@ -20,7 +20,9 @@ The file (format "symexpr-program", version 1) is one JSON object:
 A value (constant, keyword) is JSON: null, true/false, an integer, a finite float (a weak Python
 scalar, as literals are), a list (a tuple), or {"dtype": name, "value": v} for a NumPy scalar
 (strong) and {"float": "0x<bits>"} / {"dtype": "float32", "bits": "0x<bits>"} for a float kept bit
-for bit (non-finite floats, and every strong float: NaN's sign and payload survive).
+for bit (non-finite floats, and every strong float: NaN's sign and payload survive); a complex
+number is {"complex": [real, imag]} (a weak Python complex, its parts as floats are) or
+{"dtype": "complex64", "bits": ["0x<real bits>", "0x<imag bits>"]}.
 """
 from __future__ import annotations
 
@@ -38,7 +40,7 @@ from ..passes import Rewrite
 FORMAT = "symexpr-program"
 VERSION = 1
 _DTYPES = {d.name: d for d in SUPPORTED_DTYPES}
-_BITS = {4: np.uint32, 8: np.uint64}
+_BITS = {2: np.uint16, 4: np.uint32, 8: np.uint64}
 
 
 # -- values -------------------------------------------------------------------------------------
@@ -53,6 +55,10 @@ def encode_value(value):
         return {"float": f"0x{int(np.array(value).view(np.uint64)):016x}"}
     if isinstance(value, tuple):
         return [encode_value(v) for v in value]
+    if type(value) is complex:
+        return {"complex": [encode_value(value.real), encode_value(value.imag)]}
+    if isinstance(value, np.generic) and value.dtype.kind == "c" and value.dtype in SUPPORTED_DTYPES:
+        return {"dtype": value.dtype.name, "bits": [encode_value(p)["bits"] for p in (value.real, value.imag)]}
     if isinstance(value, np.generic) and value.dtype in SUPPORTED_DTYPES:
         if value.dtype.kind == "f":
             bits = int(np.array(value).view(_BITS[value.dtype.itemsize]))
@@ -70,9 +76,19 @@ def decode_value(data):
     if isinstance(data, dict):
         if set(data) == {"float"}:
             return float(np.array(int(data["float"], 16), np.uint64).view(np.float64))
+        if set(data) == {"complex"} and isinstance(data["complex"], list) and len(data["complex"]) == 2:
+            re, im = (decode_value(v) for v in data["complex"])
+            if type(re) is float and type(im) is float:
+                return complex(re, im)
         dtype = _DTYPES.get(data.get("dtype"))
         if dtype is None:
             raise FileFormatError(f"unknown dtype {data.get('dtype')!r}")
+        if set(data) == {"dtype", "bits"} and dtype.kind == "c" and isinstance(data["bits"], list) \
+                and len(data["bits"]) == 2:
+            part = np.dtype(f"f{dtype.itemsize // 2}")
+            re, im = (np.array(int(b, 16), _BITS[part.itemsize]).view(part)[()] for b in data["bits"])
+            return dtype.type(complex(re, im)) if not (np.isnan(re) or np.isnan(im)) else \
+                np.array([re, im], part).view(dtype)[0]
         if set(data) == {"dtype", "bits"} and dtype.kind == "f":
             return np.array(int(data["bits"], 16), _BITS[dtype.itemsize]).view(dtype)[()]
         if set(data) == {"dtype", "value"} and dtype.kind != "f" and type(data["value"]) in (bool, int):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..graph import Node
+from ..graph import Node, statement_text
 from ..ops import OPS
 from ..backends.opencl.c_ops import CL_OPS, operand_dtypes
 from ..backends.opencl.values import clip_bound
@@ -54,6 +54,11 @@ def render_onnx(exp: Exported):
     taken = set(graph.input_names)
     for n in graph.inputs:
         dt, shape = exp.inputs[n.input_name]
+        if dt.kind == "c" or dt == np.float16:
+            reader = next((m for m in graph.nodes if n in m.inputs), None)
+            where = statement_text(graph.source, reader) if reader is not None else "the program"
+            raise ExportError(f"{where}: input `{n.input_name}` is {dt}: float16 and complex values cannot be "
+                              "exported to ONNX yet", statement=reader.statement if reader is not None else None)
         values[n] = n.input_name
         g.dtypes[n.input_name] = dt
         if n.input_name in exp.params:
@@ -65,6 +70,8 @@ def render_onnx(exp: Exported):
         if node.op in ("input", "constant"):
             continue
         step = Step(g, node, (), kinds[node].dtype, graph_source=graph.source)
+        if any(kinds[n].dtype.kind == "c" or kinds[n].dtype == np.float16 for n in (node, *node.inputs)):
+            step.refuse("float16 and complex values cannot be exported to ONNX yet")
         if node.op in STRUCTURED_OPS and OPS[node.op].kind != "elementwise":
             step.operands = tuple(kinds[i].dtype for i in node.inputs)
             step.shape = exp.shapes[node.inputs[0]]

@@ -136,6 +136,7 @@ class StagedSignature:
         self.largest = max((math.prod(shapes[n]) * kinds[n].dtype.itemsize for n in graph.nodes
                             if not kinds[n].weak), default=0)  # bytes of the largest array
         self.rewrites = rewrites
+        self.on_numpy: str | None = None  # why the NumPy engine runs this signature, if it does
         # After which step each value in memory can be dropped (its last reader).
         last: dict[Node, int] = {}
         for k, step in enumerate(plan.steps):
@@ -207,6 +208,13 @@ class StagedRunner:
         host = tuple(n for n in graph.nodes if kinds[n].weak)
         weak = frozenset(host)
         executors = []
+        if any(kinds[n].dtype == np.float16 for n in graph.nodes) and any(
+                s.kind == "reduce" or (s.kind == "elementwise" and s.axes) for s in plan.steps):
+            # The reduction kernels accumulate in float32/float64 and store their partial results in
+            # the value's dtype; NumPy's float16 reductions are their own: the NumPy engine runs them.
+            sig = StagedSignature(graph, kinds, shapes, plan, [None] * len(plan.steps), host, rewrites)
+            sig.on_numpy = "float16 reductions run on the NumPy engine"
+            return sig
         for step in plan.steps:
             if step.host:
                 executors.append(_Host(graph, plan, step))
@@ -235,7 +243,10 @@ class StagedRunner:
 
     def describe(self, values: dict) -> list[str]:
         """The kernel plan of these values' signature, one line per kernel."""
-        return self.signature(values).plan.describe()
+        sig = self.signature(values)
+        if sig.on_numpy:
+            return [f"1. the NumPy engine: {sig.on_numpy}"]
+        return sig.plan.describe()
 
     # -- a call ------------------------------------------------------------------------------------
     def run(self, values: dict, out=None) -> list:
@@ -243,6 +254,8 @@ class StagedRunner:
         sig = self.signature(values)
         if any(isinstance(v, np.ndarray) and v.size == 0 for v in values.values()):
             # Nothing for a kernel to read: the NumPy engine gives the empty results and the identities.
+            return self.engine._numpy.run(values, out)
+        if sig.on_numpy:
             return self.engine._numpy.run(values, out)
         if self.engine.info.max_alloc and sig.largest > self.engine.info.max_alloc:
             # An array beyond the device's largest buffer: element-wise kernels split their launches,
