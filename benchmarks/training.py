@@ -1,6 +1,6 @@
 """A training step of the lecture's network: symexpr's `sx.grad` hybridized against the same step in
-NumPy with the backward pass written by hand (and JAX's `jit` where JAX is installed), in one process
-on the same data.
+NumPy with the backward pass written by hand (with OpenBLAS's threads, and held to one thread), and
+JAX's `jit` where JAX is installed, in one process on the same data.
 
     python benchmarks/training.py              # writes benchmarks/results/training.{json,md}
     python benchmarks/training.py --no-write --repeats 20
@@ -54,6 +54,17 @@ def numpy_step(w1, b1, w2, b2, w3, b3, x, y, lr):
     d1 = (d2 @ w2.T) * (z1 > 0)
     return (w1 - lr * (x.T @ d1), b1 - lr * d1.sum(axis=0), w2 - lr * (h1.T @ d2), b2 - lr * d2.sum(axis=0),
             w3 - lr * (h2.T @ d3), b3 - lr * d3.sum(axis=0))
+
+
+def one_blas_thread(fn):
+    """NumPy's step with OpenBLAS held to one thread, as symexpr's OpenCL engine holds it for products
+    this small (its threads spin against the kernels' otherwise): the same BLAS work, without threads."""
+    from threadpoolctl import threadpool_limits
+
+    def run(*args):
+        with threadpool_limits(1, user_api="blas"):
+            return fn(*args)
+    return run
 
 
 def loss(w1, b1, w2, b2, w3, b3, x, y):
@@ -114,6 +125,7 @@ def main(argv=None) -> int:
     call = (*weights, x, y, lr)
     expect = numpy_step(*call)
     peers = {"NumPy (backward by hand)": numpy_step,
+             "NumPy (backward by hand), one BLAS thread": one_blas_thread(numpy_step),
              "symexpr auto": symexpr_step("auto"),
              "symexpr OpenCL engine": symexpr_step("opencl"),
              "symexpr NumPy engine": symexpr_step("numpy")}

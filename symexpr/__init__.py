@@ -5,11 +5,12 @@
     >>> prog(a=np.arange(3.0), b=-1.0)
     array([0., 0., 0.])
 """
-from .errors import (BackendError, CallError, DTypeError, EvaluationError, ParseError, ShapeError,
-                     SymExprError)
+from .errors import (BackendError, CallError, DTypeError, EvaluationError, FileFormatError, ParseError,
+                     ShapeError, SymExprError)
 from .graph import Graph, Node
 from .passes import Rewrite
 from .program import Program, Results, compile
+from .export.json_format import load
 from .hybridize import FUNCTION_WRAPPERS as _FUNCTION_WRAPPERS, Symbol, TracingError, hybridize
 
 # sx.sin, sx.where, sx.maximum, sx.float32, ... (every function of the language): NumPy on
@@ -17,9 +18,9 @@ from .hybridize import FUNCTION_WRAPPERS as _FUNCTION_WRAPPERS, Symbol, TracingE
 globals().update(_FUNCTION_WRAPPERS)
 from .grad import grad, value_and_grad  # noqa: E402 - after the wrappers: sx.grad is the API, grad(y, x) traces too
 
-__all__ = ["compile", "Program", "Results", "Graph", "Node", "Rewrite", "devices",
+__all__ = ["compile", "load", "Program", "Results", "Graph", "Node", "Rewrite", "devices",
            "SymExprError", "ParseError", "CallError", "ShapeError", "DTypeError", "BackendError",
-           "EvaluationError", "hybridize", "Symbol", "TracingError", "grad", "value_and_grad"]
+           "EvaluationError", "FileFormatError", "hybridize", "Symbol", "TracingError", "grad", "value_and_grad"]
 __version__ = "0.1.0"
 
 

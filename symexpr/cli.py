@@ -1,7 +1,8 @@
-"""The `symexpr` command line: run a program on files, show what it compiles to, list devices, a demo.
+"""The `symexpr` command line: run a program on files, show what it compiles to, export it, list devices, a demo.
 
     symexpr run PROGRAM --in a=a.npy --in b=2.5 --out result.npz
     symexpr show PROGRAM [--graph | --kernel | --dot | --explain]
+    symexpr export PROGRAM --format json|onnx|c --in a=float32[n] -o DIR
     symexpr devices
     symexpr demo
     symexpr bench ...
@@ -75,11 +76,19 @@ class NotNumeric:
         self.message = f"{path}, line {line}: column `{name}` is not numeric ({cell!r} is not a number)"
 
 
-def read_csv(path: Path) -> dict[str, np.ndarray | NotNumeric]:
+STDIN = "-"  # `--in -`: a CSV table on standard input
+
+
+def read_csv(path) -> dict[str, np.ndarray | NotNumeric]:
     """CSV columns by their header names: ints as int64, numbers as float64, True/False as bool; a
-    column with another value (text, a date) is a NotNumeric, refused only where it is read."""
-    with open(path, newline="") as f:
-        rows = list(csv.reader(f))
+    column with another value (text, a date) is a NotNumeric, refused only where it is read.
+    `path` is a file, or STDIN for standard input."""
+    if path == STDIN:
+        path = "standard input"
+        rows = list(csv.reader(sys.stdin))
+    else:
+        with open(path, newline="") as f:
+            rows = list(csv.reader(f))
     rows = [r for r in rows if r and any(c.strip() for c in r)]
     if not rows:
         raise UsageError(f"{path}: the CSV file is empty")
@@ -109,7 +118,7 @@ def read_csv(path: Path) -> dict[str, np.ndarray | NotNumeric]:
     return columns
 
 
-def load_file(path: Path) -> dict[str, np.ndarray] | np.ndarray:
+def load_path(path: Path) -> dict[str, np.ndarray] | np.ndarray:
     """A .npy array, or a table of named arrays from .npz or .csv."""
     if not path.is_file():
         raise UsageError(f"no such file: {path}")
@@ -127,10 +136,23 @@ def load_file(path: Path) -> dict[str, np.ndarray] | np.ndarray:
     raise UsageError(f"{path}: unknown file type {suffix!r}; use .npy, .npz or .csv")
 
 
-def gather_inputs(specs: list[str]) -> dict[str, object]:
+def gather_inputs(specs: list[str], program_from_stdin: bool = False) -> dict[str, object]:
     """--in values -> {name: value}. `name=file.npy`, `name=2.5`, `name=table.csv` (its column `name`
-    or its only column), or a bare `table.npz` / `table.csv` giving all its columns by name."""
+    or its only column), or a bare `table.npz` / `table.csv` giving all its columns by name; `-` in
+    place of a .csv is a CSV table read from standard input (once, however often it is named)."""
     values: dict[str, object] = {}
+    stdin_table = []
+
+    def load_file(path: Path):
+        if str(path) != STDIN:
+            return load_path(path)
+        if program_from_stdin:
+            raise UsageError("--in -: standard input already holds the program (PROGRAM is `-`); "
+                             "give the program as a file or text to read a CSV from standard input")
+        if not stdin_table:
+            stdin_table.append(read_csv(STDIN))
+        return stdin_table[0]
+
     for spec in specs:
         if "=" in spec:
             name, _, what = spec.partition("=")
@@ -233,7 +255,7 @@ def _compile(args):
 
 def cmd_run(args) -> int:
     prog = _compile(args)
-    inputs = gather_inputs(args.inputs)
+    inputs = gather_inputs(args.inputs, program_from_stdin=args.program == "-")
     named = [spec.partition("=")[0].strip() for spec in args.inputs if "=" in spec]
     unknown = [n for n in named if n not in prog.parsed.input_names]
     if unknown:
@@ -254,6 +276,51 @@ def cmd_run(args) -> int:
                   file=sys.stderr)
     else:
         print_results(named)
+    return 0
+
+
+def cmd_export(args) -> int:
+    """Write the program as a program file (json), an ONNX model (onnx) or C sources (c) into -o DIR."""
+    import symexpr as sx
+
+    if args.program.lower().endswith(".json") and Path(args.program).is_file():
+        prog = sx.load(args.program)
+    else:
+        prog = _compile(args)
+    out = Path(args.output)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"-o {args.output}: not a directory")
+    signature = {}
+    for spec in args.inputs:
+        name, eq, value = spec.partition("=")
+        if not eq or not name.strip():
+            raise UsageError(f"--in {spec}: give NAME=DTYPE[DIMS], as a=float32[1000] or a=float64[n, 3]")
+        signature[name.strip()] = value.strip()
+    if args.format != "json" and args.params:
+        raise UsageError("--param is for --format json: save the program with its parameters, then export "
+                         "the saved .json file to onnx or c")
+    params = {}
+    for spec in args.params:
+        name, eq, value = spec.partition("=")
+        if not eq or not value.lower().endswith(".npy"):
+            raise UsageError(f"--param {spec}: give NAME=FILE.npy")
+        params[name.strip()] = load_path(Path(value.strip()))
+    out.mkdir(parents=True, exist_ok=True)
+    if args.format == "json":
+        if signature:
+            raise UsageError("--in is for --format onnx and c (a program file holds every signature)")
+        written = [out / f"{args.name}.json"]
+        prog.save(written[0], params=params or None)
+        if params or prog.params:
+            written.append(out / f"{args.name}.npz")
+    elif args.format == "onnx":
+        written = [out / f"{args.name}.onnx"]
+        prog.to_onnx(written[0], **signature)
+    else:
+        from .export.c_export import export_c
+        written = list(export_c(prog, out, signature, name=args.name).values())
+    for path in written:
+        print(path)
     return 0
 
 
@@ -294,7 +361,7 @@ def kernel_source(prog, dtype: str | None) -> str | None:
 
 def cmd_show(args) -> int:
     prog = _compile(args)
-    inputs = gather_inputs(args.inputs) if args.inputs else None
+    inputs = gather_inputs(args.inputs, program_from_stdin=args.program == "-") if args.inputs else None
     if inputs is not None:
         missing = [n for n in prog.inputs if n not in inputs]
         if missing:
@@ -456,13 +523,15 @@ def build_parser() -> argparse.ArgumentParser:
                                      "write the results to a file (or print them).",
                          epilog="examples:  symexpr run prog.sx --in a=a.npy --in b=2.5 --out c.npy\n"
                                 "           symexpr run 'c = x * y' --in table.csv --out result.csv\n"
-                                "           symexpr run 'c = x * y' --in table.csv --out - | head",
+                                "           symexpr run 'c = x * y' --in table.csv --out - | head\n"
+                                "           cat table.csv | symexpr run 'c = x * y' --in - --out -",
                          formatter_class=argparse.RawDescriptionHelpFormatter)
     common(run)
     run.add_argument("--in", dest="inputs", action="append", default=[], metavar="NAME=FILE|NAME=NUMBER|TABLE",
                      help="an input: NAME=a.npy, NAME=2.5 (a Python scalar, weak like a literal), "
                           "NAME=t.csv (its column NAME), or a table t.npz / t.csv giving inputs by column "
-                          "name; repeat for each input")
+                          "name; `-` for a CSV table on standard input (NAME=- for one column of it); "
+                          "repeat for each input")
     run.add_argument("--out", metavar="FILE", help="write the results: .npy (one output), .npz or .csv "
                      "(columns named after the outputs), or `-` for CSV on standard output; printed when omitted")
     run.add_argument("-v", "--verbose", action="store_true", help="say what was written")
@@ -501,6 +570,26 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--backend", choices=("auto", "numpy", "opencl"), default="auto",
                       help="the backend to compare with the NumPy engine (default auto)")
     demo.set_defaults(func=cmd_demo)
+
+    export = sub.add_parser("export", help="write a program to run without Python: a program file, ONNX or C",
+                            description="Write PROGRAM (program text, or a saved .json program file) as a "
+                                        "program file (json, for symexpr.load), an ONNX model (onnx) or C99 "
+                                        "sources with a main.c and a Makefile (c), into -o DIR. ONNX and C are "
+                                        "for one call signature: give each input's dtype and shape with --in.",
+                            epilog="examples:  symexpr export prog.sx --format c --in a=float32[n] --in b=float32[n] -o out\n"
+                                   "           symexpr export prog.sx --format onnx --in x=float32[batch,3] -o out\n"
+                                   "           symexpr export prog.sx --format json --param w=w.npy -o out",
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    common(export)
+    export.add_argument("--format", choices=("json", "onnx", "c"), required=True, help="what to write")
+    export.add_argument("--in", dest="inputs", action="append", default=[], metavar="NAME=DTYPE[DIMS]",
+                        help="an input's dtype and shape, as a=float32[1000] or x=float64[n, 3] (a name is a "
+                             "length given at run time); repeat for each input (onnx and c)")
+    export.add_argument("--param", dest="params", action="append", default=[], metavar="NAME=FILE.npy",
+                        help="json: bind an input to this array, saved beside the program file")
+    export.add_argument("-o", "--output", required=True, metavar="DIR", help="the directory to write into")
+    export.add_argument("--name", default="program", help="the files' (and the C function's) name (default program)")
+    export.set_defaults(func=cmd_export)
 
     sub.add_parser("bench", help="run the benchmarks (symexpr bench --help)", add_help=False)
     return p

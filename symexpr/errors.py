@@ -101,3 +101,7 @@ class BackendError(SymExprError, RuntimeError):
 
 class EvaluationError(SymExprError, ValueError):
     """A value NumPy refuses at run time, such as an integer raised to a negative power."""
+
+
+class FileFormatError(SymExprError, ValueError):
+    """A program file (symexpr.load) that is damaged, or from a newer symexpr."""

@@ -71,7 +71,7 @@ class Node:
     @property
     def is_weak(self) -> bool:
         """A weak constant: a Python scalar, which takes the other operand's dtype."""
-        return self.op == "constant" and type(self.attrs[0]) in (int, float, bool)
+        return self.op == "constant" and type(self.attrs[0]) in (int, float, bool, complex)
 
     def with_inputs(self, inputs: Iterable["Node"]) -> "Node":
         """This node reading other inputs; itself when they are the same objects."""
@@ -224,6 +224,31 @@ def rebuild(graph: Graph, nodes: tuple[Node, ...] | None = None, outputs=None) -
     present = set(nodes)
     inputs = tuple(n for n in graph.inputs if n in present)
     return Graph(nodes, inputs, outputs, graph.source)
+
+
+def relabel(graph: Graph, input_order=None, line_numbers=None) -> Graph:
+    """The graph with its inputs in `input_order` (names first in that order, the rest after) and
+    each span's line read through `line_numbers` (line k of the text is labelled line_numbers[k-1]):
+    a program traced from Python is labelled with the Python function's lines. Offsets stay, so
+    a span's text is still the program's."""
+    def span(s):
+        if s is None or not line_numbers or not 1 <= s.line <= len(line_numbers):
+            return s
+        end_line = s.end_line
+        if end_line is not None and 1 <= end_line <= len(line_numbers):
+            end_line = line_numbers[end_line - 1]
+        return s._replace(line=line_numbers[s.line - 1], end_line=end_line)
+
+    new: dict[int, Node] = {}
+    for n in graph.nodes:
+        new[id(n)] = replace(n, inputs=tuple(new[id(i)] for i in n.inputs), span=span(n.span),
+                             statement=span(n.statement))
+    inputs = [new[id(n)] for n in graph.inputs]
+    if input_order is not None:
+        rank = {name: k for k, name in enumerate(input_order)}
+        inputs.sort(key=lambda n: rank.get(n.input_name, len(rank)))
+    outputs = tuple((name, new[id(n)]) for name, n in graph.outputs)
+    return Graph(tuple(new[id(n)] for n in graph.nodes), tuple(inputs), outputs, graph.source)
 
 
 def statement_text(graph_source: str, node: Node) -> str:

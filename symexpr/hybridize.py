@@ -17,6 +17,14 @@ it raises a `TracingError` that says so and points at the line.
 Values a traced function reads but was not given are frozen at tracing time:
 Python scalars become weak literals in the program text, NumPy arrays and
 scalars become hidden inputs bound to the captured value on every call.
+
+As in JAX: arguments named in `static_argnames` (or at `static_argnums`) are
+passed as they are and their values are part of the signature, so Python loops
+over them unroll; a symbol knows its `ndim` and `dtype` (not its shape: one
+trace serves every shape); array arguments are read-only in both modes, so
+`x += 1` on an input is a TracingError rather than a change the traced
+function could not make. The traced program's inputs follow the arguments'
+order, and its graph is labelled with the function's own line numbers.
 """
 from __future__ import annotations
 
@@ -27,6 +35,7 @@ import math
 import os
 import sys
 import threading
+import warnings
 
 import numpy as np
 
@@ -35,11 +44,37 @@ from .ops import CASTS, CONSTANTS, FUNCTIONS, OPS
 
 _HERE = os.path.abspath(__file__)
 ALIAS = "alias"  # a statement `y = x` that only names a value (an output returned twice, an input returned)
+_PYTHON_SCALARS = (bool, int, float, complex)  # weak, as NumPy 2 takes them
 _RESERVED = set(FUNCTIONS) | set(CONSTANTS) | {"True", "False", "and", "or", "not"}
 
 
 class TracingError(SymExprError, TypeError):
     """A traced function did something that needs values, which symbols do not have."""
+
+
+class _AttributeTracingError(TracingError, AttributeError):
+    """An array attribute a symbol cannot have (`x.shape`, `x.reshape`): also an AttributeError,
+    so that hasattr() and getattr(x, name, default) keep working."""
+
+
+# What to write instead of array methods that a traced program cannot express.
+_METHOD_HINTS = {
+    "reshape": "symexpr programs keep their inputs' shapes; reshape the arguments before the call",
+    "ravel": "symexpr programs keep their inputs' shapes; flatten the arguments before the call",
+    "flatten": "symexpr programs keep their inputs' shapes; flatten the arguments before the call",
+    "squeeze": "symexpr programs keep their inputs' shapes; squeeze the arguments before the call",
+    "item": "a symbol has no value while tracing; return it and read the result",
+    "tolist": "a symbol has no value while tracing; return it and read the result",
+    "cumsum": "symexpr has no cumulative sums; compute them with np.cumsum outside the function",
+    "cumprod": "symexpr has no cumulative products; compute them with np.cumprod outside the function",
+    "fill": "symbols are immutable: write `x = sx.where(True, value, x)` or build a new array",
+    "sort": "symexpr programs are element-wise and cannot sort",
+    "argsort": "symexpr programs are element-wise and cannot sort",
+    "view": "write x.astype(dtype) for a conversion of values",
+    "ptp": "write x.max(axis) - x.min(axis)",
+    "swapaxes": "write x.transpose(axes)",
+    "nonzero": "a symbol has no values while tracing; use sx.where(cond, x, y)",
+}
 
 
 def _user_frame():
@@ -64,13 +99,13 @@ def _where_in_user_code() -> str:
     return f"{where}: `{line}`" if line else where
 
 
-def _origin() -> str:
-    """`line 5: m = beta1 * m + (1 - beta1) * g`: the Python line a traced statement came from."""
+def _origin() -> tuple[str, int | None]:
+    """(`line 5: m = beta1 * m + (1 - beta1) * g`, 5): the Python line a traced statement came from."""
     f = _user_frame()
     if f is None:
-        return ""
+        return "", None
     line = linecache.getline(f.f_code.co_filename, f.f_lineno).strip()
-    return f"line {f.f_lineno}: {line}" if line else f"line {f.f_lineno}"
+    return (f"line {f.f_lineno}: {line}" if line else f"line {f.f_lineno}"), f.f_lineno
 
 
 # -- symbols -----------------------------------------------------------------------------------
@@ -81,17 +116,18 @@ class Symbol:
     asking for a value (`bool`, `float`, `len`, iteration, `np.asarray`) is a TracingError.
     """
 
-    __slots__ = ("_trace", "name", "op", "operands", "origin", "keywords", "__weakref__")
+    __slots__ = ("_trace", "name", "op", "operands", "origin", "keywords", "lineno", "__weakref__")
     # NumPy: `array + symbol` must come to us (see __array_ufunc__), not loop over the symbol.
     __array_priority__ = 1000
 
-    def __init__(self, trace, name, op=None, operands=(), origin="", keywords=()):
+    def __init__(self, trace, name, op=None, operands=(), origin="", keywords=(), lineno=None):
         self._trace = trace
         self.name = name
         self.op = op
         self.operands = tuple(operands)
         self.origin = origin
         self.keywords = tuple(keywords)  # (name, value) pairs given to a reduction or transpose
+        self.lineno = lineno              # the Python line that recorded it
 
     # What a print shows inside a traced function.
     def expression(self) -> str:
@@ -185,6 +221,89 @@ class Symbol:
                                f"{', '.join(sorted(CASTS))}")
         return self._trace.record(name, (self,))
 
+    def copy(self) -> "Symbol":
+        """`x.copy()`: a symbol is immutable, so it is its own copy."""
+        return self
+
+    def round(self, decimals=0) -> "Symbol":
+        """`x.round(2)`, `np.round(x, 2)`: the language's round, NumPy's half to even. (Python's
+        round(x) is refused by arrays, and so by symbols.)"""
+        return _reduce("round", self, decimals=decimals)
+
+    @property
+    def real(self) -> "Symbol":
+        return self._trace.record("real", (self,))
+
+    @property
+    def imag(self) -> "Symbol":
+        return self._trace.record("imag", (self,))
+
+    def conj(self) -> "Symbol":
+        return self._trace.record("conjugate", (self,))
+
+    conjugate = conj
+
+    def clip(self, lo, hi) -> "Symbol":
+        return self._trace.record("clip", (self, lo, hi))
+
+    # What NumPy's arrays tell of themselves, as far as the traced signature knows it.
+    @property
+    def ndim(self) -> int:
+        return self._trace.sample(self, "ndim").ndim
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._trace.sample(self, "dtype").dtype
+
+    @property
+    def shape(self):
+        self._no_shape("shape")
+
+    @property
+    def size(self):
+        self._no_shape("size")
+
+    def _no_shape(self, what: str):
+        raise _AttributeTracingError(
+            f"{_where_in_user_code()}: `{self.name}.{what}` is not known while tracing: one traced program "
+            f"serves every shape of its inputs' dtypes and ndims (x.ndim and x.dtype are known). Use the "
+            "reductions (sx.mean rather than sum / len), or pass the number as a static argument "
+            "(@sx.hybridize(static_argnames=(...)))")
+
+    def __getattr__(self, name: str):
+        # Only names the class does not have reach here. Python's protocols (`__array_interface__`,
+        # `_repr_html_`) must stay AttributeErrors that hasattr() understands: so is this error.
+        if name.startswith("__") or name.startswith("_repr"):
+            raise AttributeError(name)
+        hint = _METHOD_HINTS.get(name)
+        if hint is None and hasattr(np.ndarray, name):
+            hint = ("symexpr traces element-wise operations, reductions, products and transposes; "
+                    "call the function without hybridizing it to use this")
+        elif hint is None:
+            hint = "a symbol stands for a NumPy array, and arrays have no such attribute"
+        raise _AttributeTracingError(f"{_where_in_user_code()}: `x.{name}` cannot be traced: {hint}")
+
+    # -- in-place updates: a hybridized function's array arguments are read-only ----------------
+    def _inplace(self, opname, other):
+        if self.op is None and self.name in self._trace.arrays:
+            raise TracingError(
+                f"{_where_in_user_code()}: cannot update the argument `{self.name}` in place: a hybridized "
+                f"function's array arguments are read-only, called as is or traced (as JAX's arrays are "
+                f"immutable). Write `{self.name} = {self.name} {OPS[opname].symbol} ...`, which makes a new array")
+        return self._binary(opname, other)
+
+    def __iadd__(self, o): return self._inplace("add", o)
+    def __isub__(self, o): return self._inplace("subtract", o)
+    def __imul__(self, o): return self._inplace("multiply", o)
+    def __itruediv__(self, o): return self._inplace("divide", o)
+    def __ifloordiv__(self, o): return self._inplace("floor_divide", o)
+    def __imod__(self, o): return self._inplace("remainder", o)
+    def __ipow__(self, o): return self._inplace("power", o)
+    def __iand__(self, o): return self._inplace("bitwise_and", o)
+    def __ior__(self, o): return self._inplace("bitwise_or", o)
+    def __ixor__(self, o): return self._inplace("bitwise_xor", o)
+    def __imatmul__(self, o): return self._inplace("matmul", o)
+
     # -- NumPy's protocols: ufuncs trace, everything else is a clear error --------------------
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         name = {"true_divide": "divide"}.get(ufunc.__name__, ufunc.__name__)
@@ -199,6 +318,10 @@ class Symbol:
         name = getattr(func, "__name__", str(func))
         if name in ("where", "clip") and not kwargs and len(args) == 3:
             return self._trace.record(name, args)
+        if name in ("real", "imag", "angle") and not kwargs and len(args) == 1:
+            return self._trace.record(name, args)
+        if name in ("round", "around") and set(kwargs) <= {"decimals"} and 1 <= len(args) <= 2:
+            return FUNCTION_WRAPPERS["round"](*args, **kwargs)
         if name in ("dot", "matmul", "inner", "tensordot", "einsum", "outer"):
             hint = "write `a @ b` or sx.matmul(a, b)"
         elif name in FUNCTIONS:
@@ -215,11 +338,16 @@ class Symbol:
 
     # -- everything that needs a value -------------------------------------------------------
     def _no_value(self, what: str):
+        if self.op is None and self.name in self._trace.weak:
+            hint = (f"`{self.name}` is a Python number the function's control flow depends on (a loop "
+                    f"count, a mode): declare it static, @sx.hybridize(static_argnames=(\"{self.name}\",)), "
+                    "and each value of it is traced once")
+        else:
+            hint = ("Python control flow that depends on values cannot be hybridized: use "
+                    "sx.where(cond, x, y) for element-wise choices, or call the function without hybridizing it")
         raise TracingError(
             f"{_where_in_user_code()}: cannot {what}: `{self.name}` is a symbol while the function is "
-            f"traced ({self!r}), it has no value yet. Python control flow that depends on values "
-            "cannot be hybridized: use sx.where(cond, x, y) for element-wise choices, or call the "
-            "function without hybridizing it")
+            f"traced ({self!r}), it has no value yet. {hint}")
 
     def __bool__(self):
         self._no_value("use its truth value (an `if`, `while`, `and`, `or` or `not` on it)")
@@ -259,6 +387,11 @@ def _literal_text(value) -> str:
         if math.isinf(value):
             return "inf" if value > 0 else "(-inf)"
         text = repr(value)
+    elif type(value) is complex:
+        if not (math.isfinite(value.real) and math.isfinite(value.imag)):
+            raise TracingError(f"{_where_in_user_code()}: the complex constant {value!r} has an infinite or NaN "
+                               "part, which a program cannot write: pass it as an argument")
+        text = f"({value.real!r} + {value.imag!r}j)" if value.real else f"{value.imag!r}j"
     else:
         text = repr(value)
     return f"({text})" if text.startswith("-") else text
@@ -288,6 +421,11 @@ def _reduce(opname: str, x, **keywords):
                 raise TracingError(f"{_where_in_user_code()}: {opname}(): `{k}` must be an int, a tuple of ints "
                                    "or None, known while tracing") from None
             keywords[k] = v
+        if k == "decimals":
+            if isinstance(v, Symbol) or type(v) is bool or not isinstance(v, (int, np.integer)):
+                raise TracingError(f"{_where_in_user_code()}: {opname}(): `decimals` must be an int known "
+                                   "while tracing (a static argument, or a number in the code)")
+            keywords[k] = int(v)
     if isinstance(x, Symbol):
         return x._trace.record(opname, (x,), tuple((k, keywords.get(k, d)) for k, d in op.keywords))
     return op.numpy(x, **keywords)
@@ -330,6 +468,33 @@ class _Trace:
         self._hidden_ids: dict[int, Symbol] = {}
         self.taken: set[str] = set()
         self.count = 0
+        self.arrays: set[str] = set()  # inputs given as NumPy arrays (mutable, hence read-only here)
+        self.samples: dict[int, object] = {}  # symbol -> a one-element value of its dtype and ndim
+        self.weak: set[str] = set()    # inputs given as Python scalars
+
+    def sample(self, sym: Symbol, what: str):
+        """A value of `sym`'s dtype and ndim, made by NumPy from one-element samples of the inputs,
+        so x.dtype and x.ndim follow NumPy's rules by construction."""
+        if self._weak(sym):
+            raise _AttributeTracingError(
+                f"{_where_in_user_code()}: `{sym.name}` has no {what}: it is computed from Python scalars "
+                "only, which are weak (they take the dtype of the arrays they meet), as in NumPy")
+        for s in [*self.statements, sym]:
+            if id(s) in self.samples or s.op is None:
+                continue
+            args = [self.samples[id(o)] if isinstance(o, Symbol) else o for o in s.operands]
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                value = args[0] if s.op == ALIAS else OPS[s.op].numpy(*args, **dict(s.keywords))
+            self.samples[id(s)] = np.asarray(value)
+            if s is sym:
+                break
+        return self.samples[id(sym)]
+
+    def _weak(self, sym: Symbol) -> bool:
+        if sym.op is None:
+            return sym.name in self.weak
+        return all(self._weak(o) if isinstance(o, Symbol) else type(o) in _PYTHON_SCALARS for o in sym.operands)
 
     def fresh(self, base: str) -> str:
         """An unused name for the program text, from `base` (symexpr names are ASCII identifiers)."""
@@ -342,9 +507,16 @@ class _Trace:
         self.taken.add(name)
         return name
 
-    def input(self, name: str) -> Symbol:
+    def input(self, name: str, value) -> Symbol:
         sym = Symbol(self, self.fresh(name))
         self.inputs.append(sym)
+        if type(value) in _PYTHON_SCALARS:
+            self.weak.add(sym.name)
+            self.samples[id(sym)] = value
+        else:
+            self.samples[id(sym)] = np.ones((1,) * np.ndim(value), np.asarray(value).dtype)
+            if isinstance(value, np.ndarray):
+                self.arrays.add(sym.name)
         return sym
 
     def operand(self, value):
@@ -354,7 +526,7 @@ class _Trace:
                 raise TracingError(f"{_where_in_user_code()}: {value!r} comes from another trace "
                                    "(a symbol kept from an earlier call); pass the value as an argument")
             return value
-        if type(value) in (bool, int, float):
+        if type(value) in _PYTHON_SCALARS:
             if type(value) is int and not -(2**63) <= value < 2**63:
                 raise TracingError(f"{_where_in_user_code()}: the Python int {value} does not fit in int64")
             return value
@@ -370,10 +542,11 @@ class _Trace:
         except Exception as err:  # noqa: BLE001
             raise TracingError(f"{_where_in_user_code()}: cannot use a {type(value).__name__} in a "
                                f"traced computation: {err}") from None
-        if arr.dtype.kind not in "biuf":
+        if arr.dtype.kind not in "biufc":
             raise TracingError(f"{_where_in_user_code()}: cannot use a {type(value).__name__} of dtype "
                                f"{arr.dtype} in a traced computation")
         sym = Symbol(self, self.fresh("captured"))
+        self.samples[id(sym)] = arr
         self.hidden.append((sym, value))
         self._hidden_ids[id(value)] = sym
         self.kinds[sym.name] = f"captured {arr.dtype}{list(arr.shape)}"
@@ -382,7 +555,8 @@ class _Trace:
     def record(self, opname: str, args, keywords: tuple = ()) -> Symbol:
         operands = [self.operand(a) for a in args]
         self.count += 1
-        sym = Symbol(self, self.fresh(f"t{self.count}"), opname, operands, _origin(), keywords)
+        origin, lineno = _origin()
+        sym = Symbol(self, self.fresh(f"t{self.count}"), opname, operands, origin, keywords, lineno)
         self.statements.append(sym)
         return sym
 
@@ -495,7 +669,7 @@ def program_text(trace: _Trace, names: dict[int, str]) -> str:
 
 # -- the decorator -----------------------------------------------------------------------------
 def _kind(value) -> str:
-    if type(value) in (bool, int, float):
+    if type(value) in _PYTHON_SCALARS:
         return f"weak {type(value).__name__}"
     return f"{value.dtype}[{value.ndim}-D]"
 
@@ -525,7 +699,7 @@ def _argument(value):
 def _signature_part(value):
     if isinstance(value, Symbol):
         raise TracingError("a hybridized function was called with a Symbol: call it with arrays")
-    if type(value) in (bool, int, float):
+    if type(value) in _PYTHON_SCALARS:
         return ("weak", type(value).__name__)
     if isinstance(value, (np.ndarray, np.generic)):
         return ("array", value.dtype.str, value.ndim)
@@ -542,7 +716,8 @@ class HybridFunction:
     f.source          the traced program text of the most recent signature
     """
 
-    def __init__(self, fn, *, active: bool = False, backend: str = "auto", optimize: bool = True):
+    def __init__(self, fn, *, active: bool = False, backend: str = "auto", optimize: bool = True,
+                 static_argnames=(), static_argnums=()):
         functools.update_wrapper(self, fn)
         self.fn = fn
         self.active = active
@@ -551,6 +726,8 @@ class HybridFunction:
         self._compiled: dict[tuple, _Compiled] = {}
         self.traces = 0  # how many times the function was traced, for tests and curious users
         self._signature = inspect.signature(fn)
+        self.static_argnames, self.static_argnums = _static_names(self._signature, fn, static_argnames,
+                                                                  static_argnums)
         self._lock = threading.Lock()
         self._last: _Compiled | None = None
 
@@ -580,15 +757,21 @@ class HybridFunction:
         return self if obj is None else functools.partial(self, obj)
 
     def __call__(self, *args, **kwargs):
-        if not self.active or any(isinstance(a, Symbol) for a in (*args, *kwargs.values())):
-            # Imperative; or called from a function being traced: traced into its program, inline.
+        if any(isinstance(a, Symbol) for a in (*args, *kwargs.values())):
+            # Called from a function being traced: traced into its program, inline.
             return self.fn(*args, **kwargs)
+        if not self.active:
+            return self._call_imperatively(args, kwargs)
         bound = self._signature.bind(*args, **kwargs)
         bound.apply_defaults()
         flat = self._flatten(bound)
+        static = self._static(args)
         values, key = {}, []
         for name, value in flat.items():
-            values[name], part = _argument(value)
+            if name in static:
+                values[name], part = value, _static_part(name, value)
+            else:
+                values[name], part = _argument(value)
             key.append((name, part))
         key = tuple(key)
         with self._lock:
@@ -598,6 +781,40 @@ class HybridFunction:
                 self._compiled[key] = compiled
             self._last = compiled
         return compiled.run(values)
+
+    def _static(self, args: tuple) -> set[str]:
+        """The flattened names of the static arguments of this call (numbers count positions)."""
+        static = set(self.static_argnames)
+        for k in self.static_argnums:
+            k = k + len(args) if k < 0 else k
+            name = _positional_name(self._signature, k)
+            if name is not None:
+                static.add(name)
+        return static
+
+    def _call_imperatively(self, args, kwargs):
+        """The plain function, with its array arguments read-only: an in-place update (`x += 1`)
+        would change the caller's array, which the traced function cannot do."""
+        views = {}  # id(read-only view) -> the caller's array, to hand back an argument returned as is
+        args = [_read_only(a, views) for a in args]
+        kwargs = {k: _read_only(v, views) for k, v in kwargs.items()}
+        try:
+            result = self.fn(*args, **kwargs)
+        except ValueError as err:
+            if "read-only" not in str(err):
+                raise
+            raise TracingError(
+                f"{self.fn.__qualname__} updates an array argument in place ({err}): a hybridized "
+                "function's array arguments are read-only, called as is or traced (as JAX's arrays are "
+                "immutable). Write `x = x + 1` rather than `x += 1`, which makes a new array") from err
+        if not views:
+            return result
+        back = lambda v: views.get(id(v), v)  # noqa: E731
+        if isinstance(result, dict):
+            return {k: back(v) for k, v in result.items()}
+        if type(result) in (tuple, list):
+            return type(result)(back(v) for v in result)
+        return back(result)
 
     def _flatten(self, bound) -> dict[str, object]:
         """Arguments by name; *args as name0, name1, ...; **kwargs by their keys."""
@@ -616,20 +833,20 @@ class HybridFunction:
     def _trace(self, values: dict[str, object], key: tuple) -> "_Compiled":
         from .program import Program
 
-        kinds = {n: _kind(v) for n, v in values.items() if _signature_part(v) is not None and
-                 _signature_part(v)[0] != "static"}
+        static = {name for name, part in key if part[0] == "static"}
+        kinds = {n: _kind(v) for n, v in values.items() if n not in static}
         trace = _Trace(self.fn.__name__, dict(kinds))
         symbols: dict[str, object] = {}
         input_names: dict[str, str] = {}
         for name, value in values.items():
             if name in kinds:
-                sym = trace.input(name)
+                sym = trace.input(name, value)
                 symbols[name] = sym
                 input_names[sym.name] = name
             else:
                 symbols[name] = value
         args, kwargs = self._rebuild_call(symbols)
-        result, local_vars = _call_recording_locals(self.fn, args, kwargs)
+        result, local_vars, return_line = _call_recording_locals(self.fn, args, kwargs)
         self.traces += 1
 
         structure, outputs = _flatten_result(result, trace)
@@ -647,7 +864,7 @@ class HybridFunction:
         for k, (out_name, sym) in enumerate(outputs):
             if not isinstance(sym, Symbol) or sym.op is None or id(sym) in seen:
                 trace.count += 1
-                alias = Symbol(trace, trace.fresh(f"t{trace.count}"), ALIAS, [sym], "")
+                alias = Symbol(trace, trace.fresh(f"t{trace.count}"), ALIAS, [sym], "", lineno=return_line)
                 trace.statements.append(alias)
                 outputs[k] = (out_name, alias)
                 result_names[id(alias)] = out_name
@@ -657,9 +874,16 @@ class HybridFunction:
         names = _name_statements(trace, keyed, local_names, result_names)
         text = program_text(trace, names)
         out_names = [names[id(sym)] for _, sym in outputs]
+        statics = "".join(f", {n}={values[n]!r}" for n in values if n in static)
         header = (f"# traced from {self.fn.__qualname__}("
-                  f"{', '.join(f'{n}: {kinds[n]}' for n in kinds)})\n")
-        program = Program(header + text, outputs=out_names, backend=self.backend, optimize=self.optimize)
+                  f"{', '.join(f'{n}: {kinds[n]}' for n in kinds)}{statics})\n")
+        # The graph's inputs in the function's argument order, its statements labelled with the
+        # Python lines they came from (the text's line 1 is the header: the `def` line).
+        first = getattr(getattr(self.fn, "__code__", None), "co_firstlineno", 1)
+        lines = [first] + [sym.lineno or first for sym in trace.statements]
+        order = [sym.name for sym in trace.inputs] + [sym.name for sym, _ in trace.hidden]
+        program = Program(header + text, outputs=out_names, backend=self.backend, optimize=self.optimize,
+                          input_order=order, line_numbers=lines)
         hidden = {sym.name: value for sym, value in trace.hidden}
         return _Compiled(program, structure, out_names, input_names, hidden)
 
@@ -743,13 +967,15 @@ def _call_recording_locals(fn, args, kwargs):
     """Call fn, and keep its local variables as they were when it returned (to name statements)."""
     code = getattr(fn, "__code__", None)
     if code is None:
-        return fn(*args, **kwargs), {}
+        return fn(*args, **kwargs), {}, None
     captured: dict[str, object] = {}
+    line = []
     previous = sys.getprofile()
 
     def profiler(frame, event, arg):
         if event == "return" and frame.f_code is code:
             captured.update(frame.f_locals)
+            line.append(frame.f_lineno)
         if previous is not None:
             previous(frame, event, arg)
 
@@ -758,10 +984,64 @@ def _call_recording_locals(fn, args, kwargs):
         result = fn(*args, **kwargs)
     finally:
         sys.setprofile(previous)
-    return result, captured
+    return result, captured, (line[-1] if line else None)
 
 
-def hybridize(fn=None, *, active: bool = False, backend: str = "auto", optimize: bool = True):
+def _static_names(signature, fn, names, nums) -> tuple[tuple[str, ...], tuple[int, ...]]:
+    """static_argnames and static_argnums as JAX takes them: a name or a sequence, checked against
+    the function's parameters."""
+    names = (names,) if isinstance(names, str) else tuple(names)
+    nums = (nums,) if isinstance(nums, int) else tuple(nums)
+    params = signature.parameters
+    takes_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    for n in names:
+        if not isinstance(n, str) or (n not in params and not takes_kwargs):
+            raise TracingError(f"hybridize: static_argnames names {n!r}, which "
+                               f"{getattr(fn, '__qualname__', fn)}({', '.join(params)}) does not take")
+    for k in nums:
+        if type(k) is not int:
+            raise TracingError(f"hybridize: static_argnums holds positions (ints), not {k!r}")
+    return names, nums
+
+
+def _positional_name(signature, k: int) -> str | None:
+    """The flattened name of the k-th positional argument (`args2` for the third of *args)."""
+    position = 0
+    for pname, param in signature.parameters.items():
+        if param.kind is inspect.Parameter.VAR_POSITIONAL:
+            return f"{pname}{k - position}" if k >= position else None
+        if param.kind not in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD):
+            return None
+        if position == k:
+            return pname
+        position += 1
+    return None
+
+
+def _static_part(name: str, value):
+    """A static argument's part of the call signature: its value, which must be hashable."""
+    try:
+        hash(value)
+    except TypeError:
+        raise TracingError(f"the static argument `{name}` is a {type(value).__name__}, which is not hashable: "
+                           "a static argument's value is part of the traced signature (a new value traces "
+                           "again), so pass a hashable value (a tuple rather than a list, a number, a string)"
+                           ) from None
+    return ("static", type(value).__name__, value)
+
+
+def _read_only(value, views: dict):
+    """An array as a read-only view (anything else as it is), remembered in `views`."""
+    if isinstance(value, np.ndarray) and value.flags.writeable:
+        view = value.view()
+        view.flags.writeable = False
+        views[id(view)] = value
+        return view
+    return value
+
+
+def hybridize(fn=None, *, active: bool = False, backend: str = "auto", optimize: bool = True,
+              static_argnames=(), static_argnums=()):
     """Decorate a Python function of arrays; `f.hybridize()` (or active=True) traces it into one kernel.
 
         @sx.hybridize
@@ -773,7 +1053,12 @@ def hybridize(fn=None, *, active: bool = False, backend: str = "auto", optimize:
         f.hybridize()
         f(x, y)            # traced once for this signature, compiled, run as one kernel
         print(f.program.source)
+
+    static_argnames / static_argnums: arguments passed to the traced function as they are (a loop
+    count, a mode), hashable; each value is traced once.
     """
+    options = dict(active=active, backend=backend, optimize=optimize, static_argnames=static_argnames,
+                   static_argnums=static_argnums)
     if fn is None:
-        return lambda f: HybridFunction(f, active=active, backend=backend, optimize=optimize)
-    return HybridFunction(fn, active=active, backend=backend, optimize=optimize)
+        return lambda f: HybridFunction(f, **options)
+    return HybridFunction(fn, **options)

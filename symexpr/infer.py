@@ -17,11 +17,13 @@ import numpy as np
 
 from .errors import DTypeError, ShapeError
 from .graph import Graph, Node, collector_paused, statement_text
-from .ops import OPS, SUPPORTED_DTYPES, GradientError, keeps_weak
+from .ops import COMPLEX_OPS, OPS, SUPPORTED_DTYPES, GradientError, keeps_weak
 
-_PY_TYPES = {bool: np.dtype(bool), int: np.dtype(np.int64), float: np.dtype(np.float64)}
-_WEAK_SAMPLE = {"b": False, "i": 0, "u": 0, "f": 0.0}
-_WEAK_DTYPE = {"b": np.dtype(bool), "i": np.dtype(np.int64), "u": np.dtype(np.int64), "f": np.dtype(np.float64)}
+_PY_TYPES = {bool: np.dtype(bool), int: np.dtype(np.int64), float: np.dtype(np.float64),
+             complex: np.dtype(np.complex128)}
+_WEAK_SAMPLE = {"b": False, "i": 0, "u": 0, "f": 0.0, "c": 0j}
+_WEAK_DTYPE = {"b": np.dtype(bool), "i": np.dtype(np.int64), "u": np.dtype(np.int64), "f": np.dtype(np.float64),
+               "c": np.dtype(np.complex128)}
 
 
 class Kind(NamedTuple):
@@ -39,7 +41,7 @@ _PYNAME = {"b": "bool", "i": "int", "u": "int", "f": "float", "c": "complex"}
 
 def is_weak_value(value) -> bool:
     """Python scalars (not NumPy's) are weak, as NumPy 2 treats them."""
-    return type(value) in (int, float, bool)
+    return type(value) in (int, float, bool, complex)
 
 
 def kind_of_value(value) -> Kind:
@@ -61,7 +63,7 @@ def _sample(kind: Kind, literal=None):
 
 
 @functools.lru_cache(maxsize=4096)
-def _result_kind(opname: str, kinds: tuple[Kind, ...], literals: tuple) -> Kind | str:
+def _result_kind(opname: str, kinds: tuple[Kind, ...], literals: tuple, attrs: tuple = ()) -> Kind | str:
     """The op's result kind for these operand kinds, or NumPy's refusal as a string."""
     op = OPS[opname]
     if op.kind != "elementwise":
@@ -81,12 +83,12 @@ def _result_kind(opname: str, kinds: tuple[Kind, ...], literals: tuple) -> Kind 
     try:
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
-            out = op.numpy(*args)
+            out = op.function(attrs)(*args)  # keywords may decide (round of bool, decimals=-1)
     except ValueError as err:
         if any(lit is not None for lit in literals):
             # A refusal of these values, not of the dtypes (2 ** -1): the engines raise
             # EvaluationError for it at run time, as they do for an int array ** -1.
-            return _result_kind(opname, kinds, (None,) * len(kinds))
+            return _result_kind(opname, kinds, (None,) * len(kinds), attrs)
         return str(err)
     except (TypeError, OverflowError) as err:
         return str(err)
@@ -111,7 +113,7 @@ def _weak_value(opname: str, literals: tuple):
             out = np.asarray(OPS[opname].numpy(*literals))
     except (TypeError, ValueError, OverflowError, ZeroDivisionError):
         return None  # the engine raises it at run time, with the statement
-    pytype = {"b": bool, "i": int, "u": int, "f": float}.get(out.dtype.kind)
+    pytype = {"b": bool, "i": int, "u": int, "f": float, "c": complex}.get(out.dtype.kind)
     return pytype(out[()]) if pytype is not None and out.ndim == 0 else None
 
 
@@ -151,8 +153,14 @@ def infer_kinds(graph: Graph, inputs: dict[str, Kind], known: dict[Node, Kind] |
         result = known.get(node)
         if result is None:
             operand_kinds = tuple([kinds[i] for i in node.inputs])
+            if node.op not in COMPLEX_OPS and any(k.dtype.kind == "c" for k in operand_kinds):
+                operands = ", ".join(str(k) for k in operand_kinds)
+                raise DTypeError(f"{statement_text(graph.source, node)}: {node.op} of {operands}: symexpr computes "
+                                 "complex numbers with + - * /, ==, !=, abs, real, imag, conj, angle, where and "
+                                 "the casts complex64 and complex128 so far; take real(z) and imag(z) first",
+                                 statement=node.statement)
             literals = tuple([weak_values.get(i) for i in node.inputs])
-            result = _result_kind(node.op, operand_kinds, literals)
+            result = _result_kind(node.op, operand_kinds, literals, node.attrs)
             if isinstance(result, _Verbatim):
                 x = node.inputs[-1]
                 raise DTypeError(f"{statement_text(graph.source, node)}: cannot differentiate with respect to "

@@ -22,7 +22,7 @@ from . import frontend
 from .cache import cache_dir
 from .errors import ParseError, Span
 from .graph import Graph, Node, collector_paused, constant
-from .ops import CASTS, CONSTANTS, FUNCTIONS, OPS, SUPPORTED_DTYPES, keeps_weak
+from .ops import CASTS, CONSTANTS, FUNCTIONS, OPS, SUPPORTED_DTYPES, VALUE_NAMES, keeps_weak
 
 INT64_MAX = 2**63 - 1
 
@@ -168,10 +168,27 @@ def _paren_depth(source: str, pos: int) -> int:
     return max(depth, 0)
 
 
+_MODULES = ("np", "numpy", "math", "sx", "symexpr", "cmath", "jnp", "torch")
+_NAME_BEFORE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)$")
+_NAME_AFTER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
 def _bad_character(source: str, lines: Lines, pos: int) -> ParseError:
     ch = source[pos] if pos < len(source) else ""
     if ch and not ch.isascii():
         msg = f"`{ch}` is not allowed: names are ASCII letters, digits and underscores"
+    elif ch == "." and _NAME_BEFORE.search(source[:pos]) and _NAME_AFTER.match(source, pos + 1):
+        # `np.sin(a)`, `a.sum()`: Python's attribute syntax, which the language spells as a call.
+        owner = _NAME_BEFORE.search(source[:pos]).group(1)
+        attr = _NAME_AFTER.match(source, pos + 1).group(0)
+        if owner in _MODULES:
+            known = attr in FUNCTIONS or attr in CONSTANTS
+            msg = (f"`{owner}.{attr}` is written `{attr}` in a program: its functions and constants need no module"
+                   if known else f"`{owner}.{attr}`: a program calls its functions without a module, "
+                   f"and `{attr}` is not one of them{_suggest(attr, FUNCTIONS)}")
+        else:
+            msg = (f"`{owner}.{attr}`: a program has no methods or attributes; write `{attr}({owner}, ...)`"
+                   if attr in FUNCTIONS else f"`{owner}.{attr}`: a program has no methods or attributes")
     else:
         msg = f"unexpected character `{ch}`"
     line, column = lines.position(pos)
@@ -206,6 +223,10 @@ def _syntax_error(source: str, lines: Lines, err: frontend.UnexpectedToken) -> P
     if tok[1] in _KEYWORDS and after.startswith("=") and not after.startswith("=="):
         span = Span(line, column, tok[2], tok[3])
         return ParseError(f"cannot assign to `{tok[1]}`: it is {_KEYWORDS[tok[1]]}", source=source, span=span)
+    if tok[1] in ("if", "else") and tok[0] == "NAME":
+        span = Span(line, column, tok[2], tok[3])
+        return ParseError("a conditional expression `x if c else y` is written `where(c, x, y)` "
+                          "(element-wise, as np.where)", source=source, span=span)
     span = Span(line, column, tok[2], max(tok[3], tok[2] + 1))
     return ParseError(f"unexpected {_describe_token(tok)}{hint}", source=source, span=span)
 
@@ -222,6 +243,13 @@ def _bad_target(source: str, lines: Lines, tok) -> ParseError | None:
     if not target or "=" in target:
         return None
     start = stmt_start + len(before) - len(before.lstrip())
+    augmented = re.fullmatch(r"([A-Za-z_][A-Za-z0-9_]*)\s*(\*\*|//|<<|>>|[-+*/%@&|^])", target)
+    if augmented:
+        # `y += 1`: Python's augmented assignment, which the language writes out.
+        name, op = augmented.groups()
+        span = Span(lines.position(tok[2])[0], start - line_start + 1, start, tok[3])
+        return ParseError(f"`{name} {op}= ...` is not in the language: write `{name} = {name} {op} ...` "
+                          "(each statement assigns a new value)", source=source, span=span)
     what = _KEYWORDS.get(target, "only a name can be assigned to, as in `c = a + b`")
     what = f"it is {what}" if target in _KEYWORDS else what
     span = Span(lines.position(tok[2])[0], start - line_start + 1, start, start + len(target))
@@ -328,7 +356,9 @@ class _Builder:
 
     def number(self, tok: tuple, span: Span):
         text = tok[1]
-        if not text.isdigit():  # a fraction or an exponent
+        if text[-1] in "jJ":  # an imaginary literal, `2j`, `1.5e3j`: a Python complex, weak
+            value = complex(0.0, float(text[:-1]))
+        elif not text.isdigit():  # a fraction or an exponent
             value = float(text)
         else:
             # Leading zeros do not count, but a literal of thousands of digits must not reach int()
@@ -353,7 +383,7 @@ class _Builder:
         span = self.lines.span(tok[2], tok[3])
         if name in CONSTANTS:
             return self._add(constant(CONSTANTS[name], span=span, statement=self.statement))
-        if name in FUNCTIONS:
+        if name in FUNCTIONS and name not in VALUE_NAMES:
             raise self.error(f"`{name}` is a function: call it as {name}(...)", span)
         node = Node("input", (), (name,), None, span, self.statement)
         self.inputs[name] = self._add(node)
@@ -445,7 +475,7 @@ class _Builder:
 
     def assign(self, target: tuple, value: Node, index: int) -> None:
         name = target[1]
-        if name in FUNCTIONS or name in CONSTANTS:
+        if (name in FUNCTIONS and name not in VALUE_NAMES) or name in CONSTANTS:
             what = "a function" if name in FUNCTIONS else "a constant"
             raise self.error(f"cannot assign to `{name}`: it is {what}", self.lines.span(target[2], target[3]))
         if value.op not in ("input", "constant") and value.name is None and value is self.nodes[-1]:
@@ -477,8 +507,18 @@ def static_keyword(fname: str, name: str, value, span: Span, error):
                 return tuple(items)
         elif integer(value) is not None:
             return integer(value)
+        hint = ""
+        if fname in ("min", "max", "amin", "amax") and name == "axis":
+            # Python's min(a, b) of two values; the language's min is NumPy's reduction.
+            hint = (f"; {fname}(x, axis) is NumPy's reduction: for the element-wise "
+                    f"{'minimum' if 'min' in fname else 'maximum'} of two values write "
+                    f"`{'minimum' if 'min' in fname else 'maximum'}(a, b)`")
         raise error(f"{fname}(): `{name}` is an integer, a tuple of integers or None, written in the "
-                    f"program (as in `{name}=(0, 1)`)", span)
+                    f"program (as in `{name}=(0, 1)`){hint}", span)
+    if name == "decimals":
+        if integer(value) is not None:
+            return integer(value)
+        raise error(f"{fname}(): `decimals` is an integer written in the program (as in `decimals=2`)", span)
     if name == "keepdims":
         lit = literal_value(value) if isinstance(value, Node) else None
         if type(lit) is bool:
@@ -565,10 +605,10 @@ def _literal_op(node: Node, values: list):
     try:
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
-            out = np.asarray(OPS[node.op].numpy(*values))
+            out = np.asarray(OPS[node.op].function(node.attrs)(*values))
     except (TypeError, ValueError, OverflowError, ZeroDivisionError):
         return None
-    pytype = {"b": bool, "i": int, "u": int, "f": float}.get(out.dtype.kind)
+    pytype = {"b": bool, "i": int, "u": int, "f": float, "c": complex}.get(out.dtype.kind)
     return pytype(out[()]) if pytype is not None and out.ndim == 0 else None
 
 

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from .errors import CallError, DTypeError, ShapeError, SymExprError
-from .graph import Graph, render_graph
+from .graph import Graph, relabel, render_graph
 from .infer import check_dtype, is_weak_value
 from .parse import parse
 from .passes import Rewrite, optimize as run_passes
@@ -134,23 +134,47 @@ class Program:
     __name__ = "symexpr_program"
 
     def __init__(self, source: str, *, outputs=None, backend: str = "auto", optimize: bool = True,
-                 device=None, fast_math: bool = False):
+                 device=None, fast_math: bool = False, input_order=None, line_numbers=None):
+        """input_order: input names to come first, in that order (else: order of first use);
+        line_numbers: the line each line of `source` is labelled with (a traced Python function's)."""
         if backend not in BACKENDS:
             raise SymExprError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+        parsed = expand_gradients(parse(source, outputs))
+        if input_order is not None or line_numbers is not None:
+            parsed = relabel(parsed, input_order, line_numbers)
+        graph, rewrites = run_passes(parsed, fast_math=fast_math) if optimize else (parsed, [])
+        self._setup(source, {"outputs": None if outputs is None else list(outputs), "backend": backend,
+                             "optimize": optimize, "fast_math": fast_math, "input_order": input_order,
+                             "line_numbers": line_numbers}, parsed, graph, rewrites, {}, device)
+
+    @classmethod
+    def _from_graphs(cls, source: str, options: dict, parsed: Graph, graph: Graph, rewrites: list,
+                     params: dict | None = None, device=None) -> "Program":
+        """A program of graphs already made (symexpr.load), not parsed again; `params` binds inputs."""
+        if options.get("backend", "auto") not in BACKENDS:
+            raise SymExprError(f"backend must be one of {', '.join(BACKENDS)}, not {options.get('backend')!r}")
+        self = cls.__new__(cls)
+        self._setup(source, options, parsed, graph, rewrites, dict(params or {}), device)
+        return self
+
+    def _setup(self, source, options, parsed, graph, rewrites, params, device):
         self.source = source
-        self.parsed: Graph = expand_gradients(parse(source, outputs))
-        self._options = {"outputs": None if outputs is None else list(outputs), "backend": backend,
-                         "optimize": optimize, "fast_math": fast_math}
-        self.optimized = optimize
-        self.fast_math = fast_math
-        if optimize:
-            self.graph, self.rewrites = run_passes(self.parsed, fast_math=fast_math)
-        else:
-            self.graph, self.rewrites = self.parsed, []
-        self.inputs: tuple[str, ...] = self.graph.input_names
+        self.parsed: Graph = parsed
+        self._options = {"outputs": options.get("outputs"), "backend": options.get("backend", "auto"),
+                         "optimize": bool(options.get("optimize", True)),
+                         "fast_math": bool(options.get("fast_math", False))}
+        for key in ("input_order", "line_numbers"):  # a traced function's program (hybridize.py)
+            if options.get(key) is not None:
+                self._options[key] = list(options[key])
+        self.optimized = self._options["optimize"]
+        self.fast_math = self._options["fast_math"]
+        self.graph, self.rewrites = graph, rewrites
+        # Inputs bound to saved arrays (symexpr.load of a file saved with params=): not the caller's.
+        self.params: dict[str, np.ndarray] = params
+        self.inputs: tuple[str, ...] = tuple(n for n in self.graph.input_names if n not in params)
         self.outputs: tuple[str, ...] = self.graph.output_names
         self._all_inputs = frozenset(self.parsed.input_names)
-        self._engine = self._make_engine(backend, device)
+        self._engine = self._make_engine(self._options["backend"], device)
         self._fast: dict[tuple, object] = {}  # (dtype, shape) of each input -> the engine's fast runner
 
     # -- backends ---------------------------------------------------------------------------
@@ -217,6 +241,7 @@ class Program:
                     raise CallError(f"missing input `{name}`: the table given has no such column and no "
                                     f"keyword gives it" + self._where_read(name))
                 bound[name] = value
+            bound.update(self.params)
             return bound
         if len(args) > len(self.inputs):
             raise CallError(f"too many positional arguments: the program takes {len(self.inputs)} "
@@ -231,10 +256,14 @@ class Program:
         for name in self.inputs:
             if name not in bound:
                 raise CallError(f"missing input `{name}`{self._where_read(name)}")
+        bound.update(self.params)
         return bound
 
     def _check_names(self, kwargs: dict) -> None:
         for name in kwargs:
+            if name in self.params:
+                raise CallError(f"input `{name}` is bound to the parameters saved with the program; "
+                                f"the inputs are {', '.join(self.inputs) or 'none'}")
             if name not in self._all_inputs:
                 close = difflib.get_close_matches(name, list(self._all_inputs), n=1)
                 hint = f"; did you mean `{close[0]}`?" if close else ""
@@ -283,6 +312,8 @@ class Program:
         if "out" in kwargs and "out" not in self._all_inputs:
             kwargs = dict(kwargs)
             out = kwargs.pop("out")
+        if self.params:  # bound inputs: the general path, which adds them
+            return self.run(self.bind(args, kwargs), out=out)
         # The fast path: every input a NumPy array, a signature (dtypes and shapes) seen before.
         by_name = kwargs
         if kwargs and not args and len(kwargs) == len(self.inputs):
@@ -354,7 +385,7 @@ class Program:
                 raise CallError(f"run() takes the inputs by name, as a mapping or a table, "
                                 f"not {type(inputs).__name__}")
             inputs = self.bind((inputs,), {})
-        if set(inputs) != set(self.inputs):
+        if set(inputs) != set(self.inputs) | set(self.params):
             inputs = self.bind((), {k: v for k, v in inputs.items()})
         if any(_is_dask(v) for v in inputs.values()):
             from .dask import run as run_on_dask  # Dask arrays in: Dask arrays out (symexpr/dask/)
@@ -442,7 +473,31 @@ class Program:
     def __reduce__(self):
         # A program pickles (and deep-copies) as its source and options: compiled again on load,
         # on that process's device. A device= given at compile time is not kept.
+        if self.params:
+            return (_rebuild, (self.source, self._options, self.params))
         return (_rebuild, (self.source, self._options))
+
+    # -- ways out of Python (symexpr/export/) -----------------------------------------------
+    def save(self, path, params=None) -> None:
+        """Write the program to `path` as JSON (see README, "Saving programs"); `params`, a mapping
+        of input name -> array, binds those inputs to arrays saved beside it (an .npz): the program
+        `symexpr.load` gives back takes only the other inputs."""
+        from .export.json_format import save
+        save(self, path, params)
+
+    def to_c(self, directory, /, **signature) -> dict:
+        """Write a self-contained C99 export for one call signature (`a="float32[n]"`, or an array):
+        the program's .c and .h, a main.c reading and writing .npy files, and a Makefile. Returns
+        the paths written, by role. `name="..."` names the files and the C function (default
+        program) unless the program has an input called `name`."""
+        from .export.c_export import export_c
+        return export_c(self, directory, signature)
+
+    def to_onnx(self, path, /, **signature):
+        """Write an ONNX model of the program for one call signature (`a="float32[n]"`, or an array);
+        returns the onnx.ModelProto."""
+        from .export.onnx_export import export_onnx
+        return export_onnx(self, path, signature)
 
     def __repr__(self) -> str:
         return (f"<symexpr.Program ({', '.join(self.inputs)}) -> ({', '.join(self.outputs)}) "
@@ -465,7 +520,10 @@ class Program:
         return debug(self, args, kwargs)
 
 
-def _rebuild(source: str, options: dict) -> "Program":
+def _rebuild(source: str, options: dict, params: dict | None = None) -> "Program":
+    if params:
+        prog = Program(source, **options)
+        return Program._from_graphs(source, options, prog.parsed, prog.graph, prog.rewrites, params)
     # A Dask worker unpickles a program once per task: a program of the same source and options
     # unpickled before in this process lends it its compiled engine (kernels, engine choices; an
     # engine may be called from many threads), so that only the first one builds anything.

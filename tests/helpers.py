@@ -25,7 +25,7 @@ OPENCL_ULPS = {
     "log": 4, "log2": 4, "log10": 4, "log1p": 4,
     "arcsin": 4, "arccos": 4, "arctan": 5, "arctan2": 6,
     "sinh": 4, "cosh": 4, "tanh": 5, "arcsinh": 4, "arccosh": 4, "arctanh": 5,
-    "power": 16, "cbrt": 2, "hypot": 4, "sigmoid": 8,
+    "power": 16, "cbrt": 2, "hypot": 4, "sigmoid": 8, "angle": 6,
 }
 TRANSCENDENTAL = frozenset(OPENCL_ULPS)
 
@@ -59,7 +59,7 @@ def numpy_quiet(fn, *args):
 
 def _ordered(bits: np.ndarray, nbits: int) -> np.ndarray:
     """Float bit patterns as integers in the order of the floats, so ulps are differences."""
-    ints = bits.view(np.int32 if nbits == 32 else np.int64).astype(np.int64)
+    ints = bits.view({16: np.int16, 32: np.int32, 64: np.int64}[nbits]).astype(np.int64)
     magnitude = ints & np.int64((1 << (nbits - 1)) - 1)
     return np.where(ints < 0, -magnitude, ints)
 
@@ -86,6 +86,10 @@ def assert_same(result, expected, ulps: int = 0, *, context: str = "") -> None:
     e = np.asarray(expected)
     assert r.dtype == e.dtype, f"dtype {r.dtype}, NumPy gives {e.dtype}{where}"
     assert r.shape == e.shape, f"shape {r.shape}, NumPy gives {e.shape}{where}"
+    if r.dtype.kind == "c":  # each part as a float (a NaN part where NumPy has one)
+        assert_same(r.real, e.real, ulps, context=f"{context}, real part")
+        assert_same(r.imag, e.imag, ulps, context=f"{context}, imaginary part")
+        return
     if r.dtype.kind != "f":
         bad = r != e
         assert not bad.any(), _mismatch(r, e, bad, where)
@@ -96,7 +100,7 @@ def assert_same(result, expected, ulps: int = 0, *, context: str = "") -> None:
     ok = ~e_nan
     if ulps == 0:
         bits = r.dtype.itemsize * 8
-        kind = np.uint32 if bits == 32 else np.uint64
+        kind = {16: np.uint16, 32: np.uint32, 64: np.uint64}[bits]
         bad = ok & (np.ascontiguousarray(r).view(kind) != np.ascontiguousarray(e).view(kind))
         assert not bad.any(), "not bit-identical: " + _mismatch(r, e, bad, where)
         return
@@ -127,11 +131,15 @@ def edge_values(dtype) -> np.ndarray:
             vals += [-1, -2, -3, -7, -100, -12345, info.min, info.min + 1]
         return np.array([v for v in vals if info.min <= v <= info.max], dtype)
     info = np.finfo(dtype)
-    return np.array([0.0, -0.0, 1.0, -1.0, 0.5, -0.5, 1.5, -1.5, 2.5, -2.5, 3.0, -3.0, 7.0, -7.0,
-                     0.1, 100.0, -100.0, 1e-30 if dtype == np.float32 else 1e-300, -1e10, 1e10,
-                     float(info.max), float(-info.max), float(info.tiny), float(info.smallest_subnormal),
-                     -float(info.smallest_subnormal), np.pi, -np.e, 88.5, -745.0,
-                     np.inf, -np.inf, np.nan], dtype)
+    values = [0.0, -0.0, 1.0, -1.0, 0.5, -0.5, 1.5, -1.5, 2.5, -2.5, 3.0, -3.0, 7.0, -7.0,
+              0.1, 100.0, -100.0, 1e-30 if dtype == np.float32 else 1e-300, -1e10, 1e10,
+              float(info.max), float(-info.max), float(info.tiny), float(info.smallest_subnormal),
+              -float(info.smallest_subnormal), np.pi, -np.e, 88.5, -745.0,
+              np.inf, -np.inf, np.nan]
+    if dtype == np.float16:  # (1e10 is inf, 1e-300 zero) and the extremes of its own range
+        values += [65504.0, 65520.0, 2049.0, 0.00006103515625, 1.0009765625]
+    with np.errstate(over="ignore"):
+        return np.array(values, dtype)
 
 
 def pairs(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

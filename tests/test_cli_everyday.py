@@ -111,3 +111,27 @@ def test_help_text_never_names_an_issue(command):
     proc = symexpr(*command, "--help")
     assert proc.returncode == 0
     assert "issue" not in proc.stdout.lower()
+
+
+def test_csv_on_standard_input_composes_in_a_pipe(tmp_path):
+    # `cat t.csv | symexpr run ... --in - --out -`: a table in, a table out.
+    proc = symexpr("run", "c = x * y\nd = x + 1", "--in", "-", "--out", "-", "--backend", "numpy", stdin=CSV)
+    assert proc.returncode == 0, proc.stderr
+    got = list(csv.reader(io.StringIO(proc.stdout)))
+    x, y = np.array([1, 3, -2]), np.array([2.5, 4.0, 0.5])
+    assert got == [["c", "d"]] + [[repr(float(c)), str(d)] for c, d in zip(x * y, x + 1)]
+    # One column of it by name, another input from the command line; stdin is read once.
+    proc = symexpr("run", "c = v * k + w", "--in", "v=-", "--in", "k=2", "--in", "w=-", "--backend", "numpy",
+                   stdin="v\n1.5\n-2\n")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("c = [ 4.5, -6. ]")  # w is the only column too
+    # The text columns of a table on stdin are ignored unless read, and then named.
+    proc = symexpr("run", "c = x * name", "--in", "-", "--backend", "numpy", stdin=CSV)
+    assert_clean_error(proc, "standard input, line 2: column `name` is not numeric", "'alice'")
+
+
+def test_stdin_cannot_hold_both_the_program_and_the_table():
+    proc = symexpr("run", "-", "--in", "-", stdin="c = x * 2\n")
+    assert_clean_error(proc, "standard input already holds the program")
+    proc = symexpr("run", "c = x * 2", "--in", "-", "--backend", "numpy", stdin="")
+    assert_clean_error(proc, "standard input: the CSV file is empty")

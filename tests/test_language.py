@@ -325,3 +325,13 @@ def test_comments_may_hold_any_text(backend):
     prog = sx.compile(src, backend=backend)
     assert prog.outputs == ("c",)
     assert_same(prog(A), A + 1)
+
+
+def test_function_names_programs_use_for_values_are_variables_where_not_called():
+    prog = sx.compile("theta = angle * 2\nreal = theta + 1\nround = real * 1j\nc = angle(round) + imag(round)",
+                      backend="numpy")
+    assert prog.inputs == ("angle",)
+    a = np.array([0.5, -1.0])
+    np.testing.assert_array_equal(prog(a), np.angle((a * 2 + 1) * 1j) + (a * 2 + 1))
+    with pytest.raises(sx.ParseError, match="`sin` is a function"):
+        sx.compile("c = sin * 2")

@@ -231,7 +231,7 @@ def test_threads_calling_one_program_do_not_share_buffers():
 def test_where_into_a_buffer_is_a_select_of_bits():
     # The NumPy engine's `where` into a planned buffer selects bits: exact for NaN payloads and -0.0,
     # for every dtype, with the condition broadcast.
-    from symexpr.backends.numpy import _where_into
+    from symexpr.ops import where_into as _where_into
 
     rng = np.random.default_rng(3)
     for dt in (np.float32, np.float64, np.int8, np.uint64, np.bool_):

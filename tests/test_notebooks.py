@@ -26,7 +26,8 @@ def execute(nb, cwd: Path):
 def test_the_notebooks_are_there():
     assert [p.name for p in ALL] == ["01_imperative_vs_symbolic.ipynb", "02_optimizer.ipynb",
                                      "03_inside_the_kernel.ipynb", "04_hybridize_adam.ipynb",
-                                     "05_train_a_network.ipynb", "06_dask.ipynb"]
+                                     "05_train_a_network.ipynb", "06_without_python.ipynb",
+                                     "07_dask.ipynb"]
 
 
 def test_kernel_is_this_environment(tmp_path):

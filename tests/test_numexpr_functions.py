@@ -1,4 +1,4 @@
-"""The functions numexpr has (fmod, copysign, nextafter, signbit) and the shifts `<<` and `>>`,
+"""The functions numexpr has (fmod, copysign, nextafter, signbit, round) and the shifts `<<` and `>>`,
 against NumPy on both engines: every dtype pair NumPy accepts, with NaN, inf, -0.0, subnormals,
 INT_MIN, and shift counts beyond the bit width and negative (where C is undefined). All of them
 are exact: bit for bit on every backend."""
@@ -147,3 +147,52 @@ def test_the_new_names_are_in_the_op_table_and_the_readme():
         assert name in OPS
         assert f"`{name}`" in readme
     assert "`<< >>`" in readme
+
+
+# -- round(x, decimals): np.round, half to even, decimals of either sign --------------------------
+ROUND_DECIMALS = [0, 1, 2, 3, 7, 15, 30, 39, 300, 400, -1, -2, -3, -5, -10, -19, -20, -300]
+
+
+def _round_values(dtype) -> np.ndarray:
+    v = edge_values(dtype)
+    if np.dtype(dtype).kind == "f":
+        halves = [0.5, 1.5, 2.5, -2.5, 0.125, 0.375, 1.005, 2.675, 15.0, 25.0, -35.0, 1234.5, 56294995342131.5, 1e-7]
+        v = np.concatenate([v, np.array(halves + [-np.nan], dtype)])
+    elif np.dtype(dtype).kind in "iu":
+        info = np.iinfo(dtype)
+        more = [5, 15, 25, 45, 149, 150, 250, 1234, 98765, info.max - 4, info.min + 5, 10**9 + 5, 2**53 + 1]
+        v = np.concatenate([v, np.array([m for m in more if info.min <= m <= info.max], dtype)])
+    return v
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_round_against_numpy(backend, dtype):
+    """Every decimals in one program: NumPy's three steps in the float's dtype, ints through float64
+    (results beyond an int's range wrap as NumPy's cast does), NaN keeping its bits."""
+    a = _round_values(dtype)
+    decimals = [d for d in ROUND_DECIMALS if np.dtype(dtype).kind == "f" or d > -309]  # ints: see README
+    if dtype == "bool":
+        decimals = [0]  # NumPy refuses negative decimals of bools; round(bool) is float16
+    expected = [numpy_quiet(lambda x, d=d: np.round(x, d), a) for d in decimals]
+    if np.asarray(expected[0]).dtype not in SUPPORTED_DTYPES:
+        with pytest.raises(sx.DTypeError):
+            run(backend, "c = round(a)", a)
+        return
+    src = "\n".join(f"r{k} = round(a, {d})" for k, d in enumerate(decimals))
+    got = run(backend, src, a)
+    got = got if len(decimals) > 1 else (got,)
+    for d, r, e in zip(decimals, got, expected):
+        assert_same(r, e, 0, context=f"round(a, {d}) of {dtype}")
+
+
+def test_round_spellings_and_refusals(backend):
+    a = np.array([0.5, 1.5, 2.5, -2.5, 2.675], np.float64)
+    assert_same(run(backend, "c = round(a, decimals=2) + around(a) + round(a, -1)", a),
+                np.round(a, 2) + np.around(a) + np.round(a, -1))
+    assert run(backend, "c = a * round(2.5)", np.ones(2, np.float32)).dtype == np.float64  # np.round(2.5) is strong
+    with pytest.raises(sx.ParseError, match="`decimals` is an integer written in the program"):
+        sx.compile("c = round(a, b)", backend=backend)
+    with pytest.raises(sx.ParseError, match="`decimals` is an integer"):
+        sx.compile("c = round(a, 1.5)", backend=backend)
+    with pytest.raises(sx.DTypeError, match="NumPy refuses round"):
+        run(backend, "c = round(a, -1)", np.array([True, False]))

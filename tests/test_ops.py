@@ -12,9 +12,8 @@ import pytest
 import symexpr as sx
 from helpers import assert_same, edge_values, numpy_quiet, pairs, run, ulps_for
 
-DTYPES = ["float32", "float64", "int32", "int64", "bool"]
-SUPPORTED = {np.dtype(t) for t in ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16",
-                                   "uint32", "uint64", "float32", "float64")}
+DTYPES = ["float16", "float32", "float64", "int32", "int64", "bool"]
+SUPPORTED = set(sx.ops.SUPPORTED_DTYPES)
 
 
 def _sigmoid(x):
@@ -37,7 +36,8 @@ UNARY_FUNCTIONS = {
     "arcsinh": ("arcsinh", np.arcsinh), "arccosh": ("arccosh", np.arccosh),
     "arctanh": ("arctanh", np.arctanh),
     "floor": ("floor", np.floor), "ceil": ("ceil", np.ceil), "trunc": ("trunc", np.trunc),
-    "rint": ("rint", np.rint), "sign": ("sign", np.sign),
+    "rint": ("rint", np.rint), "round": ("round", np.round), "around": ("round", np.round),
+    "sign": ("sign", np.sign),
     "isnan": ("isnan", np.isnan), "isinf": ("isinf", np.isinf), "isfinite": ("isfinite", np.isfinite),
     "sigmoid": ("sigmoid", _sigmoid), "relu": ("relu", lambda x: np.maximum(x, 0)),
 }
@@ -62,7 +62,7 @@ BINARY = {
     "hypot(a, b)": ("hypot", np.hypot), "pow(a, b)": ("power", np.power),
 }
 
-CASTS = ["float32", "float64", "int32", "int64", "bool", "int8", "uint8", "int16", "uint16", "uint32", "uint64"]
+CASTS = ["float16", "float32", "float64", "int32", "int64", "bool", "int8", "uint8", "int16", "uint16", "uint32", "uint64"]
 
 
 def expect(backend, src, fn, args, ulps=0, **kwargs):
@@ -253,7 +253,7 @@ def _in_range(values, target):
         return values
     info = np.iinfo(target)
     finite = np.isfinite(values)
-    v = np.where(finite, values, 0)
+    v = np.where(finite, values, 0).astype(np.float64)  # (float16 cannot hold int32's bounds)
     ok = finite & (np.trunc(v) >= info.min) & (np.trunc(v) < float(info.max))
     return values[ok]
 
@@ -555,7 +555,7 @@ def _one_program(backend, exprs, args):
 
 
 SMALL_INTS = ["int8", "int16", "uint8", "uint16", "uint32", "uint64"]
-EXACT_UNARY = ["abs", "square", "sign", "floor", "ceil", "trunc", "rint", "sqrt", "relu", "isnan", "isfinite"]
+EXACT_UNARY = ["abs", "square", "sign", "floor", "ceil", "trunc", "rint", "round", "sqrt", "relu", "isnan", "isfinite"]
 
 
 @pytest.mark.parametrize("dtype", SMALL_INTS)
@@ -571,3 +571,88 @@ def test_small_integer_dtypes(backend, dtype):
     _one_program(backend, unary, (a,))
     small = np.array([0, 1, 2, 3, 5], dtype)
     expect(backend, "c = a ** b", np.power, pairs(small, small))
+
+
+# -- complex numbers -------------------------------------------------------------------------------
+COMPLEX_DTYPES = ["complex64", "complex128"]
+COMPLEX_BINARY = {"a + b": np.add, "a - b": np.subtract, "a * b": np.multiply, "a / b": np.divide,
+                  "a == b": np.equal, "a != b": np.not_equal, "where(a == b, a, b)": lambda a, b: np.where(a == b, a, b)}
+COMPLEX_UNARY = {"abs(a)": ("absolute", np.absolute), "real(a)": ("real", np.real), "imag(a)": ("imag", np.imag),
+                 "conj(a)": ("conjugate", np.conjugate), "conjugate(a)": ("conjugate", np.conjugate),
+                 "angle(a)": ("angle", np.angle), "-a": ("negative", np.negative), "+a": ("positive", np.positive)}
+
+
+def complex_values(dtype, n=300, seed=11) -> np.ndarray:
+    """Every pair of real edge parts (0, -0.0, 1, inf, NaN, the largest, the smallest subnormal, ...)
+    and random values over many magnitudes."""
+    part = np.dtype(dtype).type(0).real.dtype
+    info = np.finfo(part)
+    edges = np.array([0.0, -0.0, 1.0, -1.0, 2.5, -0.5, np.inf, -np.inf, np.nan, float(info.max), float(info.tiny),
+                      float(info.smallest_subnormal), 3e-5], part)
+    re, im = pairs(edges, edges)
+    rng = np.random.default_rng(seed)
+    rand = rng.standard_normal((2, n)) * 10.0 ** rng.integers(-30, 30, (2, n))
+    z = np.empty(len(re) + n, dtype)
+    z.real = np.concatenate([re, rand[0].astype(part)])
+    z.imag = np.concatenate([im, rand[1].astype(part)])
+    return z
+
+
+@pytest.mark.parametrize("dtype", COMPLEX_DTYPES)
+@pytest.mark.parametrize("src", sorted(COMPLEX_BINARY))
+def test_complex_binary(backend, src, dtype):
+    """NumPy's complex arithmetic, infinities and NaNs included: its multiply formula (one fused
+    multiply-add per part, as its loop on CPUs with FMA), Smith's division, == and != of both parts."""
+    z = complex_values(dtype)
+    a, b = z[np.repeat(np.arange(0, len(z), 7), 40)], z[np.tile(np.arange(0, len(z), 7)[:40], len(z[::7]))]
+    n = min(len(a), len(b))
+    expect(backend, f"c = {src}", COMPLEX_BINARY[src], (a[:n], b[:n]))
+
+
+@pytest.mark.parametrize("dtype", COMPLEX_DTYPES)
+@pytest.mark.parametrize("src", sorted(COMPLEX_UNARY))
+def test_complex_unary(backend, src, dtype):
+    op, fn = COMPLEX_UNARY[src]
+    expect(backend, f"c = {src}", fn, (complex_values(dtype),), ulps_for(op, backend, "float32"))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int8", "int64", "bool"])
+@pytest.mark.parametrize("src", ["real(a)", "imag(a)", "conj(a)", "angle(a)"])
+def test_complex_parts_of_real_numbers(backend, src, dtype):
+    op, fn = COMPLEX_UNARY[src]
+    expect(backend, f"c = {src}", fn, (edge_values(dtype),), ulps_for(op, backend, "float32"))
+
+
+@pytest.mark.parametrize("other", ["float32", "float64", "int8", "int32", "bool", "complex64", "complex128"])
+@pytest.mark.parametrize("dtype", COMPLEX_DTYPES)
+def test_complex_promotion(backend, dtype, other):
+    """complex64 with float64 is complex128, with int32 complex128, with float32 complex64: NumPy's."""
+    z = complex_values(dtype, 40)[-60:]
+    x = np.resize(edge_values(other) if other[0] != "c" else complex_values(other, 40), len(z))
+    src = "s = a + b\nm = a * b\nq = b / a\ne = a == b"
+    got = run(backend, src, z, x)
+    want = numpy_quiet(lambda: (z + x, z * x, x / z, z == x))
+    for g, w, what in zip(got, want, "smqe"):
+        assert_same(g, w, context=what)
+
+
+def test_imaginary_literals_and_python_complex_inputs(backend):
+    a = np.array([1.0, -2.0, np.inf, np.nan], np.float32)
+    got = run(backend, "c = a * 2j + (1 - 0.5j)", a)
+    assert got.dtype == np.complex64  # a weak literal, as NumPy 2's Python complex
+    assert_same(got, numpy_quiet(lambda: a * 2j + (1 - 0.5j)))
+    got = run(backend, "c = a * k + 1J * 1j", a, 1.5 - 2j)
+    assert_same(got, numpy_quiet(lambda: a * (1.5 - 2j) + 1j * 1j))
+    assert run(backend, "c = a + complex128(a)", a).dtype == np.complex128
+    assert_same(run(backend, "c = complex64(a) * 1.5e-3j", a), numpy_quiet(lambda: a.astype(np.complex64) * 1.5e-3j))
+
+
+@pytest.mark.parametrize("src, op", [("c = exp(z)", "exp"), ("c = sqrt(z)", "sqrt"), ("c = z ** 2", "power"),
+                                     ("c = sum(z)", "sum"), ("c = z < 1", "less"), ("c = float32(z)", "float32"),
+                                     ("c = sin(z) + 1", "sin"), ("c = z @ z", "matmul"), ("c = transpose(z)", "transpose"),
+                                     ("y = 1\nc = maximum(z, y)", "maximum")])
+def test_complex_operations_not_yet_computed_are_refused_by_name(backend, src, op):
+    with pytest.raises(sx.DTypeError) as err:
+        run(backend, src, np.ones((2, 2), np.complex64))
+    assert f"{op} of complex64" in str(err.value) and "line" in str(err.value)
+    assert "real(z) and imag(z)" in str(err.value)

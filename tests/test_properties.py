@@ -25,8 +25,7 @@ SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, Heal
                                                      HealthCheck.function_scoped_fixture],
                 derandomize=True)
 
-SUPPORTED = {np.dtype(t) for t in ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16",
-                                   "uint32", "uint64", "float32", "float64")}
+SUPPORTED = set(sx.ops.SUPPORTED_DTYPES)
 
 
 def _sigmoid(x):
@@ -73,7 +72,7 @@ TRANSCENDENTAL_FUNCTIONS = {
     "hypot": (2, np.hypot), "pow": (2, np.power),
 }
 ULP_NAMES = {"pow": "power"}
-CASTS = {"float32", "float64", "bool", "int32", "int64"}
+CASTS = {"float16", "float32", "float64", "bool", "int32", "int64"}
 
 INPUT_NAMES = ["a", "b", "kernel", "i"]
 TEMP_NAMES = ["t", "u", "float", "out", "n", "global", "half", "v"]
@@ -188,7 +187,7 @@ def programs(draw, transcendental=False):
 
 # -- data --------------------------------------------------------------------------------
 
-DTYPES = ["float32", "float64", "int32", "int64", "bool", "weak_float", "weak_int", "int8", "uint8"]
+DTYPES = ["float16", "float32", "float64", "int32", "int64", "bool", "weak_float", "weak_int", "int8", "uint8"]
 BASE_SHAPES = [(), (4,), (2, 3), (0,), (3, 1, 2)]
 
 

@@ -313,6 +313,7 @@ def test_a_statement_of_many_terms_is_not_compiled_into_one_python_function():
     prog = sx.compile("c = " + " + ".join(f"a * {k + 2}" for k in range(n)), backend="numpy")
     a = np.ones(3)
     assert prog(a=a).tolist() == [float(sum(range(2, n + 2)))] * 3
+    assert prog(a=a).tolist() == [float(sum(range(2, n + 2)))] * 3  # the straight line is made at a second call
     sig = prog._engine.signature({"a": a})
     assert sig.straight_line is None and sig.python_source is None
     assert prog(a=a).tolist() == [float(sum(range(2, n + 2)))] * 3

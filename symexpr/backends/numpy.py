@@ -22,10 +22,10 @@ import numpy as np
 from ..errors import CallError, DTypeError, EvaluationError, ShapeError
 from ..graph import Graph, Node, statement_text
 from ..infer import Kind, infer_kinds, infer_shapes, is_weak_value, kind_of_value
-from ..ops import OPS, keeps_weak
+from ..ops import OPS, keeps_weak, where_into
 from ..passes.memory_plan import writes_into
 
-_WEAK_TYPES = {"b": bool, "i": int, "u": int, "f": float}
+_WEAK_TYPES = {"b": bool, "i": int, "u": int, "f": float, "c": complex}
 _RAISES = (ValueError, OverflowError, TypeError, ZeroDivisionError)
 
 
@@ -36,32 +36,9 @@ def last_uses(graph: Graph) -> dict[Node, int]:
     return {n: life.last for n, life in liveness(graph).items()}
 
 
-_BITS = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
-
-
-def _where_into(c, x, y, out):
-    """np.where(c, x, y) into `out`, for a bool c (see passes/memory_plan.py writes_into): y is read first.
-
-    As a select of bits, out = y ^ ((x ^ y) & -c): exact for every value (NaN payloads, -0.0), and some
-    8 times faster than np.where or a masked copy on a mask without runs (a ReLU's, a comparison's),
-    where those branch on every element."""
-    np.copyto(out, y, casting="unsafe")
-    bits = _BITS.get(out.dtype.itemsize) if out.flags.c_contiguous else None
-    if bits is None or not isinstance(c, np.ndarray) or c.dtype != np.bool_:
-        np.copyto(out, x, where=c, casting="unsafe")
-        return out
-    mask = np.negative(c.view(np.uint8).astype(bits))          # all ones where c
-    xb = np.asarray(x, out.dtype)
-    ob = out.view(bits)
-    diff = np.bitwise_xor(np.broadcast_to(xb, out.shape).view(bits) if xb.ndim else xb.view(bits)[()], ob)
-    np.bitwise_and(diff, mask, out=diff)
-    np.bitwise_xor(ob, diff, out=ob)
-    return out
-
-
 # Ops that are not ufuncs but can write into a given array.
 INTO = {
-    "where": _where_into,
+    "where": where_into,
     "clip": lambda x, lo, hi, out: np.clip(x, lo, hi, out=out),
     "relu": lambda x, out: np.maximum(x, 0, out=out),
 }
@@ -217,9 +194,16 @@ class NumpyEngine:
             return None
         sig = self.signature(values)
         if sig.straight_line is False:
-            made = straight_line(sig, {n: k for k, n in enumerate(self.graph.input_names)})
-            sig.python_source = made[0] if made else None
-            sig.straight_line = _with_out(made[1], sig, self.graph) if made else None
+            # Compiled at the signature's second call, not its first: a shape met once (a stream of
+            # records of varying length, a last partial batch) never pays the compile.
+            def lazy(args, out=None):
+                if sig.straight_line is lazy:
+                    made = straight_line(sig, {n: k for k, n in enumerate(self.graph.input_names)})
+                    sig.python_source = made[0] if made else None
+                    sig.straight_line = _with_out(made[1], sig, self.graph) if made else None
+                run = sig.straight_line
+                return None if run is None else run(args, out)
+            sig.straight_line = lazy
         return sig.straight_line
 
     def run(self, values: dict[str, object], out=None) -> list:
@@ -250,7 +234,7 @@ class NumpyEngine:
                     elif dest.shape != shape:
                         dest = dest.reshape(shape)  # same dtype and byte size; C-contiguous, so a view
                 try:
-                    result = evaluate(node, args, dest)  # through `evaluate`: the seam tests and debug tools patch
+                    result = _apply(node.op, args, dest, node.attrs)  # the loop holds the warning guards
                 except _RAISES as err:
                     raise EvaluationError(f"{statement_text(graph.source, node)}: {err}", statement=node.statement) from None
                 env[node] = result

@@ -18,9 +18,9 @@ from .tasks import ChunkTask, _MOMENT_DTYPES, _PartialTask, _aggregate, _combine
 
 
 def _options(prog) -> tuple:
-    opts = dict(prog._options)
-    opts.pop("outputs", None)
-    return tuple(sorted(opts.items()))
+    """The options a stage's program is compiled with: the program's backend and optimizer's
+    (outputs, input order and line labels are the stage's own)."""
+    return tuple((k, prog._options[k]) for k in ("backend", "fast_math", "optimize") if k in prog._options)
 
 
 def _as_dask(name, value):

@@ -22,9 +22,9 @@ from typing import Callable
 import numpy as np
 
 from ...graph import Node
-from ...ops import CASTS
+from ...ops import CASTS, power_of_ten
 from ...infer import Kind
-from .c_types import _MASK, _UNSIGNED, cl_type, convert, is_int, literal
+from .c_types import _FLOAT16, _MASK, _UNSIGNED, COMPLEX_PART, HALF_HELPERS, cl_type, convert, is_int, literal
 
 # -- per-op renderings ------------------------------------------------------------------------
 
@@ -74,7 +74,7 @@ class Ctx:
         if self.result.kind == "f":
             # OpenCL's select, not `?:`, for floats: the compiler turned `b > 0 ? -0.0 : b` into a
             # min instruction, which does not tell -0.0 from +0.0 (it gave -0.0 for b = +0.0).
-            return f"select({b}, {a}, ({'int' if self.result.itemsize == 4 else 'long'})({cond}))"
+            return f"select({b}, {a}, ({'int' if self.result.itemsize <= 4 else 'long'})({cond}))"
         return f"(({cond}) ? {a} : {b})"
 
     def pick_nan(self, cond: str, a: str, b: str) -> str:
@@ -85,7 +85,7 @@ class Ctx:
             return f"(({cond}) ? {a} : {b})"
         if self.vector:
             return f"select({b}, {a}, {cond})"
-        return f"select({b}, {a}, ({'int' if self.result.itemsize == 4 else 'long'})({cond}))"
+        return f"select({b}, {a}, ({'int' if self.result.itemsize <= 4 else 'long'})({cond}))"
 
     @staticmethod
     def isnan(x: str) -> str:
@@ -115,9 +115,9 @@ class Ctx:
 def _default_nan(ctx: Ctx) -> str:
     """The NaN x86 makes for an invalid operation (0/0, inf - inf): sign set, no payload. NumPy's
     results carry it; a compiler folding the same operation makes a positive one."""
-    return ctx.const(float(np.array(0xFFC00000 if ctx.result.itemsize == 4 else 0xFFF8000000000000,
-                                    "uint32" if ctx.result.itemsize == 4 else "uint64")
-                           .view(ctx.result)), ctx.result)
+    single = ctx.result.itemsize <= 4  # float16 computes in float: its NaN is float's, rounded
+    return ctx.const(float(np.array(0xFFC00000 if single else 0xFFF8000000000000, "uint32" if single else "uint64")
+                           .view("float32" if single else "float64")), ctx.result)
 
 
 def _x86_nan(ctx: Ctx, expr: str, a: str, b: str) -> str:
@@ -135,6 +135,8 @@ def _x86_nan(ctx: Ctx, expr: str, a: str, b: str) -> str:
 
 def _wrap(ctx: Ctx, a: str, op: str, b: str) -> str:
     """a op b in the result dtype, wrapping on overflow as NumPy does (signed ints go through unsigned)."""
+    if ctx.result.kind == "c":
+        return f"({a} {op} {b})"  # part by part
     if ctx.result.kind == "f":
         return _x86_nan(ctx, f"({a} {op} {b})", a, b)
     if ctx.vector or ctx.result.kind not in "iu":
@@ -146,13 +148,82 @@ def _wrap(ctx: Ctx, a: str, op: str, b: str) -> str:
     return f"({ctx.t()})({a} {op} {b})"
 
 
+# -- complex numbers: (re, im) pairs, float2/double2, with NumPy's loops' formulas ------------------
+def _part(ctx) -> str:
+    return cl_type(COMPLEX_PART[ctx.result.name])
+
+
+def _cmul(ctx, a, b):
+    """NumPy's complex multiply loop: re = ar*br - ai*bi and im = ar*bi + ai*br, each with one fused
+    multiply-add (its SIMD loop's, on CPUs with FMA)."""
+    t = ctx.t()
+    src = (f"{t} sx_cmul_{t}({t} a, {t} b) {{\n"
+           f"    return ({t})(fma(a.x, b.x, -(a.y * b.y)), fma(a.x, b.y, a.y * b.x));\n}}")
+    return f"{ctx.helper(f'sx_cmul_{t}', src)}({a}, {b})"
+
+
+def _cdiv(ctx, a, b):
+    """NumPy's complex division: Smith's algorithm, scaling by the larger part of the divisor (a
+    zero divisor gives NumPy's infinities and NaNs)."""
+    t, p = ctx.t(), _part(ctx)
+    src = (f"{t} sx_cdiv_{t}({t} a, {t} b) {{\n"
+           f"    const {p} br = fabs(b.x), bi = fabs(b.y);\n"
+           f"    if (br >= bi) {{\n"
+           f"        if (br == 0 && bi == 0) return ({t})(a.x / br, a.y / br);\n"
+           f"        const {p} rat = b.y / b.x, scl = ({p})1 / (b.x + b.y * rat);\n"
+           f"        return ({t})((a.x + a.y * rat) * scl, (a.y - a.x * rat) * scl);\n"
+           f"    }}\n"
+           f"    const {p} rat = b.x / b.y, scl = ({p})1 / (b.y + b.x * rat);\n"
+           f"    return ({t})((a.x * rat + a.y) * scl, (a.y * rat - a.x) * scl);\n}}")
+    return f"{ctx.helper(f'sx_cdiv_{t}', src)}({a}, {b})"
+
+
+def _cabs(ctx, a):
+    """NumPy's complex absolute value: an infinite part gives inf, else a NaN part NaN, else
+    larger * sqrt(1 + (smaller / larger)**2), with one fused multiply-add."""
+    t = cl_type(ctx.operand_dtypes[0])
+    p = ctx.t()
+    src = (f"{p} sx_cabs_{t}({t} z) {{\n"
+           f"    const {p} r = fabs(z.x), i = fabs(z.y);\n"
+           f"    if (isinf(r) || isinf(i)) return ({p})INFINITY;\n"
+           f"    if (isnan(r) || isnan(i)) return ({p})NAN;\n"
+           f"    const {p} larger = fmax(r, i), smaller = fmin(r, i);\n"
+           f"    if (larger == 0) return ({p})0;\n"
+           f"    const {p} ratio = smaller / larger;\n"
+           f"    return sqrt(fma(ratio, ratio, ({p})1)) * larger;\n}}")
+    return f"{ctx.helper(f'sx_cabs_{t}', src)}({a})"
+
+
+def _real(ctx, a):
+    return f"{a}.x" if ctx.operand_dtypes[0].kind == "c" else a
+
+
+def _imag(ctx, a):
+    return f"{a}.y" if ctx.operand_dtypes[0].kind == "c" else ctx.const(0)
+
+
+def _conjugate(ctx, a):
+    return f"(({ctx.t()})({a}.x, -{a}.y))" if ctx.result.kind == "c" else a
+
+
+def _angle(ctx, a):
+    d = ctx.operand_dtypes[0]
+    if d.kind == "c":
+        return f"atan2({a}.y, {a}.x)"
+    return f"atan2({ctx.const(0)}, {convert(a, d, ctx.result, ctx)})"  # 0 or pi (and -0.0, -pi)
+
+
 def _add(ctx, a, b):
+    if ctx.result.kind == "c":
+        return f"({a} + {b})"
     if ctx.result.kind == "b":
         return f"({a} | {b})"  # NumPy: bool + bool is logical or
     return _wrap(ctx, a, "+", b)
 
 
 def _multiply(ctx, a, b):
+    if ctx.result.kind == "c":
+        return _cmul(ctx, a, b)
     if ctx.result.kind == "b":
         return f"({a} & {b})"
     return _wrap(ctx, a, "*", b)
@@ -169,6 +240,8 @@ def _square(ctx, a):
 
 
 def _absolute(ctx, a):
+    if ctx.operand_dtypes[0].kind == "c":
+        return _cabs(ctx, a)
     if ctx.result.kind == "f":
         return f"fabs({a})"
     if ctx.result.kind == "i":
@@ -177,6 +250,8 @@ def _absolute(ctx, a):
 
 
 def _divide(ctx, a, b):
+    if ctx.result.kind == "c":
+        return _cdiv(ctx, a, b)
     if ctx.result.kind == "f":
         return _x86_nan(ctx, f"({a} / {b})", a, b)
     return f"({a} / {b})"
@@ -257,7 +332,7 @@ def _remainder(ctx, a, b):
         # A NaN result: as //, except when both are NaN: NumPy's remainder takes its NaN from the C
         # library's fmod, which on x86-64 runs on the x87 unit: the NaN with the larger significand,
         # the positive one on a tie.
-        u = "uint" if ctx.result.itemsize == 4 else "ulong"
+        u = "uint" if ctx.result.itemsize <= 4 else "ulong"
         mask = "0x7fffffffU" if u == "uint" else "0x7fffffffffffffffUL"
         name = ctx.helper(f"sx_mod_{t}", f"{t} sx_mod_{t}({t} a, {t} b) {{\n"
                                          f"    {t} m; if (b == 0) m = fmod(a, b); else {dm}(a, b, &m);\n"
@@ -335,6 +410,28 @@ def _fmod(ctx, a, b):
     return f"{ctx.helper(f'sx_fmod_{t}', src)}({a}, {b})"
 
 
+_HALF_NEXTAFTER = """float sx_nextafter_half(float x, float y) {
+    const ushort hx = sx_to_half(x), hy = sx_to_half(y);
+    ushort r;
+    if (isnan(x) || isnan(y)) r = 0x7e00;
+    else if (x == y) r = hx;
+    else if (x == 0) r = (hy & 0x8000) + 1;
+    else if (!(hx & 0x8000)) r = ((short)hx > (short)hy) ? hx - 1 : hx + 1;
+    else r = (!(hy & 0x8000) || (hx & 0x7fff) > (hy & 0x7fff)) ? hx - 1 : hx + 1;
+    return sx_from_half(r);
+}"""
+
+
+def _nextafter(ctx, a, b):
+    if ctx.result == _FLOAT16:
+        # NumPy's npy_half_nextafter: the next float16, on the bits (x == y gives x, so +0.0 towards
+        # -0.0 stays +0.0; a NaN gives NumPy's half NaN).
+        for name in ("sx_to_half", "sx_from_half"):
+            ctx.helper(name, HALF_HELPERS[name])
+        return f"{ctx.helper('sx_nextafter_half', _HALF_NEXTAFTER)}({a}, {b})"
+    return f"nextafter({a}, {b})"
+
+
 def _signbit(ctx, a):
     (da,) = ctx.operand_dtypes
     if da.kind == "f":
@@ -369,6 +466,9 @@ def _compare(op, c_op):
         da, db = ctx.operand_dtypes
         if da.kind == "b" and ctx.vector and op not in ("equal", "not_equal"):
             raise NotImplementedError("ordering of bools in vector code")
+        if da.kind == "c":  # == and != (ops.COMPLEX_OPS): both parts
+            join = "&" if op == "equal" else "|"
+            return ctx.as_bool(f"(({a}.x {c_op} {b}.x) {join} ({a}.y {c_op} {b}.y))")
         return ctx.as_bool(f"({a} {c_op} {b})")
     return render
 
@@ -426,6 +526,55 @@ def _rounding(name):
     return render
 
 
+# double -> an integer type as NumPy's astype does on x86 after round's float64 detour: x86's
+# conversion gives the "integer indefinite" (the minimum) beyond the range or for NaN; the small
+# types go through int32 (wrapping), the unsigned 32- and 64-bit ones as compilers lower them
+# (values from 2**(N-1) shifted down and the top bit put back).
+_I32 = "((v) >= -2147483648.0 && (v) < 2147483648.0 ? (int)(v) : (int)0x80000000)"
+_I64 = "((v) >= -9223372036854775808.0 && (v) < 9223372036854775808.0 ? (long)(v) : (long)0x8000000000000000UL)"
+
+
+def _x86(conversion: str, v: str) -> str:
+    return conversion.replace("(v)", f"({v})")
+
+
+_ROUND_BACK = {
+    "int8": f"(char){_x86(_I32, 'y')}", "uint8": f"(uchar){_x86(_I32, 'y')}",
+    "int16": f"(short){_x86(_I32, 'y')}", "uint16": f"(ushort){_x86(_I32, 'y')}",
+    "int32": _x86(_I32, "y"), "int64": _x86(_I64, "y"),
+    "uint32": f"y >= 2147483648.0 ? (uint){_x86(_I32, 'y - 2147483648.0')} ^ 0x80000000U : (uint){_x86(_I32, 'y')}",
+    "uint64": (f"y >= 9223372036854775808.0 ? (ulong){_x86(_I64, 'y - 9223372036854775808.0')} ^ "
+               f"0x8000000000000000UL : (ulong){_x86(_I64, 'y')}"),
+}
+
+
+def _round(ctx, a):
+    """np.round (ops._round): rint(a * 10**d) / 10**d in the float's own dtype, the power of ten as
+    NumPy computes it; ints unchanged for d >= 0, through float64 for d < 0."""
+    decimals = dict(ctx.node.attrs).get("decimals", 0)
+    scale = power_of_ten(abs(decimals))
+    if ctx.result.kind == "f":
+        if decimals == 0:
+            return f"rint({a})"
+        with np.errstate(over="ignore"):  # 10**39 is inf in float32: NumPy's x * inf then
+            f = ctx.const(float(np.array(scale).astype(ctx.result)))
+        # float16: each of NumPy's three steps is rounded to float16 (the last one by render_values).
+        half = (lambda e: f"{ctx.helper('sx_half', HALF_HELPERS['sx_half'])}({e})") if ctx.result == _FLOAT16 \
+            else (lambda e: e)
+        body = f"(rint({half(f'{a} * {f}')}) / {f})" if decimals > 0 else f"(rint({half(f'{a} / {f}')}) * {f})"
+        return ctx.pick_nan(ctx.isnan(a), a, body)  # a NaN keeps its bits, as in NumPy's three steps
+    if decimals >= 0:
+        return a
+    if ctx.vector:
+        raise NotImplementedError("round of ints in vector code")
+    t = ctx.t()
+    name = f"sx_round_{t}_{-decimals}"
+    src = (f"{t} {name}({t} a) {{\n"
+           f"    double y = rint((double)a / {literal(scale, 'float64')}) * {literal(scale, 'float64')};\n"
+           f"    return {_ROUND_BACK[ctx.result.name]};\n}}")
+    return f"{ctx.helper(name, src)}({a})"
+
+
 def _sign(ctx, a):
     if ctx.result.kind == "f":
         one, minus, zero = ctx.const(1), ctx.const(-1), ctx.const(0)
@@ -447,9 +596,11 @@ def _classify(name, int_value):
 
 def _extremum(c_op):
     def render(ctx, a, b):
-        # NumPy propagates NaN, and on equal operands (-0.0 and 0.0) returns the second.
+        # NumPy propagates NaN, and on equal operands (-0.0 and 0.0) returns the second; its float16
+        # loop (npy_half_ge/le) the first.
         if ctx.result.kind == "f":
-            return ctx.sel(f"({a} {c_op} {b}) | isnan({a})", a, b)
+            tie = "=" if ctx.result == _FLOAT16 else ""
+            return ctx.sel(f"({a} {c_op}{tie} {b}) | isnan({a})", a, b)
         if ctx.vector:
             raise NotImplementedError("extremum of bools in vector code")
         return ctx.sel(f"{a} {c_op} {b}", a, b)
@@ -556,14 +707,19 @@ CL_OPS: dict[str, ClOp] = {
     "ceil": ClOp(_rounding("ceil")),
     "trunc": ClOp(_rounding("trunc")),
     "rint": ClOp(_rounding("rint")),
+    "round": ClOp(_round),
     "sign": ClOp(_sign),
     "isnan": ClOp(_classify("isnan", 0), "own"),
     "isinf": ClOp(_classify("isinf", 0), "own"),
     "isfinite": ClOp(_classify("isfinite", 1), "own"),
     "signbit": ClOp(_signbit, "own"),
     "fmod": ClOp(_fmod),
+    "real": ClOp(_real, "own", vector=False),
+    "imag": ClOp(_imag, "own", vector=False),
+    "conjugate": ClOp(_conjugate, "own", vector=False),
+    "angle": ClOp(_angle, "own", vector=False),
     "copysign": ClOp(_func("copysign")),
-    "nextafter": ClOp(_func("nextafter")),
+    "nextafter": ClOp(_nextafter),
     "minimum": ClOp(_minimum),
     "maximum": ClOp(_maximum),
     "where": ClOp(_where, "where"),
@@ -578,6 +734,8 @@ def operand_dtypes(node: Node, kinds: dict[Node, Kind]) -> tuple[np.dtype, ...]:
     """The dtype each operand is converted to before the op: NumPy's loop dtypes."""
     mode = CL_OPS[node.op].operands
     result = kinds[node].dtype
+    if mode == "result" and result.kind != "c" and any(kinds[i].dtype.kind == "c" for i in node.inputs):
+        return tuple([kinds[i].dtype for i in node.inputs])  # abs of a complex: a real of its own
     if mode == "own":
         return tuple([kinds[i].dtype for i in node.inputs])
     if mode == "where":

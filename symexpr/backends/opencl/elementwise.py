@@ -12,7 +12,10 @@ import numpy as np
 
 from ...graph import Graph, Node, collector_paused
 from ...infer import Kind
-from .c_types import _FLOAT64, _MASK, cl_type, literal
+from .c_types import _FLOAT16, _FLOAT64, _MASK, HALF_HELPERS, buffer_type, cl_type, literal
+_COMPLEX128 = np.dtype("complex128")
+from .c_types import load as c_load
+from .c_types import store as c_store
 from .values import (KERNEL_NAME, Arg, render_preamble, render_values, uniformity, var_names)
 
 # -- the call signature a kernel is specialized for --------------------------------------------
@@ -82,8 +85,10 @@ def render_kernel(graph: Graph, kinds: dict[Node, Kind], signature: Signature) -
     """The OpenCL C source of one kernel computing every output of `graph` for this signature."""
     names = var_names(graph)
     helpers: dict[str, str] = {}
+    if any(kinds[n].dtype == _FLOAT16 for n in graph.nodes):
+        helpers.update((k, HALF_HELPERS[k]) for k in ("sx_from_half", "sx_to_half"))  # loads and stores
     host = {graph.nodes[k] for k in signature.scalars}
-    uses_double = any(kinds[n].dtype == _FLOAT64 for n in graph.nodes)
+    uses_double = any(kinds[n].dtype in (_FLOAT64, _COMPLEX128) for n in graph.nodes)
     floats = {kinds[n].dtype for n in graph.nodes if not kinds[n].weak and kinds[n].dtype.kind == "f"}
     float_dtype = next(iter(floats)) if len(floats) == 1 else np.dtype("float32")
     ndim = signature.ndim
@@ -114,7 +119,8 @@ def render_kernel(graph: Graph, kinds: dict[Node, Kind], signature: Signature) -
                 t = f"{_MASK[float_dtype.name] if dt.kind == 'b' else cl_type(dt)}{width}"
                 lines.append(f"const {t} {names[node]} = {load};")
             else:
-                lines.append(f"const {cl_type(dt)} {names[node]} = sx_in{k}[{index(f'sx_in{k}', in_layout[node])}];")
+                lines.append(f"const {cl_type(dt)} {names[node]} = "
+                             f"{c_load(f'sx_in{k}', index(f'sx_in{k}', in_layout[node]), dt)};")
         return lines
 
     def compute(width: int) -> tuple[list[str], set]:
@@ -169,7 +175,7 @@ def render_kernel(graph: Graph, kinds: dict[Node, Kind], signature: Signature) -
         compute_lines, vector_nodes = compute(1)
         main_lines = loads(1, None) + compute_lines
         for k, oname, dt, value, lay in results(1, vector_nodes):
-            store = f"sx_out{k}[{index(f'sx_out{k}', lay)}] = {value};  // output {oname}"
+            store = f"{c_store(f'sx_out{k}', index(f'sx_out{k}', lay), value, dt)};  // output {oname}"
             if lay.how == "strided" and any(lay.skip):
                 # An output smaller than the iteration space is written once per element.
                 cond = " && ".join(f"sx_i{d} == 0" for d in range(ndim) if lay.skip[d])
@@ -234,10 +240,10 @@ def kernel_arguments(graph: Graph, kinds: dict[Node, Kind], signature: Signature
     for k, (node, lay) in enumerate(zip(graph.inputs, signature.inputs)):
         dt = kinds[node].dtype
         if lay.how == "scalar":
-            if not kinds[node].weak:
-                args.append(Arg(names[node], ("scalar_in", k), dt))
+            if not kinds[node].weak:  # (a float16 scalar is passed as the float it is computed as)
+                args.append(Arg(names[node], ("scalar_in", k), np.dtype("float32") if dt == _FLOAT16 else dt))
             continue
-        args.append(Arg(f"sx_in{k}", ("in", k), None, f"__global const {cl_type(dt)}*"))
+        args.append(Arg(f"sx_in{k}", ("in", k), None, f"__global const {buffer_type(dt)}*"))
         if lay.how == "strided":
             args.append(Arg(f"sx_in{k}_off", ("in_off", k), i64))
             args += [Arg(f"sx_in{k}_st{d}", ("in_st", k, d), i64) for d in range(ndim) if not lay.skip[d]]
@@ -247,7 +253,7 @@ def kernel_arguments(graph: Graph, kinds: dict[Node, Kind], signature: Signature
     for k, ((_, node), lay) in enumerate(zip(graph.outputs, signature.outputs)):
         if lay.how == "none":
             continue
-        args.append(Arg(f"sx_out{k}", ("out", k), None, f"__global {cl_type(kinds[node].dtype)}*"))
+        args.append(Arg(f"sx_out{k}", ("out", k), None, f"__global {buffer_type(kinds[node].dtype)}*"))
         if lay.how == "strided":
             args.append(Arg(f"sx_out{k}_off", ("out_off", k), i64))
             args += [Arg(f"sx_out{k}_st{d}", ("out_st", k, d), i64) for d in range(ndim) if not lay.skip[d]]

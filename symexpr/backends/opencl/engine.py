@@ -454,4 +454,4 @@ class OpenCLEngine(Memory, Replay):
 
 _COMPARE = frozenset(("less", "less_equal", "greater", "greater_equal", "equal", "not_equal"))
 _WEAK_KIND = {bool: Kind(np.dtype(bool), True), int: Kind(np.dtype(np.int64), True),
-              float: Kind(np.dtype(np.float64), True)}
+              float: Kind(np.dtype(np.float64), True), complex: Kind(np.dtype(np.complex128), True)}

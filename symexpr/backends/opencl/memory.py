@@ -163,7 +163,8 @@ def _scalar_of(v, dtype):
     """A one-element array's value, as a kernel argument."""
     if is_weak_value(v):
         return dtype.type(v)
-    return np.asarray(v).reshape(())[()]
+    value = np.asarray(v).reshape(())[()]
+    return value if value.dtype == dtype else dtype.type(value)  # a float16 as its float (exact)
 
 
 def _to_host(values: dict) -> dict:

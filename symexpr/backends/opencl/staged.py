@@ -136,6 +136,7 @@ class StagedSignature:
         self.largest = max((math.prod(shapes[n]) * kinds[n].dtype.itemsize for n in graph.nodes
                             if not kinds[n].weak), default=0)  # bytes of the largest array
         self.rewrites = rewrites
+        self.on_numpy: str | None = None  # why the NumPy engine runs this signature, if it does
         # After which step each value in memory can be dropped (its last reader).
         last: dict[Node, int] = {}
         for k, step in enumerate(plan.steps):
@@ -207,6 +208,13 @@ class StagedRunner:
         host = tuple(n for n in graph.nodes if kinds[n].weak)
         weak = frozenset(host)
         executors = []
+        if any(kinds[n].dtype == np.float16 for n in graph.nodes) and any(
+                s.kind == "reduce" or (s.kind == "elementwise" and s.axes) for s in plan.steps):
+            # The reduction kernels accumulate in float32/float64 and store their partial results in
+            # the value's dtype; NumPy's float16 reductions are their own: the NumPy engine runs them.
+            sig = StagedSignature(graph, kinds, shapes, plan, [None] * len(plan.steps), host, rewrites)
+            sig.on_numpy = "float16 reductions run on the NumPy engine"
+            return sig
         for step in plan.steps:
             if step.host:
                 executors.append(_Host(graph, plan, step))
@@ -235,7 +243,10 @@ class StagedRunner:
 
     def describe(self, values: dict) -> list[str]:
         """The kernel plan of these values' signature, one line per kernel."""
-        return self.signature(values).plan.describe()
+        sig = self.signature(values)
+        if sig.on_numpy:
+            return [f"1. the NumPy engine: {sig.on_numpy}"]
+        return sig.plan.describe()
 
     # -- a call ------------------------------------------------------------------------------------
     def run(self, values: dict, out=None) -> list:
@@ -243,6 +254,8 @@ class StagedRunner:
         sig = self.signature(values)
         if any(isinstance(v, np.ndarray) and v.size == 0 for v in values.values()):
             # Nothing for a kernel to read: the NumPy engine gives the empty results and the identities.
+            return self.engine._numpy.run(values, out)
+        if sig.on_numpy:
             return self.engine._numpy.run(values, out)
         if self.engine.info.max_alloc and sig.largest > self.engine.info.max_alloc:
             # An array beyond the device's largest buffer: element-wise kernels split their launches,
@@ -254,11 +267,37 @@ class StagedRunner:
         for node in graph.inputs:
             env[node] = values[node.input_name]
         evaluate_on_host(sig.host, env, graph.source)
+        # One BLAS thread for the whole call when every product is small and kernels run between them
+        # (setting it costs some 40 us: once, not once a product); else each small product sets it for
+        # itself. With no kernel at all (every other step on the host), BLAS keeps its threads.
+        products = [math.prod(sig.shapes[s.nodes[0].inputs[0]]) * (sig.shapes[s.nodes[0].inputs[1]][-1:] or (1,))[0]
+                    for s in sig.plan.steps if s.kind == "matmul"]
+        kernels = any(isinstance(ex, (_Reduce, _Elementwise)) for ex in sig.executors)
+        if products and not kernels:
+            self._run_steps(sig, env, graph, True)  # (True: no limit is set per product either)
+            return self._results(sig, values, out, env)
+        small = bool(products) and max(products) < _BLAS_ONE_THREAD_BELOW and _blas_controller() is not None
+        with (_blas_controller().limit(limits=1) if small else contextlib.nullcontext()):
+            self._run_steps(sig, env, graph, small)
+        return self._results(sig, values, out, env)
+
+    @staticmethod
+    def _results(sig: StagedSignature, values: dict, out, env: dict) -> list:
+        seen = {id(v) for v in values.values()}
+        results = []
+        for _, node in sig.graph.outputs:
+            r = as_result(_value(env, node), seen)
+            if isinstance(r, np.ndarray):
+                seen.add(id(r))
+            results.append(r)
+        return deliver(results, out, sig.graph)
+
+    def _run_steps(self, sig: StagedSignature, env: dict, graph: Graph, one_thread: bool) -> None:
         for k, (step, ex) in enumerate(zip(sig.plan.steps, sig.executors)):
             if step.kind == "matmul":
                 node = step.nodes[0]
                 a, b = (_value(env, i) for i in node.inputs)
-                with np.errstate(all="ignore"), _blas_threads(a, b):
+                with np.errstate(all="ignore"), (contextlib.nullcontext() if one_thread else _blas_threads(a, b)):
                     env[node] = np.asarray(np.matmul(a, b))
             elif step.kind == "view":
                 node = step.nodes[0]
@@ -273,14 +312,6 @@ class StagedRunner:
                 self._reduce(ex, env, graph)
             for n in sig.drop_after.get(k, ()):
                 env.pop(n, None)
-        seen = {id(v) for v in values.values()}
-        results = []
-        for _, node in graph.outputs:
-            r = as_result(_value(env, node), seen)
-            if isinstance(r, np.ndarray):
-                seen.add(id(r))
-            results.append(r)
-        return deliver(results, out, graph)
 
     def _reduce(self, ex: _Reduce, env: dict, graph: Graph) -> None:
         engine = self.engine

@@ -15,7 +15,7 @@ from ...infer import Kind
 from ...ops import CASTS
 from .c_ops import CL_OPS, Ctx
 from .c_ops import operand_dtypes
-from .c_types import _MASK, COMPARISONS, cl_type, convert, literal
+from .c_types import _FLOAT16, _MASK, COMPARISONS, HALF_HELPERS, cl_type, convert, literal
 
 if TYPE_CHECKING:
     from .elementwise import Signature
@@ -163,6 +163,9 @@ def render_values(graph: Graph, nodes, kinds: dict[Node, Kind], names: dict[Node
             expr = _compare_uint64_weak(node, args, kinds, ctx)
         else:
             expr = CL_OPS[node.op].render(ctx, *args)
+        if ctx.result == _FLOAT16 and node.op not in CASTS:
+            # NumPy computes a float16 operation in float32 and rounds the result to float16.
+            expr = f"{ctx.helper('sx_half', HALF_HELPERS['sx_half'])}({expr})"
         if is_vec:
             vector_nodes.add(node)
         if node.statement is not said[0]:  # the statement once, above its first operation
