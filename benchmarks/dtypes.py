@@ -10,8 +10,6 @@ on this device, where its OpenCL C library converts halves and computes fma() in
 """
 from __future__ import annotations
 
-import argparse
-import json
 import platform
 import sys
 from datetime import datetime, timezone
@@ -20,6 +18,8 @@ from pathlib import Path
 import numpy as np
 
 import symexpr as sx
+
+from script import run_script  # benchmarks/script.py: the scripts' shared command line
 from reductions import best, numexpr
 
 
@@ -89,18 +89,7 @@ def markdown(result: dict) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="smaller sizes, for a test run")
-    parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--no-write", action="store_true", help="print only")
-    args = parser.parse_args(argv)
-    result = run(args.quick, args.repeats)
-    if not args.no_write:
-        out = Path(__file__).resolve().parent / "results"
-        out.mkdir(exist_ok=True)
-        (out / "dtypes.json").write_text(json.dumps(result, indent=1))
-        (out / "dtypes.md").write_text(markdown(result))
-    return 0 if all(r["agree"] for r in result["rows"]) else 1
+    return run_script(__doc__, "dtypes", run, markdown, argv)
 
 
 if __name__ == "__main__":

@@ -12,8 +12,6 @@ at least NumPy's speed; a 3-layer MLP forward at least 1.2x.
 """
 from __future__ import annotations
 
-import argparse
-import json
 import platform
 import sys
 import time
@@ -23,6 +21,8 @@ from pathlib import Path
 import numpy as np
 
 import symexpr as sx
+
+from script import run_script  # benchmarks/script.py: the scripts' shared command line
 
 try:
     import numexpr
@@ -158,18 +158,7 @@ def markdown(result: dict) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="smaller sizes, for a test run")
-    parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--no-write", action="store_true", help="print only")
-    args = parser.parse_args(argv)
-    result = run(args.quick, args.repeats)
-    if not args.no_write:
-        out = Path(__file__).resolve().parent / "results"
-        out.mkdir(exist_ok=True)
-        (out / "reductions.json").write_text(json.dumps(result, indent=1))
-        (out / "reductions.md").write_text(markdown(result))
-    return 0 if all(r["agree"] for r in result["rows"]) else 1
+    return run_script(__doc__, "reductions", run, markdown, argv)
 
 
 if __name__ == "__main__":
