@@ -13,7 +13,6 @@ from __future__ import annotations
 import platform
 import sys
 from datetime import datetime, timezone
-from pathlib import Path
 
 import numpy as np
 

@@ -16,7 +16,6 @@ import platform
 import sys
 import time
 from datetime import datetime, timezone
-from pathlib import Path
 
 import numpy as np
 
