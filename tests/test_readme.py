@@ -61,7 +61,7 @@ def test_hybridize_example_traces_to_the_imperative_result():
 
 
 def test_gradients_example_runs():
-    block = next(b for b in python_blocks() if "sx.grad(prog" in b)
+    block = next(b for b in python_blocks() if "g = sx.grad(prog" in b)
     rng = np.random.default_rng(0)
     namespace = {"sx": sx, "x": rng.standard_normal((8, 3)), "y": rng.standard_normal((8, 2)),
                  "w1": rng.standard_normal((3, 4)), "b1": rng.standard_normal(4),
