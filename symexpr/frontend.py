@@ -18,10 +18,11 @@ has one, is the caller's to run between `scan` and `parse`.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
+from typing import TYPE_CHECKING
 
-import lark
-from lark.parsers.lalr_analysis import Shift
+if TYPE_CHECKING:  # Lark is imported only where tables are built from the grammar
+    import lark
 
 
 @dataclass
@@ -54,6 +55,8 @@ class _Rule:
 
 class Parser:
     def __init__(self, grammar: lark.Lark):
+        from lark.parsers.lalr_analysis import Shift
+
         options = grammar.options
         # A post-lexer is the caller's to run on `scan`'s tokens; Lark keeps the terminals it accepts.
         if (options.parser != "lalr" or not options.keep_all_tokens or options.maybe_placeholders
@@ -71,6 +74,36 @@ class Parser:
                                           rules.setdefault(id(arg), _rule(arg)))
                                  for symbol, (action, arg) in row.items()}
         self._chains: dict[tuple, tuple] = {}
+
+    # The tables as plain data (JSON), so that a later process parses without importing Lark.
+    def tables(self) -> dict:
+        rules: dict[int, int] = {}
+        listed: list = []
+
+        def rule_index(rule: _Rule) -> int:
+            if id(rule) not in rules:
+                rules[id(rule)] = len(listed)
+                listed.append(list(astuple(rule)))
+            return rules[id(rule)]
+
+        rows = {str(state): {symbol: [1, arg] if shift else [0, rule_index(arg)] for symbol, (shift, arg) in row.items()}
+                for state, row in self._rows.items()}
+        return {"scanner": self._scanner.pattern, "ignore": sorted(self._ignore), "keywords": self._keywords,
+                "start": self._start, "end": self._end, "rows": rows, "rules": listed}
+
+    @classmethod
+    def from_tables(cls, data: dict) -> "Parser":
+        self = cls.__new__(cls)
+        self._scanner = re.compile(data["scanner"])
+        self._ignore = frozenset(data["ignore"])
+        self._keywords = {k: dict(v) for k, v in data["keywords"].items()}
+        self._start, self._end = int(data["start"]), int(data["end"])
+        rules = [_Rule(*r) for r in data["rules"]]
+        self._rows = {int(state): {symbol: (True, arg) if shift else (False, rules[arg])
+                                   for symbol, (shift, arg) in row.items()}
+                      for state, row in data["rows"].items()}
+        self._chains = {}
+        return self
 
     def scan(self, text: str):
         """The tokens of `text`, ignored terminals dropped: tuples (terminal name, text, start, end)."""

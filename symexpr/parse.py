@@ -11,11 +11,12 @@ import bisect
 import difflib
 import functools
 import math
+import os
 import re
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import lark
 import numpy as np
 
 from . import frontend
@@ -23,6 +24,9 @@ from .cache import cache_dir
 from .errors import ParseError, Span
 from .graph import Graph, Node, collector_paused, constant
 from .ops import CASTS, CONSTANTS, FUNCTIONS, OPS, SUPPORTED_DTYPES, VALUE_NAMES, keeps_weak
+
+if TYPE_CHECKING:  # imported in parser(): only building the tables needs Lark
+    import lark
 
 INT64_MAX = 2**63 - 1
 
@@ -69,6 +73,8 @@ def parser() -> lark.Lark:
     grammar's hash and the options): building them takes about 30 ms, loading them 2 ms. Every token
     is kept (keep_all_tokens), so a node's span runs from its first token to its last, parentheses
     included."""
+    import lark
+
     options = dict(parser="lalr", lexer="basic", keep_all_tokens=True, maybe_placeholders=False,
                    postlex=_Separators())
     text = _grammar_path().read_text()
@@ -84,9 +90,37 @@ def parser() -> lark.Lark:
     return lark.Lark(text, **options)
 
 
+# Bumped when frontend.Parser's tables change shape: older cache entries are then never read.
+TABLES_FORMAT = 1
+
+
 @functools.cache
 def lean_parser() -> frontend.Parser:
-    return frontend.Parser(parser())
+    """The lean parser. Its tables are cached on disk as JSON, keyed by the grammar's text, so a new
+    process loads them (about 2 ms) without importing Lark (some 50 ms); a missing or broken entry is
+    built again with Lark."""
+    import hashlib
+    import json
+
+    text = _grammar_path().read_text()
+    folder = cache_dir("parser")
+    key = hashlib.sha256(f"{TABLES_FORMAT}\0{_Separators.always_accept}\0{text}".encode()).hexdigest()[:24]
+    path = folder / f"frontend-{key}.json" if folder is not None else None
+    if path is not None and path.exists():
+        try:
+            return frontend.Parser.from_tables(json.loads(path.read_text()))
+        except (OSError, ValueError, KeyError, TypeError, IndexError, re.error):
+            pass  # broken: built again below
+    lean = frontend.Parser(parser())
+    if path is not None:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(lean.tables()))
+            os.replace(tmp, path)  # whole or not at all, also with other processes writing it
+        except OSError:
+            pass  # an unwritable cache only makes the next process slower
+    return lean
 
 
 class Lines:

@@ -2,6 +2,9 @@
 LALR parser (and the same failing token and expected terminals), on generated text."""
 from __future__ import annotations
 
+import json
+import os
+
 import lark
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -173,3 +176,35 @@ def test_lean_parser_refuses_grammars_it_does_not_shape_like_lark():
     grammar = lark.Lark("start: A\nA: \"a\"", parser="lalr")
     with pytest.raises(ValueError, match="keep_all_tokens"):
         frontend.Parser(grammar)
+
+
+def test_tables_as_data_parse_as_the_grammar_does(tmp_path, monkeypatch):
+    # The lean parser's tables go to disk as JSON; loaded back they scan and parse the same.
+    from symexpr import frontend
+
+    built = frontend.Parser(parser())
+    loaded = frontend.Parser.from_tables(json.loads(json.dumps(built.tables())))
+    for text in ["c = a * (b + 1) ** -2\nd = where(c > 0, c, 0)  # note", "x = sum(a, axis=(0, 1), keepdims=True)"]:
+        assert list(loaded.scan(text)) == list(built.scan(text))
+        toks, _ = tokens(text, Lines(text))  # after the post-lexer: newlines as separators
+        assert loaded.parse(toks, _tree, len(text)) == built.parse(toks, _tree, len(text))
+
+
+def test_a_new_process_parses_without_importing_lark(tmp_path):
+    # With the tables cached, importing symexpr and compiling never imports Lark; a broken entry is
+    # built again (with Lark) and the program still compiles.
+    import subprocess
+    import sys
+
+    env = {**os.environ, "SYMEXPR_CACHE_DIR": str(tmp_path)}
+    code = "import sys, symexpr as sx; sx.compile('c = a + b'); print('lark' in sys.modules)"
+    run = lambda: subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,  # noqa: E731
+                                 timeout=120)
+    first, second = run(), run()
+    assert first.returncode == second.returncode == 0, first.stderr + second.stderr
+    assert first.stdout.strip() == "True" and second.stdout.strip() == "False"
+    (entry,) = (tmp_path / "parser").glob("frontend-*.json")
+    entry.write_text("{broken")
+    third = run()
+    assert third.returncode == 0 and third.stdout.strip() == "True", third.stderr
+    assert json.loads(entry.read_text())["rows"]  # written again, whole
