@@ -138,5 +138,7 @@ def _gradient_function(fun, argnums, with_value: bool) -> HybridFunction:
         grads = grads if many else grads[0]
         return (value, grads) if with_value else grads
 
-    return HybridFunction(gradient, active=True, backend=inner.backend, optimize=inner.optimize)
+    # The function's static arguments stay static (a loop count, a flag): part of the signature.
+    return HybridFunction(gradient, active=True, backend=inner.backend, optimize=inner.optimize,
+                          static_argnames=tuple(inner.static_argnames), static_argnums=tuple(inner.static_argnums))
 

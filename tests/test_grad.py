@@ -461,3 +461,17 @@ def test_reduction_product_gradients_on_both_engines():
     got = sx.grad(src, of="loss", wrt=wrt, backend="opencl")(**args)
     for name, e, g in zip(wrt, expect, got):
         np.testing.assert_allclose(g, e, rtol=1e-9, atol=1e-9, err_msg=name)
+
+
+def test_grad_of_a_function_keeps_its_static_arguments():
+    @sx.hybridize(static_argnames=("n",))
+    def deep(w, x, n):
+        for _ in range(n):
+            x = sx.tanh(x * w)
+        return sx.sum(x)
+
+    w, x = np.float64(0.7), np.linspace(0.1, 1, 5)
+    for n in (1, 3):
+        got = sx.grad(deep)(w, x, n)
+        expect = fd(lambda w, x: deep.fn(w, x, n), {"w": w, "x": x}, "w", np.float64(1.0))
+        assert abs(expect) > 0.1 and got == pytest.approx(expect, rel=1e-6)
