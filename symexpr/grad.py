@@ -52,7 +52,7 @@ def value_and_grad(fun, of=None, wrt=None, *, seed: str | None = None, argnums=0
 # -- programs -----------------------------------------------------------------------------------
 def _gradient_program(prog, of, wrt, seed, options: dict, with_values: bool) -> Program:
     if isinstance(prog, str):
-        prog = Program(prog, **{**options, "backend": "numpy"})
+        prog = Program(prog, **{**options, "backend": "numpy", "optimize": False})  # read, never run
         base = {"outputs": None, "backend": "auto", "optimize": True, "fast_math": False}
     else:
         base = dict(prog._options)

@@ -21,12 +21,11 @@ from dataclasses import replace
 
 from ..errors import ParseError, SymExprError
 from ..graph import Graph, Node, constant, rebuild, statement_text, topological
-from ..ops import OPS, ZERO
+from ..ops import CASTS, OPS, ZERO
 
 # Unary element-wise ops keep their operand's shape and dtype, so their shares need no `sum_to`;
 # a cast does not keep the dtype.
-_SAME_SHAPE = frozenset(n for n, op in OPS.items() if op.kind == "elementwise" and op.arity == 1
-                        and not n.startswith(("float", "int", "uint", "bool")))
+_SAME_SHAPE = frozenset(n for n, op in OPS.items() if op.kind == "elementwise" and op.arity == 1 and n not in CASTS)
 
 
 class _Value:

@@ -22,6 +22,8 @@ from ..graph import Graph, Node, rebuild
 from ..ops import OPS
 from ..shapes import reduced_axes
 
+# What lowering leaves for a kernel generator: the reductions it implements itself.
+PRIMITIVE_REDUCTIONS = frozenset(("sum", "prod", "max", "min", "argmax", "argmin", "any", "all"))
 COMPOSITES = frozenset(("mean", "var", "std", "logsumexp", "softmax", "log_softmax",
                         # what differentiation makes (ops.py, "gradient"): sums, views and constants
                         "sum_to", "seed", "count", "matmul_grad"))
@@ -157,9 +159,6 @@ def _lower_gradient(node: Node, inputs: tuple, kinds: dict, shapes: dict) -> Nod
     if operand == 0:
         return make("matmul", g, swap(b, max(nb, 2)), name=node.name)
     return make("matmul", swap(a, max(na, 2)), g, name=node.name)
-
-
-PRIMITIVE_REDUCTIONS = frozenset(("sum", "prod", "max", "min", "argmax", "argmin", "any", "all"))
 
 
 def sink_expand_dims(graph: Graph, kinds: dict, shapes: dict, records: list | None = None) -> Graph:

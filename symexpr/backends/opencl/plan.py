@@ -27,9 +27,8 @@ from dataclasses import dataclass, field
 
 from ...graph import Graph, Node
 from ...ops import OPS
+from ...passes.lower import PRIMITIVE_REDUCTIONS
 from ...shapes import reduced_axes
-
-PRIMITIVE_REDUCTIONS = frozenset(("sum", "prod", "max", "min", "argmax", "argmin", "any", "all"))
 
 # Steps over fewer elements than this run on the host with NumPy (the reference's own calls): a
 # kernel launch and the wait for it cost 40 to 65 us back to back on a CPU device, and 0.3 to 0.6 ms

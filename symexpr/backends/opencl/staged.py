@@ -151,6 +151,18 @@ class StagedSignature:
                 reads = list(step.nodes[0].inputs)
             for r in reads:
                 last[r] = k
+        # BLAS threads, decided once for the signature: "keep" with no kernel at all (every other step
+        # on the host: nothing to fight over the cores); "one" for the whole call when every product
+        # is small (setting it costs some 40 us: once, not once a product); else "each" product
+        # decides for itself (_blas_threads).
+        products = [math.prod(shapes[s.nodes[0].inputs[0]]) * (shapes[s.nodes[0].inputs[1]][-1:] or (1,))[0]
+                    for s in plan.steps if s.kind == "matmul"]
+        if not products or not any(isinstance(ex, (_Reduce, _Elementwise)) for ex in executors):
+            self.blas = "keep"
+        elif max(products) < _BLAS_ONE_THREAD_BELOW and _blas_controller() is not None:
+            self.blas = "one"
+        else:
+            self.blas = "each"
         outs = {n for _, n in graph.outputs}
         self.drop_after: dict[int, list[Node]] = {}
         for n, k in last.items():
@@ -267,37 +279,23 @@ class StagedRunner:
         for node in graph.inputs:
             env[node] = values[node.input_name]
         evaluate_on_host(sig.host, env, graph.source)
-        # One BLAS thread for the whole call when every product is small and kernels run between them
-        # (setting it costs some 40 us: once, not once a product); else each small product sets it for
-        # itself. With no kernel at all (every other step on the host), BLAS keeps its threads.
-        products = [math.prod(sig.shapes[s.nodes[0].inputs[0]]) * (sig.shapes[s.nodes[0].inputs[1]][-1:] or (1,))[0]
-                    for s in sig.plan.steps if s.kind == "matmul"]
-        kernels = any(isinstance(ex, (_Reduce, _Elementwise)) for ex in sig.executors)
-        if products and not kernels:
-            self._run_steps(sig, env, graph, True)  # (True: no limit is set per product either)
-            return self._results(sig, values, out, env)
-        small = bool(products) and max(products) < _BLAS_ONE_THREAD_BELOW and _blas_controller() is not None
-        with (_blas_controller().limit(limits=1) if small else contextlib.nullcontext()):
-            self._run_steps(sig, env, graph, small)
-        return self._results(sig, values, out, env)
-
-    @staticmethod
-    def _results(sig: StagedSignature, values: dict, out, env: dict) -> list:
+        with (_blas_controller().limit(limits=1) if sig.blas == "one" else contextlib.nullcontext()):
+            self._run_steps(sig, env, graph)
         seen = {id(v) for v in values.values()}
         results = []
-        for _, node in sig.graph.outputs:
+        for _, node in graph.outputs:
             r = as_result(_value(env, node), seen)
             if isinstance(r, np.ndarray):
                 seen.add(id(r))
             results.append(r)
-        return deliver(results, out, sig.graph)
+        return deliver(results, out, graph)
 
-    def _run_steps(self, sig: StagedSignature, env: dict, graph: Graph, one_thread: bool) -> None:
+    def _run_steps(self, sig: StagedSignature, env: dict, graph: Graph) -> None:
         for k, (step, ex) in enumerate(zip(sig.plan.steps, sig.executors)):
             if step.kind == "matmul":
                 node = step.nodes[0]
                 a, b = (_value(env, i) for i in node.inputs)
-                with np.errstate(all="ignore"), (contextlib.nullcontext() if one_thread else _blas_threads(a, b)):
+                with np.errstate(all="ignore"), (_blas_threads(a, b) if sig.blas == "each" else contextlib.nullcontext()):
                     env[node] = np.asarray(np.matmul(a, b))
             elif step.kind == "view":
                 node = step.nodes[0]
