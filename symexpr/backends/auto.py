@@ -7,35 +7,52 @@ device, the program and the dtypes. So the choice is made per call signature (th
 inputs' dtypes and shapes), once, and remembered:
 
 - up to `SMALL` elements the NumPy engine runs: no device launches that fast;
-- above, the first call of a signature times both engines on the call's own data
-  (the kernel is built for it anyway), keeps the faster, and returns that engine's
-  result. Later calls of the signature go straight to the engine chosen;
+- above, no call waits for a kernel build. The first call of a signature whose kernels
+  are not built yet (in this process, or in the disk cache) runs on the NumPy engine and
+  hands the kernels to a background process (background.py), which builds them into the
+  disk cache and times them; the calls go on running on the NumPy engine, timed, until
+  they are built. The next call then chooses: where the kernels timed far slower than the
+  NumPy engine, the NumPy engine stays (the OpenCL engine is not even made); otherwise the
+  call loads them (milliseconds), times both engines on its own data, keeps the faster,
+  and returns that engine's result. Later calls of the signature go straight to the
+  engine chosen. Where the kernels are already built, the first call measures at once;
 - a new shape of dtypes already measured at two sizes is not timed again: each
   engine's times are fitted as a fixed cost plus a cost per element (a line through
   the sizes measured), and where the line of one engine predicts at least
   `MARGIN` times the other's, the faster is chosen without running either (a
   training loop whose last batch is smaller, a stream of records of varying
-  length). Where the prediction is close, the call measures as a first call does,
-  and adds its point to the lines.
+  length); where that is the OpenCL engine and the shape needs kernels not built yet,
+  they are built in the background as above. Where the prediction is close, the call
+  measures as a first call does, and adds its point to the lines.
+
+Without a disk cache (SYMEXPR_NO_CACHE) or with SYMEXPR_BACKGROUND_BUILDS=0, the first
+call of a signature builds its kernels itself, then measures. Where a background build
+fails (or its process dies), the NumPy engine keeps the signature, and a warning says so
+once per program.
 
 Both engines compute NumPy's results; exact operations agree bit for bit, and
-transcendental functions within the OpenCL ulp bounds (see the README). Pass
+transcendental functions within the OpenCL ulp bounds (see the README): a signature's
+results may move within those bounds when its calls move to the kernels. Pass
 backend="opencl" or "numpy" to fix the engine.
 
-The OpenCL engine itself is made when something first needs it (a call above `SMALL`,
-device arrays, `kernel_source`, `explain()`'s kernels): importing pyopencl and making a
-context cost 100 ms or more, which a program whose calls stay small never pays. Where
-it cannot be made (no device), the NumPy engine runs everything, and a warning says so once.
+The OpenCL engine itself is made when something first needs it (a call above `SMALL` whose
+kernels are built, device arrays, `kernel_source`, `explain()`'s kernels): importing
+pyopencl and making a context cost 100 ms or more, which a program whose calls stay small,
+or whose kernels are still building, never pays. Where it cannot be made (no device), the
+NumPy engine runs everything, and a warning says so once.
 """
 from __future__ import annotations
 
 import math
+import os
 import sys
 import threading
 import time
+import warnings
 
 import numpy as np
 
+from ..cache import cache_dir
 from ..infer import is_weak_value, kind_of_value
 from ..ops import OPS
 from .numpy import NumpyEngine
@@ -103,9 +120,16 @@ def _is_device_array(value) -> bool:
 class AutoEngine:
     """Picks, per call signature, the OpenCL engine or the NumPy engine, whichever is faster."""
 
-    def __init__(self, make_opencl, numpy: NumpyEngine):
+    def __init__(self, make_opencl, numpy: NumpyEngine, *, options: dict | None = None, device_given: bool = False):
         self._lazy = _Lazy(make_opencl)
         self.numpy = numpy
+        self.options = dict(options or {})  # the OpenCL engine's: optimize, fast_math
+        self.device_given = device_given
+        # Kernels built in a worker process while the NumPy engine runs the calls (background.py).
+        self.background = os.environ.get("SYMEXPR_BACKGROUND_BUILDS", "1") != "0"
+        self.pending: dict[tuple, object] = {}       # signature -> the background Job it waits for
+        self.warned = False
+        self._state = threading.Lock()
         self._staged = any(n.op in OPS and OPS[n.op].kind != "elementwise" for n in numpy.graph.nodes)
         self.decisions: dict[tuple, str] = {}
         self.models: dict[tuple, CostModel] = {}     # dtypes and dimensions -> the lines fitted
@@ -147,14 +171,21 @@ class AutoEngine:
         return _is_device_array(value)
 
     def run(self, values: dict[str, object], out=None) -> list:
-        engine, first = self.choose(values)
+        engine, first, job = self.choose(values)
         self.latest = (engine, self._kinds(values))
         if first is not None and out is None:
             return first
-        return engine.run(values, out)
+        if job is None:
+            return engine.run(values, out)
+        t0 = time.perf_counter()
+        results = engine.run(values, out)
+        job.numpy_seconds = min(job.numpy_seconds, time.perf_counter() - t0)
+        return results
 
     def fast_runner(self, values: dict[str, object]):
-        engine, _ = self.choose(values)
+        engine, _, job = self.choose(values)
+        if job is not None:
+            return self._runner_while_building(values, job)
         runner = engine.fast_runner(values)
         if runner is None:
             return None
@@ -165,12 +196,48 @@ class AutoEngine:
             return runner(args, out)
         return run
 
+    def _runner_while_building(self, values: dict[str, object], job):
+        """The NumPy engine's fast runner, timed, until the kernels are built; then the chosen engine's."""
+        names = self.numpy.graph.input_names
+        numpy = self.numpy.fast_runner(values) or (lambda args, out=None: self.numpy.run(dict(zip(names, args)), out))
+        latest = (self.numpy, self._kinds(values))
+        key = self._size_and_key(values)[1]
+        chosen = []
+
+        def run(args, out=None):
+            if chosen:
+                return chosen[0](args, out)
+            job = self.pending.get(key)
+            if job is not None and job.state in ("waiting", "building"):
+                _background().poll()
+                if job.state in ("waiting", "building"):
+                    job.calls += 1
+                    self.latest = latest
+                    t0 = time.perf_counter()
+                    results = numpy(args, out)
+                    job.numpy_seconds = min(job.numpy_seconds, time.perf_counter() - t0)
+                    return results
+            values = dict(zip(names, args))
+            results = self.run(values, out)  # chooses the engine (measuring, maybe)
+            if key in self.decisions:
+                runner = self.fast_runner(values)
+                if runner is not None:
+                    chosen.append(runner)
+            return results
+        return run
+
     def _kinds(self, values: dict[str, object]) -> tuple:
         return tuple(kind_of_value(values[n]) for n in self.numpy.graph.input_names)
 
     def engine_for(self, values: dict[str, object]) -> str:
-        """Which engine runs these values' signature ("numpy" or "opencl"), measuring if not yet known."""
+        """Which engine runs these values' signature ("numpy" or "opencl"), measuring if not yet known
+        ("numpy" while its kernels are built in the background)."""
         return self.choose(values)[0].name
+
+    def wait(self, values: dict[str, object], timeout: float | None = None) -> bool:
+        """Wait for the background build of these values' signature, if one is on; False on timeout."""
+        job = self.pending.get(self._size_and_key(values)[1])
+        return job is None or _background().wait(job, math.inf if timeout is None else timeout)
 
     def describe(self, values: dict[str, object]) -> str:
         """Which engine runs these values' signature and why, without measuring (for explain)."""
@@ -180,6 +247,11 @@ class AutoEngine:
         if size <= SMALL:
             return f"the NumPy engine: {size} elements, at most {SMALL}, cost less than a kernel launch"
         decided = self.decisions.get(key)
+        job = self.pending.get(key)
+        if decided is None and job is not None:
+            return (f"the NumPy engine for now: the OpenCL kernels of this signature ({size} elements) are "
+                    f"built in a background process (it has run {job.calls} calls meanwhile); the engine is "
+                    "chosen when they are ready")
         if decided is None:
             model = self.models.get(_family(key))
             guess = model.predict(size) if model is not None else None
@@ -209,24 +281,57 @@ class AutoEngine:
         return size, key
 
     def choose(self, values: dict[str, object]):
-        """(engine, the chosen engine's result if this call measured, else None)."""
+        """(engine, the chosen engine's result if this call ran it already, else None, the background
+        build this call waits for, else None: the NumPy engine runs the call meanwhile)."""
         size, key = self._size_and_key(values)
         if key == "device":
-            return self.opencl, None
+            return self.opencl, None, None
         if size is None or size <= SMALL:
-            return self.numpy, None  # (shapes that do not broadcast: it raises the positioned ShapeError)
+            return self.numpy, None, None  # (shapes that do not broadcast: it raises the positioned ShapeError)
         decided = self.decisions.get(key)
         if decided is not None:
-            return (self.numpy if decided == "numpy" else self.opencl), None
-        if self.opencl is None:  # no device: said once when it was found out
-            return self.numpy, None
+            return (self.numpy if decided == "numpy" else self.opencl), None, None
+        with self._state:
+            return self._choose_new(values, size, key)
+
+    def _choose_new(self, values: dict, size: int, key: tuple):
+        decided = self.decisions.get(key)  # (another thread may have decided meanwhile)
+        if decided is not None:
+            return (self.numpy if decided == "numpy" else self.opencl), None, None
+        job = self.pending.get(key)
+        if job is not None:
+            _background().poll()
+            if job.state in ("waiting", "building"):
+                job.calls += 1
+                return self.numpy, None, job
+            return self._settle(values, size, key, job)
+        if self._lazy.done and self._lazy.engine is None:  # no device: said once when it was found out
+            return self.numpy, None, None
         model = self.models.setdefault(_family(key), CostModel())
         guess = model.predict(size)
         if guess is not None and max(guess) >= MARGIN * min(guess):
             winner = "numpy" if guess[0] < guess[1] else "opencl"
+            if winner == "opencl" and self.background:
+                result = self._built_result(values)
+                if result is None:
+                    return self.numpy, None, self._build(values, key, guess)
+                self._decide(key, "opencl")
+                self.predicted[key] = guess
+                return self.opencl, result, None
             self._decide(key, winner)
             self.predicted[key] = guess
-            return (self.numpy if winner == "numpy" else self.opencl), None
+            return (self.numpy if winner == "numpy" else self.opencl), None, None
+        if self.background:
+            if self._built_result(values) is None:  # (the kernels are not built: nothing is measured)
+                job = self._build(values, key, None)
+                if job is not None:
+                    return self.numpy, None, job
+        if self.opencl is None:
+            return self.numpy, None, None
+        return self._measure(values, size, key, model)
+
+    def _measure(self, values: dict, size: int, key: tuple, model: CostModel):
+        """Time both engines on the call's data, keep the faster: (engine, its result, None)."""
         repeats = 3  # fewer timings were seen to pick the slower of two close engines
         self.opencl.run(values)  # builds the kernel (or finds it on disk)
         t_cl, r_cl = _best(self.opencl, values, repeats)
@@ -237,14 +342,97 @@ class AutoEngine:
         winner = "numpy" if t_np < t_cl else "opencl"
         self._decide(key, winner)
         # The winner's own result, so that this call gives what every later call of it will.
-        return (self.numpy, r_np) if winner == "numpy" else (self.opencl, r_cl)
+        return ((self.numpy, r_np) if winner == "numpy" else (self.opencl, r_cl)) + (None,)
 
+    def _built_result(self, values: dict):
+        """The OpenCL engine's result for these values when every kernel it needs is built (in this
+        process, or in the disk cache), else None. The engine is not made for this (a new process
+        then imports pyopencl in no call it makes): the background worker finds what is on disk."""
+        if not (self._lazy.done or self.device_given) or self.opencl is None:
+            return None
+        from .opencl.runtime import KernelNotBuilt, built_kernels_only
+
+        try:
+            with built_kernels_only():
+                return self.opencl.run(values)
+        except KernelNotBuilt:
+            return None
+
+    def _build(self, values: dict, key: tuple, guess):
+        """Hand the signature's kernels to the background worker: the Job, or None where it cannot
+        (no disk cache to hand the binaries over, or no worker; then this call builds, as before)."""
+        from .background import Job, describe_value
+
+        cache = cache_dir("opencl")
+        if cache is None:
+            return None
+        device = self._lazy.engine.info.cache_key if self._lazy.done and self._lazy.engine is not None else None
+        if self.device_given and device is None:
+            return None
+        job = Job(self.numpy.graph, self.options, {n: describe_value(v) for n, v in values.items()}, None,
+                  device, _plan_settings(), str(cache.parent), predicted=guess)
+        if not _background().submit(job):
+            self._warn_once(_background().broken + "; kernels are built in the call")
+            self.background = False
+            return None
+        self.pending[key] = job
+        return job
+
+    def _settle(self, values: dict, size: int, key: tuple, job):
+        """The background build of `key` ended: choose its engine now."""
+        del self.pending[key]
+        if job.state == "failed":
+            self._warn_once(f"a kernel could not be built in the background ({job.error}); the NumPy engine "
+                            "runs that signature")
+            self._decide(key, "numpy")
+            return self.numpy, None, None
+        model = self.models.setdefault(_family(key), CostModel())
+        if job.predicted is None and job.seconds >= MARGIN * job.numpy_seconds:
+            # Slower by far where it was built: not worth making the OpenCL engine for.
+            model.add(size, job.numpy_seconds, job.seconds)
+            self._decide(key, "numpy")
+            return self.numpy, None, None
+        if self.opencl is None:
+            self._decide(key, "numpy")
+            return self.numpy, None, None
+        if job.predicted is not None:
+            result = self._built_result(values)
+            if result is not None:
+                self._decide(key, "opencl")
+                self.predicted[key] = job.predicted
+                return self.opencl, result, None
+        elif self._built_result(values) is not None:
+            return self._measure(values, size, key, model)
+        # Built, yet not what this call needs (another layout of the arrays): once more, then in the call.
+        if job.attempts < 2:
+            again = self._build(values, key, job.predicted)
+            if again is not None:
+                again.attempts = job.attempts + 1
+                again.numpy_seconds = job.numpy_seconds
+                return self.numpy, None, again
+        return self._measure(values, size, key, model)
+
+    def _warn_once(self, message: str) -> None:
+        if not self.warned:
+            self.warned = True
+            warnings.warn(f"symexpr: {message}", RuntimeWarning, stacklevel=5)
 
     def _decide(self, key: tuple, winner: str) -> None:
         if len(self.decisions) >= MAX_DECISIONS:
             self.decisions.clear()
             self.predicted.clear()
         self.decisions[key] = winner
+
+
+def _background():
+    from .background import builder
+    return builder()
+
+
+def _plan_settings() -> dict:
+    """The kernel plan's limits as this process has them (without importing the plan: pyopencl)."""
+    plan = sys.modules.get("symexpr.backends.opencl.plan")
+    return {} if plan is None else {n: getattr(plan, n) for n in ("HOST_ELEMENTS", "HOST_ELEMENTS_ACROSS_ROWS")}
 
 
 def _family(key: tuple) -> tuple:

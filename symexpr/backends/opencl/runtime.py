@@ -2,6 +2,8 @@
 cache (each built kernel stored on disk with its length and checksum, so a later process loads it)."""
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import hashlib
 import os
 import threading
@@ -111,6 +113,24 @@ def _info(device) -> DeviceInfo:
 
 # -- the binary cache -----------------------------------------------------------------------------
 
+class KernelNotBuilt(Exception):
+    """A kernel the call needs is neither built in this process nor on disk, and builds are off."""
+
+
+_builds_allowed = contextvars.ContextVar("symexpr_builds_allowed", default=True)
+
+
+@contextlib.contextmanager
+def built_kernels_only():
+    """Within it (this thread only), a kernel that would have to be compiled raises KernelNotBuilt
+    instead: backend="auto" runs such a call on the NumPy engine and builds in the background."""
+    token = _builds_allowed.set(False)
+    try:
+        yield
+    finally:
+        _builds_allowed.reset(token)
+
+
 def build_program(ctx, device, source: str, options: list[str]):
     """Build `source`, from a stored binary when this device built it before (pyopencl does not cache for PoCL).
 
@@ -131,6 +151,8 @@ def build_program(ctx, device, source: str, options: list[str]):
                 return prg, None
         except (cl.Error, OSError):
             pass  # a stale or broken entry: build from source and store it again
+    if not _builds_allowed.get():
+        raise KernelNotBuilt(source)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # pyopencl warns about build logs
