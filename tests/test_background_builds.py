@@ -32,7 +32,7 @@ def fresh(monkeypatch, tmp_path):
     monkeypatch.setattr(background, "_builder", None)
     yield tmp_path
     if background._builder is not None:
-        background._stop(background._builder.proc)
+        background._stop(background._builder.proc, kill=True)
 
 
 def wrap_worker(monkeypatch, before: str) -> None:
@@ -58,10 +58,10 @@ def reference(src, *args, **kw):
     return sx.compile(src, backend="numpy")(*args, **kw)
 
 
-def settle(prog, timeout=300):
-    """Wait for the program's one background build to end."""
+def settle(prog, *args, timeout=300):
+    """Wait for the program's one background build to end (and the OpenCL engine to be made)."""
     (job,) = prog._engine.pending.values()
-    assert background.builder().wait(job, timeout), "the background build did not end"
+    assert prog._engine.wait(dict(zip(prog.inputs, args)), timeout), "the background build did not end"
     return job
 
 
@@ -84,7 +84,7 @@ def test_a_call_returns_before_a_slow_build_ends_then_moves_to_the_engine_chosen
         np.testing.assert_array_equal(prog(a, b), first)
     assert job.state == "building" and job.calls >= 4
     (fresh / "open").touch()
-    settle(prog)
+    settle(prog, a, b)
     assert job.state == "done" and job.seconds > 0, job.error
     close(prog(a, b), first)
     key = engine._size_and_key({"a": a, "b": b})[1]
@@ -99,7 +99,7 @@ def test_the_fast_path_moves_to_the_engine_chosen(fresh):
     a, b = data()
     expect = reference(SRC, a, b)
     np.testing.assert_array_equal(prog(a, b), expect)
-    settle(prog)
+    settle(prog, a, b)
     for _ in range(3):
         close(prog(a, b), expect)
     assert prog._engine.decisions and not prog._engine.pending
@@ -156,7 +156,7 @@ def test_strided_inputs_scalars_and_reductions_are_built_as_the_call_needs_them(
         np.testing.assert_array_equal(x, y)
     (job,) = prog._engine.pending.values()
     assert job.inputs["a"][3] == a.strides and job.inputs["s"] == ("weak", "float")
-    assert background.builder().wait(job, 300) and job.state == "done", job.error
+    assert prog._engine.wait(values, 300) and job.state == "done", job.error
     for x, y in zip(prog(**values), expect):
         np.testing.assert_allclose(x, y, rtol=1e-12)
     assert prog._engine.decisions and not prog._engine.pending
@@ -186,8 +186,7 @@ def test_calls_from_many_threads_while_building(fresh, monkeypatch):
         t.join()
     assert not errors, errors
     assert background.builder().count == 1  # one build for the one signature
-    for job in list(prog._engine.pending.values()):
-        assert background.builder().wait(job, 300)
+    assert prog._engine.wait({"a": a, "b": b}, 300)
     close(prog(a, b), expect)
     assert len(prog._engine.decisions) == 1
 
@@ -224,3 +223,46 @@ def test_a_new_process_runs_its_first_large_call_without_pyopencl(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"  # and it exited, its worker with it
+
+
+def test_warm_up_waits_for_the_build_and_chooses(fresh, monkeypatch):
+    gate(monkeypatch, fresh / "open")
+    prog = sx.compile(SRC)
+    a, b = data()
+    threading.Timer(0.5, (fresh / "open").touch).start()
+    chosen = prog.warm_up(a, b)
+    key = prog._engine._size_and_key({"a": a, "b": b})[1]
+    assert chosen == prog._engine.decisions[key] and not prog._engine.pending
+    assert sx.compile(SRC, backend="numpy").warm_up(a, b) == "numpy"
+    close(prog(a, b), reference(SRC, a, b))
+
+
+def test_a_signature_whose_kernels_another_build_made_does_not_wait_for_its_own(fresh, monkeypatch):
+    # The worker builds the first job, then sleeps on any other: the second signature (another size of
+    # an element-wise program, the same kernel) is settled from the first one's kernels.
+    monkeypatch.setattr(background, "COMMAND", [sys.executable, "-c", textwrap.dedent("""
+        import time
+        import symexpr.backends.background as bg
+        build, seen = bg._build, []
+        def slow(*args):
+            seen.append(1)
+            if len(seen) > 1:
+                time.sleep(60)
+            return build(*args)
+        bg._build = slow
+        bg._serve()
+    """)])
+    prog = sx.compile(SRC)
+    assert prog.backend == "opencl"  # (the OpenCL engine made now, not when the first build ends)
+    one, two = data(N), data(N // 2)
+    prog(*one)
+    prog(*two)
+    engine = prog._engine
+    assert len(engine.pending) == 2
+    assert engine.wait(dict(zip("ab", one)), 300)
+    close(prog(*one), reference(SRC, *one))
+    key_two = engine._size_and_key(dict(zip("ab", two)))[1]
+    job_two = engine.pending[key_two]
+    close(prog(*two), reference(SRC, *two))
+    assert key_two in engine.decisions and key_two not in engine.pending
+    assert job_two.state in ("building", "cancelled")  # its own build had not ended

@@ -60,6 +60,7 @@ from .numpy import NumpyEngine
 SMALL = 4096         # elements: at or below, the NumPy engine without measuring
 MAX_DECISIONS = 256  # signatures remembered
 MARGIN = 1.5         # a prediction this lopsided decides a new shape without measuring
+WORKER_MARGIN = 4    # kernels the background worker timed this much slower than the NumPy engine are not tried
 
 
 class CostModel:
@@ -126,8 +127,11 @@ class AutoEngine:
         self.options = dict(options or {})  # the OpenCL engine's: optimize, fast_math
         self.device_given = device_given
         # Kernels built in a worker process while the NumPy engine runs the calls (background.py).
-        self.background = os.environ.get("SYMEXPR_BACKGROUND_BUILDS", "1") != "0"
+        # (Without a disk cache there is no way to hand the binaries over.)
+        self.background = os.environ.get("SYMEXPR_BACKGROUND_BUILDS", "1") != "0" and cache_dir("opencl") is not None
         self.pending: dict[tuple, object] = {}       # signature -> the background Job it waits for
+        self.settled = 0                             # background builds ended so far
+        self._maker = None                           # the thread making the OpenCL engine, once started
         self.warned = False
         self._state = threading.Lock()
         self._staged = any(n.op in OPS and OPS[n.op].kind != "elementwise" for n in numpy.graph.nodes)
@@ -208,15 +212,13 @@ class AutoEngine:
             if chosen:
                 return chosen[0](args, out)
             job = self.pending.get(key)
-            if job is not None and job.state in ("waiting", "building"):
-                _background().poll()
-                if job.state in ("waiting", "building"):
-                    job.calls += 1
-                    self.latest = latest
-                    t0 = time.perf_counter()
-                    results = numpy(args, out)
-                    job.numpy_seconds = min(job.numpy_seconds, time.perf_counter() - t0)
-                    return results
+            if job is not None and self._still_waiting(job) and not self._worth_a_look(job):
+                job.calls += 1
+                self.latest = latest
+                t0 = time.perf_counter()
+                results = numpy(args, out)
+                job.numpy_seconds = min(job.numpy_seconds, time.perf_counter() - t0)
+                return results
             values = dict(zip(names, args))
             results = self.run(values, out)  # chooses the engine (measuring, maybe)
             if key in self.decisions:
@@ -237,7 +239,12 @@ class AutoEngine:
     def wait(self, values: dict[str, object], timeout: float | None = None) -> bool:
         """Wait for the background build of these values' signature, if one is on; False on timeout."""
         job = self.pending.get(self._size_and_key(values)[1])
-        return job is None or _background().wait(job, math.inf if timeout is None else timeout)
+        end = time.monotonic() + (math.inf if timeout is None else timeout)
+        if job is None or not _background().wait(job, end - time.monotonic()):
+            return job is None
+        if self._still_waiting(job) and self._maker is not None:  # the OpenCL engine being made
+            self._maker.join(None if timeout is None else max(end - time.monotonic(), 0))
+        return self._lazy.done or not self._still_waiting(job)
 
     def describe(self, values: dict[str, object]) -> str:
         """Which engine runs these values' signature and why, without measuring (for explain)."""
@@ -300,8 +307,14 @@ class AutoEngine:
             return (self.numpy if decided == "numpy" else self.opencl), None, None
         job = self.pending.get(key)
         if job is not None:
-            _background().poll()
-            if job.state in ("waiting", "building"):
+            if self._still_waiting(job):
+                if self._worth_a_look(job):
+                    job.tried = self.settled
+                    result = self._built_result(values)
+                    if result is not None:
+                        _background().cancel(job)
+                        del self.pending[key]
+                        return self._choose_built(values, size, key, result)
                 job.calls += 1
                 return self.numpy, None, job
             return self._settle(values, size, key, job)
@@ -313,27 +326,41 @@ class AutoEngine:
             winner = "numpy" if guess[0] < guess[1] else "opencl"
             if winner == "opencl" and self.background:
                 result = self._built_result(values)
-                if result is None:
-                    return self.numpy, None, self._build(values, key, guess)
-                self._decide(key, "opencl")
-                self.predicted[key] = guess
-                return self.opencl, result, None
+                if result is not None:
+                    return self._choose_built(values, size, key, result)
+                job = self._build(values, key, guess)
+                if job is not None:
+                    return self.numpy, None, job
             self._decide(key, winner)
             self.predicted[key] = guess
             return (self.numpy if winner == "numpy" else self.opencl), None, None
         if self.background:
-            if self._built_result(values) is None:  # (the kernels are not built: nothing is measured)
-                job = self._build(values, key, None)
-                if job is not None:
-                    return self.numpy, None, job
+            if self._built_result(values) is not None:
+                return self._measure(values, size, key, model, warm=True)
+            job = self._build(values, key, None)  # (the kernels are not built: nothing is measured)
+            if job is not None:
+                return self.numpy, None, job
         if self.opencl is None:
             return self.numpy, None, None
         return self._measure(values, size, key, model)
 
-    def _measure(self, values: dict, size: int, key: tuple, model: CostModel):
+    def _choose_built(self, values: dict, size: int, key: tuple, result):
+        """The signature's kernels are built, `result` the OpenCL engine's: choose by the cost model
+        where it is decisive (many signatures settle at once when a build ends), else measure."""
+        model = self.models.setdefault(_family(key), CostModel())
+        guess = model.predict(size)
+        if guess is not None and max(guess) >= MARGIN * min(guess):
+            winner = "numpy" if guess[0] < guess[1] else "opencl"
+            self._decide(key, winner)
+            self.predicted[key] = guess
+            return (self.opencl, result, None) if winner == "opencl" else (self.numpy, None, None)
+        return self._measure(values, size, key, model, warm=True)
+
+    def _measure(self, values: dict, size: int, key: tuple, model: CostModel, warm: bool = False):
         """Time both engines on the call's data, keep the faster: (engine, its result, None)."""
         repeats = 3  # fewer timings were seen to pick the slower of two close engines
-        self.opencl.run(values)  # builds the kernel (or finds it on disk)
+        if not warm:
+            self.opencl.run(values)  # builds the kernel (or finds it on disk)
         t_cl, r_cl = _best(self.opencl, values, repeats)
         if size < 1_000_000:
             self.numpy.run(values)
@@ -378,31 +405,50 @@ class AutoEngine:
         self.pending[key] = job
         return job
 
+    def _worth_a_look(self, job) -> bool:
+        """Whether another signature's kernels arrived since `job`'s calls last looked: they may be this
+        one's too (an element-wise program's kernel serves every size)."""
+        return job.state in ("waiting", "building") and job.tried < self.settled and self._lazy.done
+
+    def _still_waiting(self, job) -> bool:
+        """Whether the calls of `job`'s signature stay on the NumPy engine for now: its kernels are being
+        built, or they are built and worth the OpenCL engine, which a thread is making (importing
+        pyopencl and making a context take 100 ms or more: not in a call)."""
+        if job.state in ("waiting", "building"):
+            _background().poll()
+            if job.state in ("waiting", "building"):
+                return True
+        if job.state == "done" and not self._lazy.done and (
+                job.predicted is not None or job.seconds < WORKER_MARGIN * job.numpy_seconds):
+            if self._maker is None:
+                self._maker = threading.Thread(target=self._lazy.get, daemon=True,
+                                               name="symexpr: making the OpenCL engine")
+                self._maker.start()
+            return not self._lazy.done
+        return False
+
     def _settle(self, values: dict, size: int, key: tuple, job):
         """The background build of `key` ended: choose its engine now."""
         del self.pending[key]
+        self.settled += 1
         if job.state == "failed":
             self._warn_once(f"a kernel could not be built in the background ({job.error}); the NumPy engine "
                             "runs that signature")
             self._decide(key, "numpy")
             return self.numpy, None, None
         model = self.models.setdefault(_family(key), CostModel())
-        if job.predicted is None and job.seconds >= MARGIN * job.numpy_seconds:
-            # Slower by far where it was built: not worth making the OpenCL engine for.
-            model.add(size, job.numpy_seconds, job.seconds)
+        if job.predicted is None and job.seconds >= WORKER_MARGIN * job.numpy_seconds:
+            # Slower by far where it was built: not worth making the OpenCL engine for. (Only by far:
+            # the worker timed while this process ran its calls on the same cores; it is no point of
+            # the cost model.)
             self._decide(key, "numpy")
             return self.numpy, None, None
         if self.opencl is None:
             self._decide(key, "numpy")
             return self.numpy, None, None
-        if job.predicted is not None:
-            result = self._built_result(values)
-            if result is not None:
-                self._decide(key, "opencl")
-                self.predicted[key] = job.predicted
-                return self.opencl, result, None
-        elif self._built_result(values) is not None:
-            return self._measure(values, size, key, model)
+        result = self._built_result(values)
+        if result is not None:
+            return self._choose_built(values, size, key, result)
         # Built, yet not what this call needs (another layout of the arrays): once more, then in the call.
         if job.attempts < 2:
             again = self._build(values, key, job.predicted)

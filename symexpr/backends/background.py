@@ -47,7 +47,7 @@ class Job:
     settings: dict               # module settings the kernel plan reads (plan.HOST_ELEMENTS...)
     cache: str                   # the disk cache's folder
     calls: int = 1               # how often the caller ran the signature while it waited
-    state: str = "waiting"       # waiting, building, done, failed
+    state: str = "waiting"       # waiting, building, done, failed, cancelled
     seconds: float | None = None  # the worker's best time of the OpenCL engine on the signature
     error: str | None = None
     ident: int = field(default=0)
@@ -55,6 +55,7 @@ class Job:
     # built), which attempt this is, and the NumPy engine's best time on the signature meanwhile.
     predicted: tuple | None = None
     attempts: int = 1
+    tried: int = 0  # the caller's count of ended builds when it last looked for the kernels itself
     numpy_seconds: float = float("inf")
 
 
@@ -86,6 +87,14 @@ class Builder:
                 dropped.state, dropped.error = "failed", "dropped: too many signatures waiting for a build"
             self._next()
             return True
+
+    def cancel(self, job: Job) -> None:
+        """The caller found the kernels without this job: not built if not begun (else left to end)."""
+        with self.lock:
+            if job in self.waiting:
+                self.waiting.remove(job)
+            if job.state == "waiting":
+                job.state = "cancelled"
 
     def poll(self) -> None:
         """Read the answers that have arrived, and start the next job; never blocks."""
