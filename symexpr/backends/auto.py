@@ -22,8 +22,9 @@ inputs' dtypes and shapes), once, and remembered:
   `MARGIN` times the other's, the faster is chosen without running either (a
   training loop whose last batch is smaller, a stream of records of varying
   length); where that is the OpenCL engine and the shape needs kernels not built yet,
-  they are built in the background as above. Where the prediction is close, the call
-  measures as a first call does, and adds its point to the lines.
+  they are built in the background as above. Where the prediction is close, the engine
+  predicted faster runs the call (a wrong guess costs less than `MARGIN` times), nothing
+  else is run, and the call's own time becomes a point of that engine's line.
 
 Without a disk cache (SYMEXPR_NO_CACHE) or with SYMEXPR_BACKGROUND_BUILDS=0, the first
 call of a signature builds its kernels itself, then measures. Where a background build
@@ -64,21 +65,40 @@ WORKER_MARGIN = 4    # kernels the background worker timed this much slower than
 
 
 class CostModel:
-    """Per engine, seconds = fixed + per_element * n, fitted by least squares to the calls measured
-    (one program, one set of input dtypes and dimensions)."""
+    """Per engine, seconds = fixed + per_element * n, fitted by least squares to the calls timed (one
+    program, one set of input dtypes and dimensions); each engine's line from its own points."""
 
     def __init__(self):
-        self.points: list[tuple[int, float, float]] = []  # (elements, NumPy engine s, OpenCL engine s)
+        self.points: dict[str, list[tuple[int, float]]] = {"numpy": [], "opencl": []}
 
     def add(self, n: int, t_numpy: float, t_opencl: float) -> None:
-        self.points = [p for p in self.points if p[0] != n][-15:] + [(n, t_numpy, t_opencl)]
+        """Both engines timed at n elements."""
+        self.add_one("numpy", n, t_numpy)
+        self.add_one("opencl", n, t_opencl)
+
+    def add_one(self, engine: str, n: int, seconds: float) -> None:
+        """One engine timed at n elements (a call it ran)."""
+        self.points[engine] = [p for p in self.points[engine] if p[0] != n][-15:] + [(n, seconds)]
 
     def predict(self, n: int) -> tuple[float, float] | None:
-        """(NumPy engine s, OpenCL engine s) predicted at n elements; None before two sizes."""
-        if len({p[0] for p in self.points}) < 2:
-            return None
-        xs = np.array([p[0] for p in self.points], float)
-        return tuple(_line(xs, np.array([p[k] for p in self.points]), n) for k in (1, 2))
+        """(NumPy engine s, OpenCL engine s) predicted at n elements; None before two sizes of each."""
+        lines = []
+        for engine in ("numpy", "opencl"):
+            points = self.points[engine]
+            if len({p[0] for p in points}) < 2:
+                return None
+            lines.append(_line(np.array([p[0] for p in points], float), np.array([p[1] for p in points]), n))
+        return tuple(lines)
+
+
+class _Point:
+    """A call whose engine a close prediction chose: its own time becomes a point of that engine's line."""
+
+    def __init__(self, model: CostModel, engine: str, size: int):
+        self.model, self.engine, self.size = model, engine, size
+
+    def record(self, seconds: float) -> None:
+        self.model.add_one(self.engine, self.size, seconds)
 
 
 def _line(xs: np.ndarray, ys: np.ndarray, n: int) -> float:
@@ -175,19 +195,20 @@ class AutoEngine:
         return _is_device_array(value)
 
     def run(self, values: dict[str, object], out=None) -> list:
-        engine, first, job = self.choose(values)
+        engine, first, timer = self.choose(values)
         self.latest = (engine, self._kinds(values))
         if first is not None and out is None:
             return first
-        if job is None:
+        if timer is None:
             return engine.run(values, out)
         t0 = time.perf_counter()
         results = engine.run(values, out)
-        job.numpy_seconds = min(job.numpy_seconds, time.perf_counter() - t0)
+        timer.record(time.perf_counter() - t0)
         return results
 
     def fast_runner(self, values: dict[str, object]):
-        engine, _, job = self.choose(values)
+        engine, _, _ = self.choose(values)
+        job = self.pending.get(self._size_and_key(values)[1])
         if job is not None:
             return self._runner_while_building(values, job)
         runner = engine.fast_runner(values)
@@ -213,11 +234,10 @@ class AutoEngine:
                 return chosen[0](args, out)
             job = self.pending.get(key)
             if job is not None and self._still_waiting(job) and not self._worth_a_look(job):
-                job.calls += 1
                 self.latest = latest
                 t0 = time.perf_counter()
                 results = numpy(args, out)
-                job.numpy_seconds = min(job.numpy_seconds, time.perf_counter() - t0)
+                job.record(time.perf_counter() - t0)
                 return results
             values = dict(zip(names, args))
             results = self.run(values, out)  # chooses the engine (measuring, maybe)
@@ -288,8 +308,9 @@ class AutoEngine:
         return size, key
 
     def choose(self, values: dict[str, object]):
-        """(engine, the chosen engine's result if this call ran it already, else None, the background
-        build this call waits for, else None: the NumPy engine runs the call meanwhile)."""
+        """(engine, the chosen engine's result if this call ran it already, else None, what the call's
+        time is recorded into, else None: the background build it waits for (the NumPy engine runs
+        the call meanwhile), or the cost model's line of the engine a close prediction chose)."""
         size, key = self._size_and_key(values)
         if key == "device":
             return self.opencl, None, None
@@ -315,7 +336,6 @@ class AutoEngine:
                         _background().cancel(job)
                         del self.pending[key]
                         return self._choose_built(values, size, key, result)
-                job.calls += 1
                 return self.numpy, None, job
             return self._settle(values, size, key, job)
         if self._lazy.done and self._lazy.engine is None:  # no device: said once when it was found out
@@ -334,6 +354,20 @@ class AutoEngine:
             self._decide(key, winner)
             self.predicted[key] = guess
             return (self.numpy if winner == "numpy" else self.opencl), None, None
+        if guess is not None and (self._lazy.done or self.device_given):
+            # Close: the engine predicted faster runs it (wrong, it costs less than MARGIN times), and
+            # its time refines that engine's line; nothing else is run.
+            if guess[0] < guess[1]:
+                self._decide(key, "numpy")
+                self.predicted[key] = guess
+                return self.numpy, None, _Point(model, "numpy", size)
+            t0 = time.perf_counter()
+            result = self._built_result(values)
+            if result is not None:
+                model.add_one("opencl", size, time.perf_counter() - t0)
+                self._decide(key, "opencl")
+                self.predicted[key] = guess
+                return self.opencl, result, None
         if self.background:
             if self._built_result(values) is not None:
                 return self._measure(values, size, key, model, warm=True)

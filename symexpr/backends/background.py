@@ -58,6 +58,11 @@ class Job:
     tried: int = 0  # the caller's count of ended builds when it last looked for the kernels itself
     numpy_seconds: float = float("inf")
 
+    def record(self, seconds: float) -> None:
+        """A call of the signature ran on the NumPy engine meanwhile, in `seconds`."""
+        self.calls += 1
+        self.numpy_seconds = min(self.numpy_seconds, seconds)
+
 
 class Builder:
     """The caller's side: start the worker, hand it jobs one at a time, read its answers."""
