@@ -327,6 +327,9 @@ class AutoEngine:
         if decided is not None:
             return (self.numpy if decided == "numpy" else self.opencl), None, None
         job = self.pending.get(key)
+        if job is not None and job.pid != os.getpid():  # submitted before a fork: this process builds its own
+            del self.pending[key]
+            job = None
         if job is not None:
             if self._still_waiting(job):
                 if self._worth_a_look(job):
@@ -448,6 +451,8 @@ class AutoEngine:
         """Whether the calls of `job`'s signature stay on the NumPy engine for now: its kernels are being
         built, or they are built and worth the OpenCL engine, which a thread is making (importing
         pyopencl and making a context take 100 ms or more: not in a call)."""
+        if job.pid != os.getpid():
+            return False
         if job.state in ("waiting", "building"):
             _background().poll()
             if job.state in ("waiting", "building"):

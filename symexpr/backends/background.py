@@ -56,6 +56,7 @@ class Job:
     predicted: tuple | None = None
     attempts: int = 1
     tried: int = 0  # the caller's count of ended builds when it last looked for the kernels itself
+    pid: int = 0    # the process that submitted it (a forked child submits its own)
     numpy_seconds: float = float("inf")
 
     def record(self, seconds: float) -> None:
@@ -84,7 +85,7 @@ class Builder:
             if not self._alive():
                 return False
             self.count += 1
-            job.ident = self.count
+            job.ident, job.pid = self.count, os.getpid()
             self.waiting.append(job)
             if len(self.waiting) > MAX_WAITING:
                 dropped = min(self.waiting, key=lambda j: j.calls)
@@ -158,6 +159,9 @@ class Builder:
             return False
         if self.proc is not None and self.pid == os.getpid():
             return True
+        if os.name != "posix":  # (non-blocking reads of a pipe)
+            self.broken = "background builds need a POSIX system"
+            return False
         if self.starts >= MAX_STARTS:
             self.broken = "the background kernel builder stopped too often"
             return False
@@ -184,8 +188,13 @@ class Builder:
             return
         job = max(self.waiting, key=lambda j: j.calls)  # the hottest first
         self.waiting.remove(job)
-        data = pickle.dumps((job.ident, job.graph, job.engine, job.inputs, job.out, job.device,
-                             job.settings, job.cache), protocol=pickle.HIGHEST_PROTOCOL)
+        try:
+            data = pickle.dumps((job.ident, job.graph, job.engine, job.inputs, job.out, job.device,
+                                 job.settings, job.cache), protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as err:  # noqa: BLE001 - that signature stays on the NumPy engine, said once
+            job.state, job.error = "failed", f"the program could not be handed over ({type(err).__name__}: {err})"
+            self._next()
+            return
         try:
             # The worker is idle (reading its input): a frame larger than the pipe does not block for long.
             self.proc.stdin.write(_HEADER.pack(len(data)) + data)

@@ -325,7 +325,7 @@ def straight_line(sig: Signature, input_index: dict[str, int]):
     lines += ["            " + line for line in body]
     lines += ["    except _RAISES:", "        return None"]
     source = "\n".join(lines) + "\n"
-    exec(compile(source, f"<symexpr numpy signature>", "exec"), scope)
+    exec(compile(source, "<symexpr numpy signature>", "exec"), scope)
     return source, scope["run"]
 
 
