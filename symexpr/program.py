@@ -5,7 +5,6 @@ arguments to the inputs, checks them, and hands them to the backend.
 """
 from __future__ import annotations
 
-import difflib
 import warnings
 from collections.abc import Mapping
 
@@ -266,6 +265,8 @@ class Program:
                 raise CallError(f"input `{name}` is bound to the parameters saved with the program; "
                                 f"the inputs are {', '.join(self.inputs) or 'none'}")
             if name not in self._all_inputs:
+                import difflib  # (only for an error)
+
                 close = difflib.get_close_matches(name, list(self._all_inputs), n=1)
                 hint = f"; did you mean `{close[0]}`?" if close else ""
                 raise CallError(f"unknown input `{name}`: the inputs are {', '.join(self.inputs) or 'none'}{hint}")

@@ -53,7 +53,7 @@ import warnings
 
 import numpy as np
 
-from ..cache import cache_dir
+from ..cache import cache_folder
 from ..infer import is_weak_value, kind_of_value
 from ..ops import OPS
 from .numpy import NumpyEngine
@@ -148,7 +148,7 @@ class AutoEngine:
         self.device_given = device_given
         # Kernels built in a worker process while the NumPy engine runs the calls (background.py).
         # (Without a disk cache there is no way to hand the binaries over.)
-        self.background = os.environ.get("SYMEXPR_BACKGROUND_BUILDS", "1") != "0" and cache_dir("opencl") is not None
+        self.background = os.environ.get("SYMEXPR_BACKGROUND_BUILDS", "1") != "0" and cache_folder("opencl") is not None
         self.pending: dict[tuple, object] = {}       # signature -> the background Job it waits for
         self.settled = 0                             # background builds ended so far
         self._maker = None                           # the thread making the OpenCL engine, once started
@@ -427,14 +427,14 @@ class AutoEngine:
         (no disk cache to hand the binaries over, or no worker; then this call builds, as before)."""
         from .background import Job, describe_value
 
-        cache = cache_dir("opencl")
+        cache = cache_folder("opencl")
         if cache is None:
             return None
         device = self._lazy.engine.info.cache_key if self._lazy.done and self._lazy.engine is not None else None
         if self.device_given and device is None:
             return None
         job = Job(self.numpy.graph, self.options, {n: describe_value(v) for n, v in values.items()}, None,
-                  device, _plan_settings(), str(cache.parent), predicted=guess)
+                  device, _plan_settings(), os.path.dirname(cache), predicted=guess)
         if not _background().submit(job):
             self._warn_once(_background().broken + "; kernels are built in the call")
             self.background = False
