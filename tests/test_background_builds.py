@@ -266,3 +266,24 @@ def test_a_signature_whose_kernels_another_build_made_does_not_wait_for_its_own(
     close(prog(*two), reference(SRC, *two))
     assert key_two in engine.decisions and key_two not in engine.pending
     assert job_two.state in ("building", "cancelled")  # its own build had not ended
+
+
+@pytest.mark.parametrize("make", [
+    lambda: np.arange(24.0).reshape(4, 6),
+    lambda: np.arange(24, dtype=np.int16).reshape(4, 6)[:, ::2],
+    lambda: np.arange(24.0, dtype=np.float32)[::-3],
+    lambda: np.arange(24.0).reshape(4, 6).T,
+    lambda: np.broadcast_to(np.arange(6.0), (4, 6)),
+    lambda: np.zeros((0, 3)),
+    lambda: np.float32(2.5),
+    lambda: np.array(3, np.uint8),
+    lambda: 2, lambda: 2.5, lambda: True, lambda: 1j,
+])
+def test_the_worker_gets_arrays_of_the_callers_layout(make):
+    value = make()
+    made = background.make_value(background.describe_value(value))
+    assert type(made) is type(value)
+    if isinstance(value, np.ndarray):
+        assert (made.dtype, made.shape, made.strides) == (value.dtype, value.shape, value.strides)
+    elif isinstance(value, np.generic):
+        assert made.dtype == value.dtype

@@ -11,7 +11,7 @@ The worker is started when a program first needs a kernel it does not have (not 
 shared by every program of the process, builds one signature at a time (the most called of those
 waiting first), and exits when the process does (its standard input closes). It is given the
 program's graph, the engine's options, and each input's dtype, shape and strides; it builds on
-arrays of ones of that layout, launches once (PoCL compiles the work-group function then, and the
+arrays of zeros of that layout (calloc's untouched pages: no memory, however large), launches once (PoCL compiles the work-group function then, and the
 binary stored includes it), and times a few launches for the caller's cost model.
 
 The caller never waits on it: `poll()` reads whatever answers have arrived, without blocking, at
@@ -261,7 +261,8 @@ def describe_value(value):
 
 
 def make_value(desc):
-    """An array of ones with the layout described (or a Python scalar 1)."""
+    """An array of zeros with the layout described (untouched pages of calloc: reading them commits no
+    memory), or a Python scalar 1 (a weak value must fit the arrays' dtypes)."""
     import numpy as np
 
     if desc[0] == "weak":
@@ -270,12 +271,12 @@ def make_value(desc):
         return np.dtype(desc[1]).type(1)
     _, dtype, shape, strides = desc
     dtype = np.dtype(dtype)
-    plain = np.ones(shape, dtype)
+    plain = np.zeros(shape, dtype)
     if plain.strides == strides or any(n == 0 for n in shape) or any(s % dtype.itemsize for s in strides):
         return plain
     low = sum(min(0, s * (n - 1)) for s, n in zip(strides, shape))
     high = sum(max(0, s * (n - 1)) for s, n in zip(strides, shape)) + dtype.itemsize
-    base = np.ones((high - low) // dtype.itemsize + 1, dtype)
+    base = np.zeros((high - low) // dtype.itemsize + 1, dtype)
     return np.lib.stride_tricks.as_strided(base[-low // dtype.itemsize:], shape, strides)
 
 
