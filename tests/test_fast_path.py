@@ -373,3 +373,22 @@ def test_auto_takes_a_close_prediction_without_measuring_and_learns_from_the_cal
     assert prog._engine.decisions[key] == "numpy" and key in prog._engine.predicted
     assert b.size in [n for n, _ in model.points["numpy"]]  # the call's own time, a point of the line
     assert len(model.points["opencl"]) == 2
+
+
+def test_the_straight_line_path_ignores_float_errors_and_restores_the_callers_state():
+    prog = sx.compile("c = a / b\nd = c * 1e38 * 1e38", outputs=["c", "d"], backend="numpy")
+    a, zero = np.ones(8, np.float32), np.zeros(8, np.float32)
+    with np.errstate(all="raise"):  # the caller's own state: NumPy would raise here
+        for _ in range(3):  # the general path, then the straight line
+            c, d = prog(a, zero)
+        assert np.isinf(c).all() and np.isinf(d).all()
+        assert np.geterr() == {"divide": "raise", "over": "raise", "under": "raise", "invalid": "raise"}
+        with pytest.raises(FloatingPointError):
+            a / zero
+    power = sx.compile("c = a ** b", backend="numpy")
+    i = np.arange(4)
+    power(i, i)
+    power(i, i)
+    with pytest.raises(sx.EvaluationError):  # raised inside the straight line: the general path reports it
+        power(i, -i)
+    assert np.geterr()["divide"] == "warn"
