@@ -292,7 +292,7 @@ class AutoEngine:
             t_np, t_cl = self.predicted[key]
             return (f"the {name} engine: the cost model predicted {t_np * 1e3:.3g} ms on the NumPy engine and "
                     f"{t_cl * 1e3:.3g} ms on the OpenCL engine ({size} elements), from the sizes measured before")
-        return f"the {name} engine: it was faster at the first call ({size} elements)"
+        return f"the {name} engine: it was faster when both were timed on a call ({size} elements)"
 
     def _size_and_key(self, values: dict[str, object]):
         if any(_is_device_array(v) for v in values.values()):
