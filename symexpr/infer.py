@@ -156,7 +156,8 @@ def infer_kinds(graph: Graph, inputs: dict[str, Kind], known: dict[Node, Kind] |
             if node.op not in COMPLEX_OPS and any(k.dtype.kind == "c" for k in operand_kinds):
                 operands = ", ".join(str(k) for k in operand_kinds)
                 raise DTypeError(f"{statement_text(graph.source, node)}: {node.op} of {operands}: symexpr computes "
-                                 "complex numbers with + - * /, ==, !=, abs, real, imag, conj, angle, where and "
+                                 "complex numbers with + - * / **, ==, !=, abs, real, imag, conj, angle, where, "
+                                 "exp, log, sqrt, sin, cos, tan, sinh, cosh, tanh, sum, prod, mean, var, std and "
                                  "the casts complex64 and complex128 so far; take real(z) and imag(z) first",
                                  statement=node.statement)
             literals = tuple([weak_values.get(i) for i in node.inputs])
