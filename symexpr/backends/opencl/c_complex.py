@@ -1,4 +1,4 @@
-"""Complex elementary functions in OpenCL C: exp, log, sqrt, sin, cos, tan, sinh, cosh, tanh and **.
+"""Complex elementary functions in OpenCL C: exp, log, log10, log2, sqrt, sin, cos, tan, sinh, cosh, tanh and **.
 
 NumPy computes them with the C library's complex functions (glibc's cexp, clog, csqrt, ...), which
 follow C99's Annex G for infinities, NaN and signed zeros; the helpers here give the same special
@@ -19,6 +19,8 @@ first) in the kernel's `helpers`.
 from __future__ import annotations
 
 import math
+
+import numpy as np
 
 # Each helper: (C source, the helpers it calls). Sources are for double2 (`d`); complex64 goes
 # through `_PROMOTED`.
@@ -288,7 +290,9 @@ FUNCTIONS = {"exp": "sx_cexp", "log": "sx_clog", "sqrt": "sx_csqrt", "cosh": "sx
 ROTATED = {"cos": ("sx_ccosh", "({r})"),
            "sin": ("sx_csinh", "(isinf(z.y) && !isfinite(z.x)) ? ({t})(NAN, INFINITY) : ({t})({r}.y, -{r}.x)"),
            "tan": ("sx_ctanh", "(({t})({r}.y, -{r}.x))")}
-OPS = frozenset(FUNCTIONS) | frozenset(ROTATED) | {"power"}
+# log10 and log2 are NumPy's: log's parts times log10(e) or log2(e), rounded to the part's type.
+SCALED_LOG = {"log10": math.log10(math.e), "log2": math.log2(math.e)}
+OPS = frozenset(FUNCTIONS) | frozenset(ROTATED) | frozenset(SCALED_LOG) | {"power"}
 
 
 def _need(ctx, name: str) -> str:
@@ -312,6 +316,9 @@ def render(ctx, op: str, *args: str) -> str:
     t = ctx.t()
     if op in FUNCTIONS:
         return _on_double(ctx, FUNCTIONS[op], args[0])
+    if op in SCALED_LOG:
+        factor = (f"{np.float32(SCALED_LOG[op])}f" if t == "float2" else repr(SCALED_LOG[op]))
+        return f"({_on_double(ctx, 'sx_clog', args[0])} * {factor})"
     if op in ROTATED:
         name, back = ROTATED[op]
         z = args[0]

@@ -718,7 +718,7 @@ CL_OPS: dict[str, ClOp] = {
     "tan": ClOp(_trig("tan")),
     # complex exp, log, sqrt and the (hyperbolic) sine, cosine and tangent: c_complex.py
     **{name: ClOp(_complex_or(name, _trig(name) if name in ("sin", "cos", "tan") else _func(_FUNCS[name])))
-       for name in c_complex.FUNCTIONS.keys() | c_complex.ROTATED.keys()},
+       for name in sorted(c_complex.OPS - {"power"})},
     "floor": ClOp(_rounding("floor")),
     "ceil": ClOp(_rounding("ceil")),
     "trunc": ClOp(_rounding("trunc")),
