@@ -215,3 +215,33 @@ def test_distances_are_measured():
     ok = np.isfinite(e.real) & np.isfinite(got[0].real)
     d = ulp_distance(got[0].real[ok], e.real[ok])
     assert 0 < d.max() <= OPENCL_ULPS["exp"]
+
+
+def test_dask_arrays():
+    """On Dask arrays the functions and sum/prod run per block; mean/var/std of complex values are
+    refused by name there."""
+    da = pytest.importorskip("dask.array")
+    z = random_values("complex128", 90)
+    got = program("s = sum(exp(z) ** 2.5)\np = prod(z / abs(z), axis=0)", "numpy")(z=da.from_array(z, chunks=40))
+    want = numpy_quiet(lambda: (np.sum(np.exp(z) ** 2.5), np.prod(z / np.abs(z), axis=0)))
+    for g, w in zip(got, want):
+        g = np.asarray(g.compute() if hasattr(g, "compute") else g)
+        assert g.dtype == w.dtype and np.allclose(g, w, rtol=1e-12, equal_nan=True)
+    with pytest.raises(sx.DTypeError, match="var of complex128 on Dask"):
+        program("v = var(z)", "numpy")(z=da.from_array(z, chunks=40))
+
+
+def test_broadcast_and_strided_operands(backend):
+    """The strided kernel path: a column of bases against a row of exponents, a strided view."""
+    rng = np.random.default_rng(4)
+    big = (rng.standard_normal((12, 6)) + 1j * rng.standard_normal((12, 6))).astype(np.complex64)
+    z, w = big[:, :1], (big[:4, 2] * 0.5)[None, :]
+    got = program("p = z ** w\nq = exp(v) * w", backend)(z=z, w=w, v=big[:, 3:4])
+    want = numpy_quiet(lambda: (np.power(z, w), np.exp(big[:, 3:4]) * w))
+    if backend == "numpy":
+        assert_same(got[0], want[0])
+        assert_same(got[1], want[1])
+        return
+    assert got[0].dtype == want[0].dtype and got[0].shape == want[0].shape
+    assert normwise_ulps(got[0], want[0]).max() <= OPENCL_ULPS["power"]
+    assert normwise_ulps(got[1], want[1]).max() <= OPENCL_ULPS["exp"]

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import dask.array as da
 
-from ..errors import SymExprError
+from ..errors import DTypeError, SymExprError
 from ..graph import Graph, Node, statement_text, topological
 from ..infer import infer_kinds, infer_shapes
 from ..ops import OPS
@@ -253,6 +253,10 @@ def _reduction_stage(graph, node, operand, leaves, ndim, kinds, shapes, along=()
     if node.op in _SAME:
         extra = [f"_o0 = {node.op}({{0}}, axis={ax}, keepdims=True)"]
     elif node.op in _MOMENTS:
+        if kinds[operand].dtype.kind == "c":
+            raise DTypeError(f"{statement_text(graph.source, node)}: {node.op} of {kinds[operand].dtype} on Dask "
+                             "arrays is not computed yet (sum and prod are): call the program with NumPy arrays, "
+                             "or take real(z) and imag(z) first", statement=node.statement)
         # In the operand's float dtype, as NumPy's mean and var compute (ints and bools in float64);
         # the partials are merged in float64.
         x = "{0}" if kinds[operand].dtype.kind == "f" else "float64({0})"
