@@ -155,6 +155,10 @@ def infer_kinds(graph: Graph, inputs: dict[str, Kind], known: dict[Node, Kind] |
             operand_kinds = tuple([kinds[i] for i in node.inputs])
             if node.op not in COMPLEX_OPS and any(k.dtype.kind == "c" for k in operand_kinds):
                 operands = ", ".join(str(k) for k in operand_kinds)
+                if any(n.op == "seed" for n in graph.nodes):  # a program that differentiates (grad)
+                    raise DTypeError(f"{statement_text(graph.source, node)}: cannot differentiate through complex "
+                                     f"values ({node.op} of {operands}): gradients are computed for float values "
+                                     "only; take real(z) and imag(z) first", statement=node.statement)
                 raise DTypeError(f"{statement_text(graph.source, node)}: {node.op} of {operands}: symexpr computes "
                                  "complex numbers with + - * / **, ==, !=, abs, real, imag, conj, angle, where, "
                                  "exp, log, log10, log2, sqrt, square, sin, cos, tan, sinh, cosh, tanh, sum, prod, mean, var, "

@@ -22,8 +22,8 @@ import math
 
 import numpy as np
 
-# Each helper: (C source, the helpers it calls). Sources are for double2 (`d`); complex64 goes
-# through `_PROMOTED`.
+# Each helper: (C source, the helpers it calls). The sources are for double2; complex64 values are
+# converted to double2 and back around them (`_on_double`).
 _LN2 = repr(math.log(2))
 _HELPERS: dict[str, tuple[str, tuple[str, ...]]] = {}
 
