@@ -246,3 +246,31 @@ def test_broadcast_and_strided_operands(backend):
     assert got[0].dtype == want[0].dtype and got[0].shape == want[0].shape
     assert normwise_ulps(got[0], want[0]).max() <= OPENCL_ULPS["power"]
     assert normwise_ulps(got[1], want[1]).max() <= OPENCL_ULPS["exp"]
+
+
+def test_real_operands_and_literals(backend):
+    """Real arrays meeting complex literals take NumPy's dtypes (float32 with 1j is complex64), and
+    a function of literals alone is a strong NumPy scalar (complex128), as np.sqrt(-4 + 0j) is."""
+    x = np.array([0.0, -0.0, 1.5, -2.0, np.inf, -np.inf, np.nan, 1e-40, 3e38], np.float32)
+    src = "e = exp(x * 1j)\ns = sqrt(x + 0j)\np = x ** (0.5 + 1j)\nc = x + sqrt(-4 + 0j)\nt = tan(1j * x) ** 2"
+    got = program(src, backend)(x=x)
+    want = numpy_quiet(lambda: (np.exp(x * 1j), np.sqrt(x + 0j), np.power(x, 0.5 + 1j), x + np.sqrt(-4 + 0j),
+                                np.power(np.tan(1j * x), 2)))
+    assert [g.dtype for g in got] == [np.complex64, np.complex64, np.complex64, np.complex128, np.complex64]
+    for g, w, name, ulps in zip(got, want, "espct", (4, 4, 16, 0, 10)):
+        assert_same(g, w, 0 if backend == "numpy" else ulps, context=name)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "opencl"])
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.builds(complex, st.floats(width=32), st.floats(width=32)), min_size=1, max_size=8),
+       st.integers(-99, 99))
+def test_drawn_complex64_values_and_powers(backend, values, n):
+    z = np.array(values, np.complex64)
+    prog = program(SOURCE, backend)
+    got = prog(z=z, w=operands(z)[0], x=operands(z)[1], n=np.full(len(z), n, np.int32))
+    want = expected(z)
+    for k, f in enumerate(FUNCTIONS):
+        assert_same(got[k], want[k], 0 if backend == "numpy" else ULPS[f], context=f)
+    k = NAMES.index("z_int")
+    assert_same(got[k], numpy_quiet(np.power, z, np.full(len(z), n, np.int32)), context=f"z ** {n}")
