@@ -716,7 +716,7 @@ CL_OPS: dict[str, ClOp] = {
     "sin": ClOp(_trig("sin")),
     "cos": ClOp(_trig("cos")),
     "tan": ClOp(_trig("tan")),
-    # complex exp, log, sqrt and the (hyperbolic) sine, cosine and tangent: c_complex.py
+    # exp, log, log10, log2, sqrt and the (hyperbolic) sine, cosine and tangent of complex values: c_complex.py
     **{name: ClOp(_complex_or(name, _trig(name) if name in ("sin", "cos", "tan") else _func(_FUNCS[name])))
        for name in sorted(c_complex.OPS - {"power"})},
     "floor": ClOp(_rounding("floor")),

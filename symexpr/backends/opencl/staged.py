@@ -220,16 +220,15 @@ class StagedRunner:
         host = tuple(n for n in graph.nodes if kinds[n].weak)
         weak = frozenset(host)
         executors = []
-        special = {k: np.dtype(k) for k in ("float16", "complex64", "complex128")}
-        handed = [k for k, d in special.items() if any(kinds[n].dtype == d for n in graph.nodes)]
+        dtypes = {kinds[n].dtype for n in graph.nodes}
+        handed = [what for what, found in (("float16", np.dtype("float16") in dtypes),
+                                           ("complex", any(d.kind == "c" for d in dtypes))) if found]
         if handed and any(s.kind == "reduce" or (s.kind == "elementwise" and s.axes) for s in plan.steps):
             # The reduction kernels accumulate in float32/float64 and store their partial results in
             # the value's dtype; NumPy's float16 reductions are their own, and complex values are
             # pairs the reduction kernels do not carry: the NumPy engine runs these programs.
             sig = StagedSignature(graph, kinds, shapes, plan, [None] * len(plan.steps), host, rewrites)
-            kinds_text = "float16 and complex" if handed[0] == "float16" and len(handed) > 1 else (
-                "float16" if handed == ["float16"] else "complex")
-            sig.on_numpy = f"{kinds_text} reductions run on the NumPy engine"
+            sig.on_numpy = f"{' and '.join(handed)} reductions run on the NumPy engine"
             return sig
         for step in plan.steps:
             if step.host:
