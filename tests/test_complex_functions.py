@@ -98,6 +98,17 @@ def normwise_ulps(r, e):
     return np.where(finite, d, 0)
 
 
+def assert_normwise(r, e, ulps, context=""):
+    """Same dtype, shape, NaN positions and infinities; finite parts within `ulps` of the larger part."""
+    assert r.dtype == e.dtype and r.shape == e.shape, context
+    for part in ("real", "imag"):
+        rp, ep = getattr(r, part), getattr(e, part)
+        assert np.array_equal(np.isnan(rp), np.isnan(ep)), f"{context}: NaN positions differ in the {part} part"
+        assert np.array_equal(rp[np.isinf(ep)], ep[np.isinf(ep)]), f"{context}: infinities differ"
+    d = normwise_ulps(r, e)
+    assert d.max() <= ulps, f"{context}: {d.max():.0f} ulps of the larger part"
+
+
 @pytest.mark.parametrize("what", ["special", "random"])
 @pytest.mark.parametrize("dtype", sorted(PART))
 @pytest.mark.parametrize("name", NAMES)
@@ -166,24 +177,51 @@ def test_drawn_values(backend, values):
 REDUCTIONS = {"sum": np.sum, "prod": np.prod, "mean": np.mean, "var": np.var, "std": np.std}
 
 
+def reduction_values(dtype, shape, seed=5):
+    rng = np.random.default_rng(seed)
+    z = (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)).astype(dtype)
+    z.flat[3] = complex(np.inf, 1)
+    z.flat[-2] = complex(0.5, np.nan)
+    return z
+
+
 @pytest.mark.parametrize("backend", ["numpy", "opencl"])
 @pytest.mark.parametrize("dtype", sorted(PART))
 def test_reductions(backend, dtype):
-    """sum, prod, mean, var and std of complex values, NumPy's (var and std are real); the OpenCL
-    engine hands such programs to the NumPy engine, and explain() says so."""
-    rng = np.random.default_rng(5)
-    z = (rng.standard_normal((6, 5)) + 1j * rng.standard_normal((6, 5))).astype(dtype)
-    z[0, 0] = complex(np.inf, 1)
-    src = "\n".join(f"{k}_all = {k}(z)\n{k}_rows = {k}(exp(z) * 2, axis=1)" for k in REDUCTIONS)
-    prog = program(src, backend)
-    got = prog(z=z)
+    """sum, prod, mean, var and std of complex values, over every axis and one, with work around
+    them in the same kernel: NumPy's (var and std are real). The kernel sums each part compensated,
+    as float sums are, and multiplies in order (NumPy's bits for a whole array; over an axis NumPy
+    multiplies with its element-wise loop's fused multiply-adds): within a few ulps."""
+    z = reduction_values(dtype, (6, 5))
+    src = "\n".join(f"{k}_all = {k}(z)\n{k}_rows = {k}(exp(z) * 2, axis=1)\n{k}_cols = {k}(z, axis=0, keepdims=True) * z"
+                    for k in REDUCTIONS)
+    got = program(src, backend)(z=z)
     want = []
     for fn in REDUCTIONS.values():
-        want += [numpy_quiet(fn, z), numpy_quiet(lambda: fn(np.exp(z) * 2, axis=1))]
-    for g, w, name in zip(got, want, [f"{k} {a}" for k in REDUCTIONS for a in ("all", "rows")]):
-        assert_same(g, w, 0 if backend == "numpy" else 8, context=name)
-    if backend == "opencl":
-        assert "complex reductions run on the NumPy engine" in prog.explain(z=z)
+        want += [numpy_quiet(fn, z), numpy_quiet(lambda: fn(np.exp(z) * 2, axis=1)),
+                 numpy_quiet(lambda: fn(z, axis=0, keepdims=True) * z)]
+    names = [f"{k} {a}" for k in REDUCTIONS for a in ("all", "rows", "cols")]
+    for g, w, name in zip(got, want, names):
+        if backend == "numpy" or name == "prod all" or w.dtype.kind != "c":
+            assert_same(g, w, 0 if backend == "numpy" or name == "prod all" else 8, context=name)
+        else:  # a sum one ulp apart, multiplied by z: the parts cancel, so ulps of the larger part
+            assert_normwise(g, w, 8, context=name)
+
+
+@pytest.mark.parametrize("dtype", sorted(PART))
+def test_long_complex_sums_in_the_kernel(dtype):
+    """Rows long enough that several work-items share one (partials combined on the host), and one
+    whole-array sum: within a few ulps of the sum of magnitudes, as float sums are."""
+    z = reduction_values(dtype, (4, 100_000))[:, :]
+    z.flat[3] = z.flat[-2] = 0
+    prog = program("s = sum(z, axis=1)\nm = mean(z)\nv = var(z, axis=1)", "opencl")
+    got = prog(z=z)
+    want = (np.sum(z, axis=1), np.mean(z), np.var(z, axis=1))
+    eps = np.finfo(PART[dtype]).eps
+    assert "the NumPy engine" not in prog.explain(z=z)
+    for g, w, scale in zip(got, want, (np.sum(np.abs(z), axis=1), np.mean(np.abs(z)), np.var(z, axis=1))):
+        assert g.dtype == w.dtype and g.shape == w.shape
+        assert np.all(np.abs(g - w) <= 8 * eps * scale)
 
 
 @pytest.mark.parametrize("backend", ["numpy", "opencl"])

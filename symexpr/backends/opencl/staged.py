@@ -220,15 +220,12 @@ class StagedRunner:
         host = tuple(n for n in graph.nodes if kinds[n].weak)
         weak = frozenset(host)
         executors = []
-        dtypes = {kinds[n].dtype for n in graph.nodes}
-        handed = [what for what, found in (("float16", np.dtype("float16") in dtypes),
-                                           ("complex", any(d.kind == "c" for d in dtypes))) if found]
-        if handed and any(s.kind == "reduce" or (s.kind == "elementwise" and s.axes) for s in plan.steps):
+        if any(kinds[n].dtype == np.float16 for n in graph.nodes) and any(
+                s.kind == "reduce" or (s.kind == "elementwise" and s.axes) for s in plan.steps):
             # The reduction kernels accumulate in float32/float64 and store their partial results in
-            # the value's dtype; NumPy's float16 reductions are their own, and complex values are
-            # pairs the reduction kernels do not carry: the NumPy engine runs these programs.
+            # the value's dtype; NumPy's float16 reductions are their own: the NumPy engine runs them.
             sig = StagedSignature(graph, kinds, shapes, plan, [None] * len(plan.steps), host, rewrites)
-            sig.on_numpy = f"{' and '.join(handed)} reductions run on the NumPy engine"
+            sig.on_numpy = "float16 reductions run on the NumPy engine"
             return sig
         for step in plan.steps:
             if step.host:
