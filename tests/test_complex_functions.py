@@ -1,4 +1,5 @@
-"""Complex exp, log, log10, log2, sqrt, square, sin, cos, tan, sinh, cosh, tanh, ** and the reductions, against NumPy on both engines.
+"""Complex exp, log, log10, log2, sqrt, square, sin, cos, tan, sinh, cosh, tanh, ** and the reductions,
+against NumPy on both engines.
 
 One program computes every function (a kernel build costs most of a second), called once per dtype
 on every pair of special real and imaginary parts (0, -0.0, inf, -inf, NaN, large, tiny, subnormal,
@@ -141,8 +142,8 @@ def test_against_numpy(results, name, dtype, what):
         rp, ep = getattr(r, part), getattr(e, part)
         assert np.array_equal(np.isnan(rp), np.isnan(ep)), f"{name}: NaN positions differ in the {part} part"
         both_inf = np.isinf(ep) & defined
-        assert np.array_equal(rp[both_inf], ep[both_inf]), \
-            f"{name}: infinities differ in the {part} part: {z[both_inf & (rp != ep)][:4]}, {r[both_inf & (rp != ep)][:4]} vs {e[both_inf & (rp != ep)][:4]}"
+        off = both_inf & (rp != ep)
+        assert not off.any(), f"{name}: infinities differ in the {part} part: {z[off][:4]}, {r[off][:4]} vs {e[off][:4]}"
         zero = (rp == 0) & (ep == 0) & defined
         sz = zero & (np.signbit(rp) != np.signbit(ep))
         assert not sz.any(), f"{name}: signed zeros differ: {z[sz][:4]} {r[sz][:4]} vs {e[sz][:4]}"
@@ -166,7 +167,8 @@ def test_integer_powers_are_numpys_bits(results):
 
 @pytest.mark.parametrize("backend", ["numpy", "opencl"])
 @settings(max_examples=30, deadline=None)
-@given(st.lists(st.complex_numbers(max_magnitude=1e6) | st.sampled_from([complex(np.inf, 1), complex(1, np.nan), complex(-np.inf, np.inf), complex(-0.0, 0.0)]), min_size=1, max_size=8))
+@given(st.lists(st.complex_numbers(max_magnitude=1e6) | st.sampled_from(
+    [complex(np.inf, 1), complex(1, np.nan), complex(-np.inf, np.inf), complex(-0.0, 0.0)]), min_size=1, max_size=8))
 def test_drawn_values(backend, values):
     z = np.array(values, np.complex128)
     got = program(SOURCE, backend)(z=z, w=operands(z)[0], x=operands(z)[1], n=operands(z)[2])
