@@ -161,8 +161,8 @@ def infer_kinds(graph: Graph, inputs: dict[str, Kind], known: dict[Node, Kind] |
                                      "only; take real(z) and imag(z) first", statement=node.statement)
                 raise DTypeError(f"{statement_text(graph.source, node)}: {node.op} of {operands}: symexpr computes "
                                  "complex numbers with + - * / **, ==, !=, abs, real, imag, conj, angle, where, "
-                                 "exp, log, log10, log2, sqrt, square, sin, cos, tan, sinh, cosh, tanh, sum, prod, mean, var, "
-                                 "std and "
+                                 "exp, log, log10, log2, sqrt, square, sin, cos, tan, sinh, cosh, tanh, sign, sum, prod, mean, "
+                                 "var, std and "
                                  "the casts complex64 and complex128 so far; take real(z) and imag(z) first",
                                  statement=node.statement)
             literals = tuple([weak_values.get(i) for i in node.inputs])

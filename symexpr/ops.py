@@ -328,7 +328,7 @@ _op("angle", 1, np.angle, ("angle",), doc="the argument, arctan2(imag, real), in
 COMPLEX_OPS = frozenset(("add", "subtract", "multiply", "divide", "negative", "positive", "absolute", "equal",
                          "not_equal", "where", "real", "imag", "conjugate", "angle", "complex64", "complex128",
                          "exp", "log", "log10", "log2", "sqrt", "square", "sin", "cos", "tan", "sinh", "cosh",
-                         "tanh", "power",
+                         "tanh", "power", "sign",
                          "sum", "prod", "mean", "var", "std"))
 
 # Reductions, with NumPy's names, keywords and semantics (np.max propagates NaN; np.argmax gives the

@@ -1,4 +1,5 @@
-"""Complex elementary functions in OpenCL C: exp, log, log10, log2, sqrt, sin, cos, tan, sinh, cosh, tanh and **.
+"""Complex elementary functions in OpenCL C: exp, log, log10, log2, sqrt, sin, cos, tan, sinh, cosh, tanh,
+sign and **.
 
 NumPy computes them with the C library's complex functions (glibc's cexp, clog, csqrt, ...), which
 follow C99's Annex G for infinities, NaN and signed zeros; the helpers here give the same special
@@ -292,7 +293,25 @@ ROTATED = {"cos": ("sx_ccosh", "({r})"),
            "tan": ("sx_ctanh", "(({t})({r}.y, -{r}.x))")}
 # log10 and log2 are NumPy's: log's parts times log10(e) or log2(e), rounded to the part's type.
 SCALED_LOG = {"log10": math.log10(math.e), "log2": math.log2(math.e)}
-OPS = frozenset(FUNCTIONS) | frozenset(ROTATED) | frozenset(SCALED_LOG) | {"power"}
+OPS = frozenset(FUNCTIONS) | frozenset(ROTATED) | frozenset(SCALED_LOG) | {"power", "sign"}
+
+
+def _sign_source(t: str, p: str) -> str:
+    """NumPy's sign of a complex z: z / |z| with |z| its hypot in the part's type (rounded once from
+    double for complex64), so that it overflows where NumPy's does (`sign(3e38 + 3e38j)` in complex64
+    is 1j); NaN where |z| is NaN or both parts are infinite, +-1 or +-1j for one infinite part, 0 for 0."""
+    hypot = "hypot(z.x, z.y)" if p == "double" else "(float)hypot((double)z.x, (double)z.y)"
+    return f"""
+{t} sx_csign_{t}({t} z) {{
+    const {p} a = {hypot};
+    if (isnan(a)) return ({t})(NAN, NAN);
+    if (isinf(a)) {{
+        if (isinf(z.x)) return isinf(z.y) ? ({t})(NAN, NAN) : ({t})(z.x > 0 ? 1 : -1, 0);
+        return ({t})(0, z.y > 0 ? 1 : -1);
+    }}
+    if (a == 0) return ({t})(0, 0);
+    return ({t})(z.x / a, z.y / a);
+}}"""
 
 
 def _need(ctx, name: str) -> str:
@@ -316,6 +335,9 @@ def render(ctx, op: str, *args: str) -> str:
     t = ctx.t()
     if op in FUNCTIONS:
         return _on_double(ctx, FUNCTIONS[op], args[0])
+    if op == "sign":
+        p = "double" if t == "double2" else "float"
+        return f"{ctx.helper(f'sx_csign_{t}', _sign_source(t, p))}({args[0]})"
     if op in SCALED_LOG:
         factor = (f"{np.float32(SCALED_LOG[op])}f" if t == "float2" else repr(SCALED_LOG[op]))
         return f"({_on_double(ctx, 'sx_clog', args[0])} * {factor})"

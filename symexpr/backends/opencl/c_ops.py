@@ -718,13 +718,13 @@ CL_OPS: dict[str, ClOp] = {
     "tan": ClOp(_trig("tan")),
     # exp, log, log10, log2, sqrt and the (hyperbolic) sine, cosine and tangent of complex values: c_complex.py
     **{name: ClOp(_complex_or(name, _trig(name) if name in ("sin", "cos", "tan") else _func(_FUNCS[name])))
-       for name in sorted(c_complex.OPS - {"power"})},
+       for name in sorted(c_complex.OPS - {"power", "sign"})},
     "floor": ClOp(_rounding("floor")),
     "ceil": ClOp(_rounding("ceil")),
     "trunc": ClOp(_rounding("trunc")),
     "rint": ClOp(_rounding("rint")),
     "round": ClOp(_round),
-    "sign": ClOp(_sign),
+    "sign": ClOp(_complex_or("sign", _sign)),
     "isnan": ClOp(_classify("isnan", 0), "own"),
     "isinf": ClOp(_classify("isinf", 0), "own"),
     "isfinite": ClOp(_classify("isfinite", 1), "own"),
