@@ -105,7 +105,8 @@ double2 sx_csqrt(double2 z) {
     if (isinf(b)) return (double2)((double)INFINITY, b);
     if (isnan(a)) return (double2)(a, (double)NAN);
     if (isinf(a)) {
-        if (signbit(a)) return (double2)(isnan(b) ? (double)NAN : 0.0, isnan(b) ? (double)INFINITY : copysign((double)INFINITY, b));
+        if (signbit(a))  /* -inf: NaN +- inf i beside a NaN, else 0 + inf i with b's sign */
+            return (double2)(isnan(b) ? (double)NAN : 0.0, isnan(b) ? (double)INFINITY : copysign((double)INFINITY, b));
         return (double2)(a, isnan(b) ? b : copysign(0.0, b));
     }
     if (fabs(a) >= 7.446288774449766e307 || fabs(b) >= 7.446288774449766e307) {
@@ -151,7 +152,8 @@ double2 sx_ccosh(double2 z) {
     if (xf) return (double2)((double)NAN, x == 0 ? 0.0 : (double)NAN);
     if (isinf(x)) {
         if (y == 0) return (double2)((double)INFINITY, y * copysign(1.0, x));
-        if (yf) return (double2)(copysign((double)INFINITY, cos(y)), copysign((double)INFINITY, sin(y)) * copysign(1.0, x));
+        if (yf) return (double2)(copysign((double)INFINITY, cos(y)),
+                                 copysign((double)INFINITY, sin(y)) * copysign(1.0, x));
         return (double2)((double)INFINITY, (double)NAN);
     }
     return (double2)((double)NAN, y == 0 ? y : (double)NAN);
@@ -174,7 +176,8 @@ double2 sx_csinh(double2 z) {
     if (xf) return (double2)(x == 0 ? x : (double)NAN, (double)NAN);
     if (isinf(x)) {
         if (y == 0) return z;
-        if (yf) return (double2)(copysign((double)INFINITY, cos(y)) * copysign(1.0, x), copysign((double)INFINITY, sin(y)));
+        if (yf) return (double2)(copysign((double)INFINITY, cos(y)) * copysign(1.0, x),
+                                 copysign((double)INFINITY, sin(y)));
         return (double2)((double)INFINITY, (double)NAN);
     }
     return (double2)((double)NAN, y == 0 ? y : (double)NAN);
