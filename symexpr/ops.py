@@ -326,7 +326,10 @@ _op("angle", 1, np.angle, ("angle",), doc="the argument, arctan2(imag, real), in
 
 # The ops that take complex operands so far; the others refuse them (infer.py), naming the op.
 COMPLEX_OPS = frozenset(("add", "subtract", "multiply", "divide", "negative", "positive", "absolute", "equal",
-                         "not_equal", "where", "real", "imag", "conjugate", "angle", "complex64", "complex128"))
+                         "not_equal", "where", "real", "imag", "conjugate", "angle", "complex64", "complex128",
+                         "exp", "log", "log10", "log2", "sqrt", "square", "sin", "cos", "tan", "sinh", "cosh",
+                         "tanh", "power", "sign",
+                         "sum", "prod", "mean", "var", "std"))
 
 # Reductions, with NumPy's names, keywords and semantics (np.max propagates NaN; np.argmax gives the
 # first index of a tie; the sum of int32 is int64; the mean of ints is float64).
