@@ -14,7 +14,9 @@ from pathlib import Path
 import pyopencl as cl
 
 from ...cache import cache_dir
-from ...errors import BackendError
+from ...errors import BackendError, DTypeError
+from ...graph import statement_text
+from .c_complex import OPS as COMPLEX_IN_DOUBLE
 
 MF = cl.mem_flags
 
@@ -109,6 +111,25 @@ def _info(device) -> DeviceInfo:
                                        int(getattr(device, "global_mem_cache_size", 0) or 0),
                                        int(getattr(device, "max_mem_alloc_size", 0) or 0))
     return _device_info[key]
+
+
+def refuse_without_fp64(graph, kinds: dict, engine) -> None:
+    """A DTypeError at the first value the kernels would compute in double on a device without fp64:
+    float64, complex128 (double2), and complex64's functions (c_complex.py computes them in double)."""
+    if engine.info.fp64:
+        return
+    device = engine.device.name.strip()
+    for node in graph.nodes:
+        kind = kinds[node]
+        if kind.weak:
+            continue
+        where = statement_text(graph.source, node) or "the program"
+        if kind.dtype.name == "float64":
+            raise DTypeError(f"{where}: float64 is not supported by the OpenCL device {device}; cast to float32")
+        if kind.dtype.name == "complex128" or (kind.dtype.name == "complex64" and node.op in COMPLEX_IN_DOUBLE):
+            what = "complex128" if kind.dtype.name == "complex128" else f"complex64 {node.op}"
+            raise DTypeError(f"{where}: {what} needs float64, which is not supported by the OpenCL device "
+                             f"{device}; backend=\"numpy\" computes it")
 
 
 # -- the binary cache -----------------------------------------------------------------------------
