@@ -38,8 +38,16 @@ def devices() -> list:
     return found
 
 
+def _widest(found: list):
+    """The default device: of the first platform's, the one with the most compute units (PoCL lists
+    its single-threaded `basic` device before the multi-threaded one when POCL_DEVICES names both)."""
+    first = [d for d in found if d.platform == found[0].platform]
+    return max(first, key=lambda d: d.max_compute_units)  # (the first of equals)
+
+
 def _queue_for(device) -> "cl.CommandQueue":
-    """A command queue from a Device, Context, CommandQueue, or the default (PYOPENCL_CTX, else the first device)."""
+    """A command queue from a Device, Context, CommandQueue, or the default (PYOPENCL_CTX, else the first
+    platform's device with the most compute units)."""
     if isinstance(device, cl.CommandQueue):
         return device
     if isinstance(device, cl.Context):
@@ -66,7 +74,7 @@ def _default_queue():
                 if os.environ.get("PYOPENCL_CTX"):
                     ctx = cl.create_some_context(interactive=False)
                 else:
-                    ctx = cl.Context([found[0]])
+                    ctx = cl.Context([_widest(found)])
             except cl.Error as err:
                 raise BackendError(f"cannot create an OpenCL context: {err}") from None
             _default = cl.CommandQueue(ctx)
