@@ -187,7 +187,7 @@ class Program:
             return self._opencl_engine(device)
         # auto: the OpenCL engine (importing pyopencl, a context: 100 ms or more) is made when a call
         # first needs it; a program whose calls stay small never pays for it.
-        from .backends.auto import AutoEngine
+        from .backends.auto import AutoEngine, low_latency_named
 
         def make():
             try:
@@ -195,8 +195,20 @@ class Program:
             except SymExprError as err:
                 _warn_fallback(err.message)
                 return None
+        def make_basic():
+            try:
+                from .backends.opencl.runtime import low_latency_queue
+                queue = low_latency_queue()
+                if queue is None:
+                    return None
+                engine = self._opencl_engine(queue)
+            except SymExprError:
+                return None
+            engine.name = "opencl-basic"
+            return engine
         return AutoEngine(make, numpy, options={"optimize": self.optimized, "fast_math": self.fast_math},
-                          device_given=device is not None)
+                          device_given=device is not None,
+                          make_basic=make_basic if device is None and low_latency_named() else None)
 
     def _opencl_engine(self, device):
         try:

@@ -287,3 +287,41 @@ def test_the_worker_gets_arrays_of_the_callers_layout(make):
         assert (made.dtype, made.shape, made.strides) == (value.dtype, value.shape, value.strides)
     elif isinstance(value, np.generic):
         assert made.dtype == value.dtype
+
+
+def test_small_calls_on_the_low_latency_device_where_the_process_has_one(tmp_path):
+    # With POCL_DEVICES naming PoCL's single-threaded `basic` device, small calls run on the NumPy engine
+    # while their kernels are built for that device, then on whichever of the two is timed faster (the
+    # timing is made to favour the devices here, to check the results they then give); large calls keep
+    # the multi-threaded default device.
+    code = textwrap.dedent("""
+        import numpy as np, symexpr as sx
+        from symexpr.backends import auto
+        timed = auto._best
+        def favour_the_device(engine, values, repeats):
+            seconds, result = timed(engine, values, repeats)
+            return (0.0 if engine.name != "numpy" else seconds), result
+        auto._best = favour_the_device
+        src = "s = a + b\\nt = a - b\\nq = where(s * t > 0, s * t, -s) + b * 0.5"
+        prog = sx.compile(src)
+        ref = sx.compile(src, backend="numpy")
+        a = np.linspace(-1, 1, 16, dtype=np.float32)
+        b = (a * 0.5 + 0.25).astype(np.float32)
+        assert (prog(a, b) == ref(a, b)).all()
+        assert prog._engine.engine_for({"a": a, "b": b}) == "numpy" and prog._engine.pending
+        assert prog.warm_up(a, b) == "opencl-basic", prog._engine.describe({"a": a, "b": b})
+        for _ in range(3):
+            np.testing.assert_allclose(prog(a, b), ref(a, b), rtol=1e-6)
+        assert "OpenCL engine on the low-latency device" in prog.explain(a=a, b=b)
+        assert "__kernel" in prog.kernel_source
+        big = np.linspace(-1, 1, 1 << 16, dtype=np.float32)
+        assert prog.warm_up(big, big) == "opencl"
+        assert prog._engine.opencl.device.name.startswith("pthread"), prog._engine.opencl.device.name
+        np.testing.assert_allclose(prog(big, big), ref(big, big), rtol=1e-6)
+        print("ok")
+    """)
+    env = dict(os.environ, SYMEXPR_CACHE_DIR=str(tmp_path), SYMEXPR_BACKGROUND_BUILDS="1",
+               POCL_DEVICES="pthread basic")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, env=env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip() == "ok"

@@ -66,24 +66,25 @@ WORKER_MARGIN = 4    # kernels the background worker timed this much slower than
 
 class CostModel:
     """Per engine, seconds = fixed + per_element * n, fitted by least squares to the calls timed (one
-    program, one set of input dtypes and dimensions); each engine's line from its own points."""
+    program, one set of input dtypes and dimensions); each engine's line from its own points. The
+    engines: "numpy", and the device engines ("opencl", "basic")."""
 
     def __init__(self):
-        self.points: dict[str, list[tuple[int, float]]] = {"numpy": [], "opencl": []}
+        self.points: dict[str, list[tuple[int, float]]] = {"numpy": [], "opencl": [], "basic": []}
 
-    def add(self, n: int, t_numpy: float, t_opencl: float) -> None:
+    def add(self, n: int, t_numpy: float, t_device: float, device: str = "opencl") -> None:
         """Both engines timed at n elements."""
         self.add_one("numpy", n, t_numpy)
-        self.add_one("opencl", n, t_opencl)
+        self.add_one(device, n, t_device)
 
     def add_one(self, engine: str, n: int, seconds: float) -> None:
         """One engine timed at n elements (a call it ran)."""
         self.points[engine] = [p for p in self.points[engine] if p[0] != n][-15:] + [(n, seconds)]
 
-    def predict(self, n: int) -> tuple[float, float] | None:
-        """(NumPy engine s, OpenCL engine s) predicted at n elements; None before two sizes of each."""
+    def predict(self, n: int, device: str = "opencl") -> tuple[float, float] | None:
+        """(NumPy engine s, device engine s) predicted at n elements; None before two sizes of each."""
         lines = []
-        for engine in ("numpy", "opencl"):
+        for engine in ("numpy", device):
             points = self.points[engine]
             if len({p[0] for p in points}) < 2:
                 return None
@@ -138,11 +139,45 @@ def _is_device_array(value) -> bool:
     return array is not None and isinstance(value, array.Array)
 
 
-class AutoEngine:
-    """Picks, per call signature, the OpenCL engine or the NumPy engine, whichever is faster."""
+class _Device:
+    """A device engine auto may choose: "opencl" (the device the program was compiled for, or the
+    default one) or "basic" (a low-latency device for small calls, where the process has one). Made
+    on first use, or aside in a thread once a background build says it is worth it; None where it
+    cannot be made."""
 
-    def __init__(self, make_opencl, numpy: NumpyEngine, *, options: dict | None = None, device_given: bool = False):
-        self._lazy = _Lazy(make_opencl)
+    def __init__(self, name: str, make, selector):
+        self.name = name
+        self.lazy = _Lazy(make)
+        self.selector = selector  # how the background worker finds the device when the engine is not made
+        self.maker = None         # the thread making the engine aside, once started
+
+    def made(self) -> bool:
+        return self.lazy.done and self.lazy.engine is not None
+
+    def make_aside(self) -> bool:
+        """Start making the engine in a thread (not in a call: importing pyopencl and making a context take
+        100 ms or more); True once it is made (or found impossible)."""
+        if not self.lazy.done and self.maker is None:
+            self.maker = threading.Thread(target=self.lazy.get, daemon=True,
+                                          name=f"symexpr: making the {self.name} engine")
+            self.maker.start()
+        return self.lazy.done
+
+
+_LABELS = {"numpy": "the NumPy engine", "opencl": "the OpenCL engine",
+           "basic": "the OpenCL engine on the low-latency device"}
+
+
+class AutoEngine:
+    """Picks, per call signature, the NumPy engine or a device engine, whichever is faster: the OpenCL
+    engine above `SMALL` elements, and at most `SMALL` the low-latency device's where the process has one."""
+
+    def __init__(self, make_opencl, numpy: NumpyEngine, *, options: dict | None = None, device_given: bool = False,
+                 make_basic=None):
+        self._devices = {"opencl": _Device("opencl", make_opencl, None)}
+        if make_basic is not None:
+            self._devices["basic"] = _Device("basic", make_basic, "basic")
+        self._lazy = self._devices["opencl"].lazy
         self.numpy = numpy
         self.options = dict(options or {})  # the OpenCL engine's: optimize, fast_math
         self.device_given = device_given
@@ -151,13 +186,12 @@ class AutoEngine:
         self.background = os.environ.get("SYMEXPR_BACKGROUND_BUILDS", "1") != "0" and cache_folder("opencl") is not None
         self.pending: dict[tuple, object] = {}       # signature -> the background Job it waits for
         self.settled = 0                             # background builds ended so far
-        self._maker = None                           # the thread making the OpenCL engine, once started
         self.warned = False
         self._state = threading.Lock()
         self._staged = any(n.op in OPS and OPS[n.op].kind != "elementwise" for n in numpy.graph.nodes)
-        self.decisions: dict[tuple, str] = {}
+        self.decisions: dict[tuple, str] = {}        # signature -> "numpy", "opencl" or "basic"
         self.models: dict[tuple, CostModel] = {}     # dtypes and dimensions -> the lines fitted
-        self.predicted: dict[tuple, tuple] = {}      # signature -> (NumPy engine s, OpenCL engine s) it was chosen by
+        self.predicted: dict[tuple, tuple] = {}      # signature -> (NumPy engine s, device engine s) it was chosen by
         # The latest call: (the engine that ran it, its inputs' Kinds), for kernel_source.
         self.latest: tuple | None = None
 
@@ -165,6 +199,9 @@ class AutoEngine:
     def opencl(self):
         """The OpenCL engine (made now if it was not yet), or None where there is no device."""
         return self._lazy.get()
+
+    def _engine(self, name: str):
+        return self.numpy if name == "numpy" else self._devices[name].lazy.get()
 
     @property
     def name(self) -> str:
@@ -179,6 +216,8 @@ class AutoEngine:
         if opencl is None:
             raise AttributeError("kernel_source")
         latest = self.latest
+        if latest is not None and latest[0] is not self.numpy and latest[0] is not opencl:
+            return latest[0].kernel_source  # the low-latency device's
         if latest is None or latest[0] is opencl or opencl._staged is not None:
             # (A program with reductions has kernels per shape: those of its latest OpenCL call.)
             return opencl.kernel_source
@@ -252,47 +291,62 @@ class AutoEngine:
         return tuple(kind_of_value(values[n]) for n in self.numpy.graph.input_names)
 
     def engine_for(self, values: dict[str, object]) -> str:
-        """Which engine runs these values' signature ("numpy" or "opencl"), measuring if not yet known
-        ("numpy" while its kernels are built in the background)."""
-        return self.choose(values)[0].name
+        """Which engine runs these values' signature: "numpy", "opencl", or "opencl-basic" (the
+        low-latency device), measuring if not yet known ("numpy" while its kernels are built in the
+        background)."""
+        engine = self.choose(values)[0]
+        if engine is self.numpy:
+            return "numpy"
+        return "opencl-basic" if "basic" in self._devices and engine is self._devices["basic"].lazy.engine else "opencl"
 
     def wait(self, values: dict[str, object], timeout: float | None = None) -> bool:
-        """Wait for the background build of these values' signature, if one is on; False on timeout."""
+        """Wait for the background build of these values' signature, if one is on (and for its device
+        engine to be made); False on timeout."""
         job = self.pending.get(self._size_and_key(values)[1])
         end = time.monotonic() + (math.inf if timeout is None else timeout)
         if job is None or not _background().wait(job, end - time.monotonic()):
             return job is None
-        if self._still_waiting(job) and self._maker is not None:  # the OpenCL engine being made
-            self._maker.join(None if timeout is None else max(end - time.monotonic(), 0))
-        return self._lazy.done or not self._still_waiting(job)
+        device = self._devices[job.dev]
+        if self._still_waiting(job) and device.maker is not None:
+            device.maker.join(None if timeout is None else max(end - time.monotonic(), 0))
+        return device.lazy.done or not self._still_waiting(job)
 
     def describe(self, values: dict[str, object]) -> str:
         """Which engine runs these values' signature and why, without measuring (for explain)."""
         size, key = self._size_and_key(values)
         if size is None:
             return "the OpenCL engine: the inputs are device arrays" if key == "device" else "(shapes do not broadcast)"
-        if size <= SMALL:
+        dev = self._device_for(size)
+        if dev is None:
             return f"the NumPy engine: {size} elements, at most {SMALL}, cost less than a kernel launch"
         decided = self.decisions.get(key)
         job = self.pending.get(key)
+        label = _LABELS[dev]
         if decided is None and job is not None:
-            return (f"the NumPy engine for now: the OpenCL kernels of this signature ({size} elements) are "
+            return (f"the NumPy engine for now: the kernels of this signature ({size} elements) for {label} are "
                     f"built in a background process (it has run {job.calls} calls meanwhile); the engine is "
                     "chosen when they are ready")
         if decided is None:
             model = self.models.get(_family(key))
-            guess = model.predict(size) if model is not None else None
+            guess = model.predict(size, dev) if model is not None else None
             if guess is not None:
                 return (f"not chosen yet: the cost model predicts {guess[0] * 1e3:.3g} ms on the NumPy engine and "
-                        f"{guess[1] * 1e3:.3g} ms on the OpenCL engine at {size} elements; the first call chooses "
-                        + ("by it" if max(guess) >= MARGIN * min(guess) else "by timing both (too close to call)"))
-            return f"not chosen yet: the first call of this signature ({size} elements) times both engines"
-        name = "NumPy" if decided == "numpy" else "OpenCL"
+                        f"{guess[1] * 1e3:.3g} ms on {label} at {size} elements; the first call takes "
+                        + ("the faster" if max(guess) >= MARGIN * min(guess) else
+                           "the one predicted faster (close: its time then refines the prediction)"))
+            return (f"not chosen yet: the first call of this signature ({size} elements) runs on the NumPy "
+                    f"engine, and {label} is timed against it once its kernels are built")
         if key in self.predicted:
-            t_np, t_cl = self.predicted[key]
-            return (f"the {name} engine: the cost model predicted {t_np * 1e3:.3g} ms on the NumPy engine and "
-                    f"{t_cl * 1e3:.3g} ms on the OpenCL engine ({size} elements), from the sizes measured before")
-        return f"the {name} engine: it was faster when both were timed on a call ({size} elements)"
+            t_np, t_dev = self.predicted[key]
+            return (f"{_LABELS[decided]}: the cost model predicted {t_np * 1e3:.3g} ms on the NumPy engine and "
+                    f"{t_dev * 1e3:.3g} ms on {label} ({size} elements), from the sizes measured before")
+        return f"{_LABELS[decided]}: it was faster when both were timed on a call ({size} elements)"
+
+    def _device_for(self, size: int) -> str | None:
+        """The device engine that competes with the NumPy engine at this size, if any."""
+        if size > SMALL:
+            return "opencl"
+        return "basic" if "basic" in self._devices and self.background else None
 
     def _size_and_key(self, values: dict[str, object]):
         if any(_is_device_array(v) for v in values.values()):
@@ -314,18 +368,19 @@ class AutoEngine:
         size, key = self._size_and_key(values)
         if key == "device":
             return self.opencl, None, None
-        if size is None or size <= SMALL:
+        dev = None if size is None else self._device_for(size)
+        if dev is None:
             return self.numpy, None, None  # (shapes that do not broadcast: it raises the positioned ShapeError)
         decided = self.decisions.get(key)
         if decided is not None:
-            return (self.numpy if decided == "numpy" else self.opencl), None, None
+            return self._engine(decided), None, None
         with self._state:
-            return self._choose_new(values, size, key)
+            return self._choose_new(values, size, key, dev)
 
-    def _choose_new(self, values: dict, size: int, key: tuple):
+    def _choose_new(self, values: dict, size: int, key: tuple, dev: str):
         decided = self.decisions.get(key)  # (another thread may have decided meanwhile)
         if decided is not None:
-            return (self.numpy if decided == "numpy" else self.opencl), None, None
+            return self._engine(decided), None, None
         job = self.pending.get(key)
         if job is not None and job.pid != os.getpid():  # submitted before a fork: this process builds its own
             del self.pending[key]
@@ -334,30 +389,32 @@ class AutoEngine:
             if self._still_waiting(job):
                 if self._worth_a_look(job):
                     job.tried = self.settled
-                    result = self._built_result(values)
+                    result = self._built_result(values, dev)
                     if result is not None:
                         _background().cancel(job)
                         del self.pending[key]
-                        return self._choose_built(values, size, key, result)
+                        return self._choose_built(values, size, key, dev, result)
                 return self.numpy, None, job
             return self._settle(values, size, key, job)
-        if self._lazy.done and self._lazy.engine is None:  # no device: said once when it was found out
+        device = self._devices[dev]
+        if device.lazy.done and device.lazy.engine is None:  # no such device: said once when it was found out
             return self.numpy, None, None
+        known = device.made() or (dev == "opencl" and self.device_given)
         model = self.models.setdefault(_family(key), CostModel())
-        guess = model.predict(size)
+        guess = model.predict(size, dev)
         if guess is not None and max(guess) >= MARGIN * min(guess):
-            winner = "numpy" if guess[0] < guess[1] else "opencl"
-            if winner == "opencl" and self.background:
-                result = self._built_result(values)
+            winner = "numpy" if guess[0] < guess[1] else dev
+            if winner != "numpy" and self.background:
+                result = self._built_result(values, dev)
                 if result is not None:
-                    return self._choose_built(values, size, key, result)
-                job = self._build(values, key, guess)
+                    return self._choose_built(values, size, key, dev, result)
+                job = self._build(values, key, guess, dev)
                 if job is not None:
                     return self.numpy, None, job
             self._decide(key, winner)
             self.predicted[key] = guess
-            return (self.numpy if winner == "numpy" else self.opencl), None, None
-        if guess is not None and (self._lazy.done or self.device_given):
+            return self._engine(winner), None, None
+        if guess is not None and known:
             # Close: the engine predicted faster runs it (wrong, it costs less than MARGIN times), and
             # its time refines that engine's line; nothing else is run.
             if guess[0] < guess[1]:
@@ -365,64 +422,69 @@ class AutoEngine:
                 self.predicted[key] = guess
                 return self.numpy, None, _Point(model, "numpy", size)
             t0 = time.perf_counter()
-            result = self._built_result(values)
+            result = self._built_result(values, dev)
             if result is not None:
-                model.add_one("opencl", size, time.perf_counter() - t0)
-                self._decide(key, "opencl")
+                model.add_one(dev, size, time.perf_counter() - t0)
+                self._decide(key, dev)
                 self.predicted[key] = guess
-                return self.opencl, result, None
+                return self._engine(dev), result, None
         if self.background:
-            if self._built_result(values) is not None:
-                return self._measure(values, size, key, model, warm=True)
-            job = self._build(values, key, None)  # (the kernels are not built: nothing is measured)
+            if self._built_result(values, dev) is not None:
+                return self._measure(values, size, key, model, dev, warm=True)
+            job = self._build(values, key, None, dev)  # (the kernels are not built: nothing is measured)
             if job is not None:
                 return self.numpy, None, job
-        if self.opencl is None:
+        if dev != "opencl" or self.opencl is None:  # (the low-latency device builds in the background only)
             return self.numpy, None, None
-        return self._measure(values, size, key, model)
+        return self._measure(values, size, key, model, dev)
 
-    def _choose_built(self, values: dict, size: int, key: tuple, result):
-        """The signature's kernels are built, `result` the OpenCL engine's: choose by the cost model
+    def _choose_built(self, values: dict, size: int, key: tuple, dev: str, result):
+        """The signature's kernels are built, `result` the device engine's: choose by the cost model
         where it is decisive (many signatures settle at once when a build ends), else measure."""
         model = self.models.setdefault(_family(key), CostModel())
-        guess = model.predict(size)
+        guess = model.predict(size, dev)
         if guess is not None and max(guess) >= MARGIN * min(guess):
-            winner = "numpy" if guess[0] < guess[1] else "opencl"
+            winner = "numpy" if guess[0] < guess[1] else dev
             self._decide(key, winner)
             self.predicted[key] = guess
-            return (self.opencl, result, None) if winner == "opencl" else (self.numpy, None, None)
-        return self._measure(values, size, key, model, warm=True)
+            return (self._engine(dev), result, None) if winner == dev else (self.numpy, None, None)
+        return self._measure(values, size, key, model, dev, warm=True)
 
-    def _measure(self, values: dict, size: int, key: tuple, model: CostModel, warm: bool = False):
+    def _measure(self, values: dict, size: int, key: tuple, model: CostModel, dev: str, warm: bool = False):
         """Time both engines on the call's data, keep the faster: (engine, its result, None)."""
         repeats = 3  # fewer timings were seen to pick the slower of two close engines
+        device = self._engine(dev)
         if not warm:
-            self.opencl.run(values)  # builds the kernel (or finds it on disk)
-        t_cl, r_cl = _best(self.opencl, values, repeats)
+            device.run(values)  # builds the kernel (or finds it on disk)
+        t_dev, r_dev = _best(device, values, repeats)
         if size < 1_000_000:
             self.numpy.run(values)
         t_np, r_np = _best(self.numpy, values, repeats)
-        model.add(size, t_np, t_cl)
-        winner = "numpy" if t_np < t_cl else "opencl"
+        model.add(size, t_np, t_dev, dev)
+        winner = "numpy" if t_np < t_dev else dev
         self._decide(key, winner)
         # The winner's own result, so that this call gives what every later call of it will.
-        return ((self.numpy, r_np) if winner == "numpy" else (self.opencl, r_cl)) + (None,)
+        return ((self.numpy, r_np) if winner == "numpy" else (device, r_dev)) + (None,)
 
-    def _built_result(self, values: dict):
-        """The OpenCL engine's result for these values when every kernel it needs is built (in this
+    def _built_result(self, values: dict, dev: str):
+        """The device engine's result for these values when every kernel it needs is built (in this
         process, or in the disk cache), else None. The engine is not made for this (a new process
         then imports pyopencl in no call it makes): the background worker finds what is on disk."""
-        if not (self._lazy.done or self.device_given) or self.opencl is None:
+        device = self._devices[dev]
+        if not (device.lazy.done or (dev == "opencl" and self.device_given)):
+            return None
+        engine = device.lazy.get()
+        if engine is None:
             return None
         from .opencl.runtime import KernelNotBuilt, built_kernels_only
 
         try:
             with built_kernels_only():
-                return self.opencl.run(values)
+                return engine.run(values)
         except KernelNotBuilt:
             return None
 
-    def _build(self, values: dict, key: tuple, guess):
+    def _build(self, values: dict, key: tuple, guess, dev: str):
         """Hand the signature's kernels to the background worker: the Job, or None where it cannot
         (no disk cache to hand the binaries over, or no worker; then this call builds, as before)."""
         from .background import Job, describe_value
@@ -430,11 +492,12 @@ class AutoEngine:
         cache = cache_folder("opencl")
         if cache is None:
             return None
-        device = self._lazy.engine.info.cache_key if self._lazy.done and self._lazy.engine is not None else None
-        if self.device_given and device is None:
+        device = self._devices[dev]
+        selector = device.lazy.engine.info.cache_key if device.made() else device.selector
+        if dev == "opencl" and self.device_given and selector is None:
             return None
         job = Job(self.numpy.graph, self.options, {n: describe_value(v) for n, v in values.items()}, None,
-                  device, _plan_settings(), os.path.dirname(cache), predicted=guess)
+                  selector, _plan_settings(), os.path.dirname(cache), predicted=guess, dev=dev)
         if not _background().submit(job):
             self._warn_once(_background().broken + "; kernels are built in the call")
             self.background = False
@@ -445,31 +508,28 @@ class AutoEngine:
     def _worth_a_look(self, job) -> bool:
         """Whether another signature's kernels arrived since `job`'s calls last looked: they may be this
         one's too (an element-wise program's kernel serves every size)."""
-        return job.state in ("waiting", "building") and job.tried < self.settled and self._lazy.done
+        return job.state in ("waiting", "building") and job.tried < self.settled and self._devices[job.dev].lazy.done
 
     def _still_waiting(self, job) -> bool:
         """Whether the calls of `job`'s signature stay on the NumPy engine for now: its kernels are being
-        built, or they are built and worth the OpenCL engine, which a thread is making (importing
-        pyopencl and making a context take 100 ms or more: not in a call)."""
+        built, or they are built and worth the device engine, which a thread is making."""
         if job.pid != os.getpid():
             return False
         if job.state in ("waiting", "building"):
             _background().poll()
             if job.state in ("waiting", "building"):
                 return True
-        if job.state == "done" and not self._lazy.done and (
+        device = self._devices[job.dev]
+        if job.state == "done" and not device.lazy.done and (
                 job.predicted is not None or job.seconds < WORKER_MARGIN * job.numpy_seconds):
-            if self._maker is None:
-                self._maker = threading.Thread(target=self._lazy.get, daemon=True,
-                                               name="symexpr: making the OpenCL engine")
-                self._maker.start()
-            return not self._lazy.done
+            return not device.make_aside()
         return False
 
     def _settle(self, values: dict, size: int, key: tuple, job):
         """The background build of `key` ended: choose its engine now."""
         del self.pending[key]
         self.settled += 1
+        dev = job.dev
         if job.state == "failed":
             self._warn_once(f"a kernel could not be built in the background ({job.error}); the NumPy engine "
                             "runs that signature")
@@ -477,25 +537,28 @@ class AutoEngine:
             return self.numpy, None, None
         model = self.models.setdefault(_family(key), CostModel())
         if job.predicted is None and job.seconds >= WORKER_MARGIN * job.numpy_seconds:
-            # Slower by far where it was built: not worth making the OpenCL engine for. (Only by far:
+            # Slower by far where it was built: not worth making the device engine for. (Only by far:
             # the worker timed while this process ran its calls on the same cores; it is no point of
             # the cost model.)
             self._decide(key, "numpy")
             return self.numpy, None, None
-        if self.opencl is None:
+        if self._engine(dev) is None:
             self._decide(key, "numpy")
             return self.numpy, None, None
-        result = self._built_result(values)
+        result = self._built_result(values, dev)
         if result is not None:
-            return self._choose_built(values, size, key, result)
+            return self._choose_built(values, size, key, dev, result)
         # Built, yet not what this call needs (another layout of the arrays): once more, then in the call.
         if job.attempts < 2:
-            again = self._build(values, key, job.predicted)
+            again = self._build(values, key, job.predicted, dev)
             if again is not None:
                 again.attempts = job.attempts + 1
                 again.numpy_seconds = job.numpy_seconds
                 return self.numpy, None, again
-        return self._measure(values, size, key, model)
+        if dev != "opencl":
+            self._decide(key, "numpy")
+            return self.numpy, None, None
+        return self._measure(values, size, key, model, dev)
 
     def _warn_once(self, message: str) -> None:
         if not self.warned:
@@ -507,6 +570,13 @@ class AutoEngine:
             self.decisions.clear()
             self.predicted.clear()
         self.decisions[key] = winner
+
+
+def low_latency_named() -> bool:
+    """Whether the process asks PoCL for its single-threaded `basic` device (POCL_DEVICES), whose
+    launches take 1 to 2 µs: auto then times small calls' kernels there against the NumPy engine.
+    Read from the environment, without importing pyopencl."""
+    return "basic" in os.environ.get("POCL_DEVICES", "").lower().split()
 
 
 def _background():

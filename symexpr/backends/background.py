@@ -43,7 +43,7 @@ class Job:
     engine: dict                 # OpenCLEngine keywords: optimize, fast_math
     inputs: dict                 # name -> ("array", dtype str, shape, strides) or ("weak", python type name)
     out: tuple | None            # out= targets, each as ("array", ...), or None
-    device: str | None           # the device's identity (DeviceInfo.cache_key), None: the default
+    device: str | None           # the device's identity (DeviceInfo.cache_key); None: the default; "basic": PoCL's
     settings: dict               # module settings the kernel plan reads (plan.HOST_ELEMENTS...)
     cache: str                   # the disk cache's folder
     calls: int = 1               # how often the caller ran the signature while it waited
@@ -54,6 +54,7 @@ class Job:
     # The caller's own: the cost model's prediction that chose the OpenCL engine (None: measure when
     # built), which attempt this is, and the NumPy engine's best time on the signature meanwhile.
     predicted: tuple | None = None
+    dev: str = "opencl"  # which of auto's device engines the kernels are for ("opencl", "basic")
     attempts: int = 1
     tried: int = 0  # the caller's count of ended builds when it last looked for the kernels itself
     pid: int = 0    # the process that submitted it (a forked child submits its own)
@@ -306,7 +307,7 @@ def _build(engines, graph, options, inputs, targets, device, settings, cache) ->
     import time
 
     from .opencl import OpenCLEngine, plan
-    from .opencl.runtime import _info, devices
+    from .opencl.runtime import _info, devices, low_latency_device
 
     os.environ["SYMEXPR_CACHE_DIR"] = cache
     os.environ.pop("SYMEXPR_NO_CACHE", None)
@@ -316,10 +317,12 @@ def _build(engines, graph, options, inputs, targets, device, settings, cache) ->
     engine = engines.get(key)
     if engine is None:
         chosen = None
-        if device is not None:
+        if device == "basic":
+            chosen = low_latency_device()
+        elif device is not None:
             chosen = next((d for d in devices() if _info(d).cache_key == device), None)
-            if chosen is None:
-                raise RuntimeError("the device is not found in the background process")
+        if device is not None and chosen is None:
+            raise RuntimeError("the device is not found in the background process")
         engine = OpenCLEngine(graph, device=chosen, **options)
         if len(engines) >= 16:
             engines.clear()
