@@ -4,12 +4,12 @@
 
 PoCL 3.0-rc2's float `sin`/`cos` (SLEEF underneath) ran `sin(a) + cos(b)` at 1e7 no faster than
 NumPy's own. This times, kernel alone (buffers made once, chunked as symexpr launches), PoCL's
-`sin`/`cos` on float8 against a polynomial with Cody-Waite range reduction (three-part pi/2,
-cephes' minimax coefficients on [-pi/4, pi/4]; a vector with any lane beyond `BOUND`, or NaN or
-inf, takes the built-in), and measures both against NumPy's float32 `sin`/`cos` in ulps, on
-uniform samples over several ranges, large |x|, NaN, inf and -0.0. The figures decide whether
-symexpr's kernels should use the polynomial (only if it is clearly faster, >1.3x, and within the
-4 ulps the README states for sin and cos); the library is unchanged by this script.
+`sin`/`cos` on float8 against the polynomial symexpr's kernels use (`c_ops.py`: Cody-Waite range
+reduction with pi/2 in four parts, cephes' minimax coefficients on [-pi/4, pi/4]; a vector with a
+lane beyond SINCOS_BOUND, NaN or inf takes the built-in), and measures both against NumPy's
+float32 `sin`/`cos` in ulps, on uniform samples over several ranges, the floats nearest multiples
+of pi/2, large |x|, NaN, inf and -0.0. The polynomial is worth keeping only while it is clearly
+faster (>1.3x) and within the 4 ulps the README states for sin and cos.
 """
 from __future__ import annotations
 
@@ -21,30 +21,15 @@ from pathlib import Path
 import numpy as np
 import pyopencl as cl
 
-HERE = Path(__file__).resolve().parent
-BOUND = float(sys.argv[sys.argv.index("--bound") + 1]) if "--bound" in sys.argv else 4096.0
-# |x| up to which the polynomial is used: the reduction is exact up to 4096 (k < 2^12)
+from symexpr.backends.opencl.c_ops import _SINCOS_POLY, SINCOS_BOUND
 
-SOURCE = """
+HERE = Path(__file__).resolve().parent
+BOUND = SINCOS_BOUND  # |x| up to which the polynomial is used: its reduction is exact to 4096 (k < 2^12)
+
+# symexpr's kernels' polynomial itself (c_ops.py), and the same choice as its helpers make.
+SOURCE = "#pragma OPENCL FP_CONTRACT OFF\n" + _SINCOS_POLY.replace("W", "8") + """
 #define BOUND %(bound)ff
-inline float8 poly_sincos(float8 x, int want_cos) {
-    const float8 k = rint(x * 0.63661977236758134f);          /* nearest multiple of pi/2 */
-    /* Cody-Waite: pi/2 in four parts, the first three of 8, 11 and 11 bits, so that k * part is
-       exact for |k| < 2^12 (|x| <= 4096) */
-    float8 r = x - k * 0x1.92p+0f;
-    r = r - k * 0x1.fb4p-12f;
-    r = r - k * 0x1.444p-24f;
-    r = r - k * 0x1.68c234p-39f;
-    const float8 z = r * r;
-    const float8 s = ((-1.9515295891e-4f * z + 8.3321608736e-3f) * z - 1.6666654611e-1f) * z * r + r;
-    const float8 c = ((2.443315711809948e-5f * z - 1.388731625493765e-3f) * z + 4.166664568298827e-2f) * z * z
-                     - 0.5f * z + 1.0f;
-    const int8 q = convert_int8(k) + want_cos;                 /* cos(x) = sin(x + pi/2) */
-    const float8 v = select(s, c, (q & 1) != 0);
-    const float8 signed_v = select(v, -v, (q & 2) != 0);
-    /* sin(x) = x below 2^-12 (x^3/6 is under half an ulp): keeps -0.0 and the tiny values exact */
-    return want_cos ? signed_v : select(signed_v, x, fabs(x) < 0x1p-12f);
-}
+#define poly_sincos sx_sincos_poly_float8
 __kernel void builtin_sin(__global const float *x, __global float *y, long n, long chunk) {
     long i = get_global_id(0) * chunk, end = min(i + chunk, n);
     for (; i + 8 <= end; i += 8) vstore8(sin(vload8(0, x + i)), 0, y + i);
@@ -176,7 +161,7 @@ def main() -> int:
         t0 = time.perf_counter()
         np.sin(x)
         t_np.append(time.perf_counter() - t0)
-    lines += [f"Kernel alone at n = 1e7 float32 in [-10, 10), median (min) of 21 launches:", "",
+    lines += ["Kernel alone at n = 1e7 float32 in [-10, 10), median (min) of 21 launches:", "",
               "| kernel | ms | over the built-in |", "| --- | ---: | ---: |"]
     for name, (med, lo) in times.items():
         base = times[name.replace("poly", "builtin")][0]
