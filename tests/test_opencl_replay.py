@@ -73,3 +73,45 @@ def test_misaligned_and_strided_inputs_still_agree_with_numpy(two_outputs):
     assert np.array_equal(c, a * b + 1) and np.array_equal(d, a * b + 1 - a)
     c, d = two_outputs(base[:600:2], b)
     assert np.array_equal(c, base[:600:2] * b + 1)
+
+
+# -- out= arrays just after an input in the page (memory.py, ALIAS_WINDOW) ------------------------
+
+def _at_page_offset(like: np.ndarray, rel: int) -> np.ndarray:
+    """An array of `like`'s shape and dtype starting `rel` bytes after `like`, modulo 4 KiB."""
+    raw = np.empty(like.nbytes + 8192, np.uint8)
+    start = (like.ctypes.data + rel - raw.ctypes.data) % 4096
+    return raw[start:start + like.nbytes].view(like.dtype).reshape(like.shape)
+
+
+def test_which_targets_count_as_just_after_an_input():
+    from symexpr.backends.opencl.memory import ALIAS_MIN_BYTES, ALIAS_WINDOW, _aliases_loads
+    a = np.ones(ALIAS_MIN_BYTES // 4, np.float32)
+    for rel in (0, 16, ALIAS_WINDOW - 4):
+        assert _aliases_loads(_at_page_offset(a, rel), [a])
+    for rel in (ALIAS_WINDOW, 2048, -16):
+        assert not _aliases_loads(_at_page_offset(a, rel), [a])
+    small = np.ones(64, np.float32)
+    assert not _aliases_loads(_at_page_offset(small, 0), [small])  # small arrays: no copy
+
+
+@pytest.mark.parametrize("rel", [0, 16, 64, 256, -16])
+def test_out_just_after_an_input_still_writes_the_callers_array(two_outputs, rel):
+    n = (1 << 20) // 8 + 100
+    rng = np.random.default_rng(abs(rel) + 7)
+    a, b = rng.standard_normal(n), rng.standard_normal(n)
+    for _ in range(3):  # the first call takes the general path, the later ones the replay
+        c, d = _at_page_offset(a, rel), _at_page_offset(b, rel)
+        got = two_outputs(a, b, out=(c, d))
+        assert got[0] is c and got[1] is d
+        assert np.array_equal(c, a * b + 1) and np.array_equal(d, (a * b + 1) - a)
+
+
+def test_out_in_place_over_an_input_is_computed_from_the_inputs_first():
+    prog = sx.compile("r = a * 2 + b", backend="opencl")
+    n = (1 << 20) // 8 + 100
+    for _ in range(3):
+        a, b = np.arange(n, dtype=np.float64), np.ones(n)
+        want = a * 2 + b
+        got = prog(a, b, out=a)
+        assert got is a and np.array_equal(a, want)

@@ -12,7 +12,7 @@ import pyopencl as cl
 from ...errors import BackendError
 from .. import pool
 from ..numpy import out_targets
-from .memory import _scalar_of
+from .memory import _aliases_loads, _scalar_of
 from .runtime import MF
 
 if TYPE_CHECKING:
@@ -112,6 +112,7 @@ class Replay:
             if not (type(t) is np.ndarray and t.dtype == dt and t.shape == shape and t.flags.c_contiguous
                     and t.flags.writeable and t.ctypes.data % 16 == 0 and t.ndim
                     and not any(np.may_share_memory(t, args[k]) for k in launch.buffered)
+                    and not _aliases_loads(t, [args[k] for k in launch.buffered])
                     and not any(np.may_share_memory(t, r) for r in results)):
                 return None
             results.append(t)
