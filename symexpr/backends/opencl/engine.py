@@ -30,7 +30,7 @@ from ..numpy import NumpyEngine, evaluate_on_host, out_targets
 from .c_ops import operand_dtypes
 from .elementwise import (Layout, Signature, contiguous_signature, host_nodes, kernel_arguments, needs_error_flag,
                           render_kernel)
-from .memory import (Memory, _aliases_loads, _apart, _check_target, _layout, _misaligned, _piece, _same_view,
+from .memory import (Memory, _apart, _crowded, _check_target, _layout, _misaligned, _piece, _same_view,
                      _scalar_of, _split_axis, _to_host)
 from .replay import Launch, Replay
 from .runtime import MF, _info, _queue_for, build_program, store_binary
@@ -254,6 +254,7 @@ class OpenCLEngine(Memory, Replay):
         results = []
         out_arrays = []
         post = []
+        crowded = _crowded(targets, inputs) if targets and not device_arrays else ()
         for k, ((oname, node), shape) in enumerate(zip(sgraph.outputs, out_shapes)):
             dt = kinds[node].dtype
             target = targets[k] if targets else None
@@ -271,7 +272,7 @@ class OpenCLEngine(Memory, Replay):
                 arr = target
                 if isinstance(target, np.ndarray) and (target.dtype != dt or _misaligned(target) or any(
                         np.may_share_memory(target, v) and not _same_view(target, v)
-                        for v in inputs if isinstance(v, np.ndarray)) or _aliases_loads(target, inputs)):
+                        for v in inputs if isinstance(v, np.ndarray)) or k in crowded):
                     # Another dtype (same_kind), overlapping an input other than element for element,
                     # not whole elements apart, or just after an input in the page (memory.py): compute
                     # into a new array, then copy; the caller still gets `target` back, as from NumPy.

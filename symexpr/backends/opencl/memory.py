@@ -142,39 +142,54 @@ def _misaligned(arr: np.ndarray) -> bool:
     return arr.ctypes.data % item != 0 or any(s % item for s in arr.strides)
 
 
-# An out= array that starts 0 to 127 bytes after an input, modulo 4 KiB, makes every load of the
-# kernel wait on a store just before it (the CPU compares only the low 12 bits of the addresses:
-# 4K aliasing). Measured on the 10-statement program at 1e7 float32 with out=: outputs at the
-# inputs' page offset 108 ms, 16 to 64 bytes after 210 to 330 ms, 128 bytes or more (or any before)
-# 50 to 60 ms, a fresh page-aligned result 40 ms. np.empty puts large arrays 16 bytes into a page,
-# so outputs made as the inputs were land at the worst offsets. Such targets above ALIAS_MIN_BYTES
-# get the kernel's results through a fresh (page-aligned) array and a copy.
+# Large arrays that start within a few cache lines of each other modulo 4 KiB compete for the same
+# sets of the L1 cache, and a store just after a load there waits on it (the CPU compares only
+# the low 12 bits of addresses). Few streams do not notice; six do. Measured with out= at 1e7
+# float32: `a*b + c` (4 arrays) and `2*a + 3*b - c*d` (5) run at a fresh result's speed at any
+# offset; the 10-statement program (4 inputs, 2 outputs) took 48 to 108 ms with both outputs at
+# the inputs' offset and 86 to 150 ms with them 16 to 96 bytes after, against 20 to 35 ms fresh
+# (page-aligned results from the pool) or with one output moved 2 KiB away. np.empty puts large
+# arrays 16 bytes into a page, so outputs made as the inputs were are all at one offset. Such a
+# target gets the kernel's results through a fresh array and a copy (one copy, 24 ms -> 45 ms
+# worst case at 1e7, instead of up to 5x).
 ALIAS_WINDOW = 128
+ALIAS_CROWD = 6
 ALIAS_MIN_BYTES = 1 << 20
 
 
-def _aliases_loads(target: np.ndarray, inputs) -> bool:
-    """True where `target` starts within ALIAS_WINDOW bytes after an input array, modulo 4 KiB."""
-    if target.nbytes < ALIAS_MIN_BYTES:
-        return False
-    start = target.ctypes.data
-    return any(type(v) is np.ndarray and v.nbytes >= ALIAS_MIN_BYTES and (start - v.ctypes.data) % 4096 < ALIAS_WINDOW
-               for v in inputs)
+def _crowded(targets, inputs) -> set:
+    """The indices of out= targets to compute through a fresh array: taken one by one while some
+    target has ALIAS_CROWD or more large arrays (inputs, targets, itself) starting 0 to
+    ALIAS_WINDOW - 1 bytes before it, modulo 4 KiB."""
+    def start(v):
+        return v.ctypes.data if type(v) is np.ndarray and v.nbytes >= ALIAS_MIN_BYTES else None
+    loads = [a for a in map(start, inputs) if a is not None]
+    stores = {k: a for k, a in enumerate(map(start, targets or ())) if a is not None}
+    if len(loads) + len(stores) < ALIAS_CROWD:
+        return set()
+    moved = set()
+    for k, t in stores.items():
+        near = sum((t - a) % 4096 < ALIAS_WINDOW for a in loads)
+        near += sum((t - a) % 4096 < ALIAS_WINDOW for j, a in stores.items() if j not in moved)
+        if near >= ALIAS_CROWD:
+            moved.add(k)
+    return moved
 
 
 def _apart(shape: tuple, dtype, inputs) -> np.ndarray:
-    """A new C-contiguous array (from the pool when large) that does not start just after an input."""
+    """A new C-contiguous array (from the pool when large) that does not start 0 to ALIAS_WINDOW - 1
+    bytes after a large input, modulo 4 KiB."""
     dtype = np.dtype(dtype)
     nbytes = math.prod(shape) * dtype.itemsize
     if nbytes < ALIAS_MIN_BYTES:
         return np.empty(shape, dtype)
+    loads = [v.ctypes.data for v in inputs if type(v) is np.ndarray and v.nbytes >= ALIAS_MIN_BYTES]
     raw = pool.empty((nbytes + 4096,), np.uint8)
-    for offset in (0, 1024, 2048, 3072):
+    for offset in range(0, 4096, 512):
         start = (offset - raw.ctypes.data) % 4096
-        arr = raw[start:start + nbytes].view(dtype).reshape(shape)
-        if not _aliases_loads(arr, inputs):
+        if all((raw.ctypes.data + start - a) % 4096 >= ALIAS_WINDOW for a in loads):
             break
-    return arr
+    return raw[start:start + nbytes].view(dtype).reshape(shape)
 
 
 def _same_view(a: np.ndarray, b: np.ndarray) -> bool:

@@ -12,7 +12,7 @@ import pyopencl as cl
 from ...errors import BackendError
 from .. import pool
 from ..numpy import out_targets
-from .memory import _aliases_loads, _scalar_of
+from .memory import _crowded, _scalar_of
 from .runtime import MF
 
 if TYPE_CHECKING:
@@ -112,10 +112,11 @@ class Replay:
             if not (type(t) is np.ndarray and t.dtype == dt and t.shape == shape and t.flags.c_contiguous
                     and t.flags.writeable and t.ctypes.data % 16 == 0 and t.ndim
                     and not any(np.may_share_memory(t, args[k]) for k in launch.buffered)
-                    and not _aliases_loads(t, [args[k] for k in launch.buffered])
                     and not any(np.may_share_memory(t, r) for r in results)):
                 return None
             results.append(t)
+        if _crowded(targets, [args[k] for k in launch.buffered]):
+            return None  # the general path computes those through a fresh array
         return results
 
     def _record(self, sgraph, inputs, bufs_in, bufs_out, argv, spec, global_size, local, results) -> None:
