@@ -30,8 +30,8 @@ from ..numpy import NumpyEngine, evaluate_on_host, out_targets
 from .c_ops import operand_dtypes
 from .elementwise import (Layout, Signature, contiguous_signature, host_nodes, kernel_arguments, needs_error_flag,
                           render_kernel)
-from .memory import (Memory, _apart, _crowded, _check_target, _layout, _misaligned, _piece, _same_view,
-                     _scalar_of, _split_axis, _to_host)
+from .memory import (Memory, _check_target, _crowded, _layout, _misaligned, _piece, _same_view, _scalar_of,
+                     _split_axis, _to_host)
 from .replay import Launch, Replay
 from .runtime import MF, _info, _queue_for, build_program, store_binary
 from .values import KERNEL_NAME, clip_bound, vector_width
@@ -254,7 +254,6 @@ class OpenCLEngine(Memory, Replay):
         results = []
         out_arrays = []
         post = []
-        crowded = _crowded(targets, inputs) if targets and not device_arrays else ()
         for k, ((oname, node), shape) in enumerate(zip(sgraph.outputs, out_shapes)):
             dt = kinds[node].dtype
             target = targets[k] if targets else None
@@ -272,11 +271,11 @@ class OpenCLEngine(Memory, Replay):
                 arr = target
                 if isinstance(target, np.ndarray) and (target.dtype != dt or _misaligned(target) or any(
                         np.may_share_memory(target, v) and not _same_view(target, v)
-                        for v in inputs if isinstance(v, np.ndarray)) or k in crowded):
+                        for v in inputs if isinstance(v, np.ndarray))):
                     # Another dtype (same_kind), overlapping an input other than element for element,
-                    # not whole elements apart, or just after an input in the page (memory.py): compute
-                    # into a new array, then copy; the caller still gets `target` back, as from NumPy.
-                    arr = _apart(shape, dt, inputs)
+                    # or not whole elements apart: compute into a new array, then copy; the caller
+                    # still gets `target` back, as from NumPy.
+                    arr = np.empty(shape, dt)
                     post.append((target, arr))
                     results.append(target)
                     out_arrays.append(arr)
@@ -390,6 +389,7 @@ class OpenCLEngine(Memory, Replay):
             path, spec.pending_binary = spec.pending_binary, None
             store_binary(spec.program, path)
         if (not device_arrays and err is None and self.info.is_cpu
+                and not (targets and _crowded(out_arrays, inputs))  # its kernel is for such targets only
                 and all(isinstance(v, np.ndarray) for v in inputs)
                 and all(isinstance(a, np.ndarray) and a.flags.c_contiguous for a in out_arrays)):
             if len(self._launches) >= 256:

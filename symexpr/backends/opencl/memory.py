@@ -10,7 +10,6 @@ import pyopencl.array as cl_array
 
 from ...errors import BackendError, DTypeError, ShapeError
 from ...infer import is_weak_value
-from .. import pool
 from ..numpy import check_out
 from .elementwise import Layout
 from .runtime import MF
@@ -29,6 +28,8 @@ class Memory:
         outputs = [a for a in out_arrays if a is not None]
         if any(not isinstance(a, np.ndarray) or a.ctypes.data % 16 for a in outputs):
             return False
+        if _crowded(outputs, arrays):
+            return False  # non-temporal stores among crowded arrays: see ALIAS_CROWD
         return size * sum(a.dtype.itemsize for a in arrays + outputs) > self.info.cache_bytes
 
     def _array_queue(self, inputs):
@@ -142,25 +143,23 @@ def _misaligned(arr: np.ndarray) -> bool:
     return arr.ctypes.data % item != 0 or any(s % item for s in arr.strides)
 
 
-# Large arrays that start within a few cache lines of each other modulo 4 KiB compete for the same
-# sets of the L1 cache, and a store just after a load there waits on it (the CPU compares only
-# the low 12 bits of addresses). Few streams do not notice; six do. Measured with out= at 1e7
-# float32: `a*b + c` (4 arrays) and `2*a + 3*b - c*d` (5) run at a fresh result's speed at any
-# offset; the 10-statement program (4 inputs, 2 outputs) took 48 to 108 ms with both outputs at
-# the inputs' offset and 86 to 150 ms with them 16 to 96 bytes after, against 20 to 35 ms fresh
-# (page-aligned results from the pool) or with one output moved 2 KiB away. np.empty puts large
-# arrays 16 bytes into a page, so outputs made as the inputs were are all at one offset. Such a
-# target gets the kernel's results through a fresh array and a copy (one copy, 24 ms -> 45 ms
-# worst case at 1e7, instead of up to 5x).
+# Large arrays that start within a few cache lines of each other modulo 4 KiB fall into the same
+# cache sets, and non-temporal stores among them are slow: with out= at 1e7 float32, the
+# 10-statement program (4 inputs, 2 outputs, all 16 bytes into a page, as np.empty places large
+# arrays) took 42 to 98 ms with non-temporal stores and 27 to 32 ms with plain ones (a fresh,
+# page-aligned result: 25 to 38 ms either way); 16 to 96 bytes apart was worse still (86 to 150
+# ms). `a*b + c` and `2*a + 3*b - c*d` (four and five arrays) showed nothing at any offset. So
+# where ALIAS_CROWD large arrays start within ALIAS_WINDOW bytes before an output, the kernel
+# writes with plain stores.
 ALIAS_WINDOW = 128
 ALIAS_CROWD = 6
 ALIAS_MIN_BYTES = 1 << 20
 
 
 def _crowded(targets, inputs) -> set:
-    """The indices of out= targets to compute through a fresh array: taken one by one while some
-    target has ALIAS_CROWD or more large arrays (inputs, targets, itself) starting 0 to
-    ALIAS_WINDOW - 1 bytes before it, modulo 4 KiB."""
+    """The indices of the outputs that have ALIAS_CROWD or more large arrays (inputs, outputs not
+    counted yet, itself) starting 0 to ALIAS_WINDOW - 1 bytes before them, modulo 4 KiB (taken
+    one by one: moving one such output elsewhere would leave the next one fewer)."""
     def start(v):
         return v.ctypes.data if type(v) is np.ndarray and v.nbytes >= ALIAS_MIN_BYTES else None
     loads = [a for a in map(start, inputs) if a is not None]
@@ -174,22 +173,6 @@ def _crowded(targets, inputs) -> set:
         if near >= ALIAS_CROWD:
             moved.add(k)
     return moved
-
-
-def _apart(shape: tuple, dtype, inputs) -> np.ndarray:
-    """A new C-contiguous array (from the pool when large) that does not start 0 to ALIAS_WINDOW - 1
-    bytes after a large input, modulo 4 KiB."""
-    dtype = np.dtype(dtype)
-    nbytes = math.prod(shape) * dtype.itemsize
-    if nbytes < ALIAS_MIN_BYTES:
-        return np.empty(shape, dtype)
-    loads = [v.ctypes.data for v in inputs if type(v) is np.ndarray and v.nbytes >= ALIAS_MIN_BYTES]
-    raw = pool.empty((nbytes + 4096,), np.uint8)
-    for offset in range(0, 4096, 512):
-        start = (offset - raw.ctypes.data) % 4096
-        if all((raw.ctypes.data + start - a) % 4096 >= ALIAS_WINDOW for a in loads):
-            break
-    return raw[start:start + nbytes].view(dtype).reshape(shape)
 
 
 def _same_view(a: np.ndarray, b: np.ndarray) -> bool:
