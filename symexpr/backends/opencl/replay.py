@@ -3,7 +3,7 @@ dtypes and shapes replay it (same kernel, same arguments but the buffers), skipp
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 _IN_FLAGS = MF.READ_ONLY | MF.USE_HOST_PTR
 _OUT_FLAGS = MF.READ_WRITE | MF.USE_HOST_PTR
+HOLD_BYTES = 1 << 16  # inputs up to this size keep their buffer for the next call (Launch.held)
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,11 @@ class Launch:
     scalar_slots: tuple = ()  # (argv position, input k, dtype): one-element arrays passed by value
     loose: tuple = ()         # inputs whose dtype's alignment is less than its size (complex): checked apart
     small: tuple = ()         # per output: below the pool's size, so plain np.empty
+    # input k -> (array, its buffer) from the latest call, for small inputs: a call passing the
+    # same array object again reuses the buffer (a host-pointer buffer reads the array's memory
+    # at each launch, so changes made in place are seen). The buffer keeps the array alive, as
+    # the engine's own reference to the latest small inputs of each signature.
+    held: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
 
     @classmethod
     def of(cls, spec, argv: tuple, buffered: tuple, outputs: tuple, global_size, local_size,
@@ -79,9 +85,16 @@ class Replay:
         ctx = self.context
         argv = list(launch.template)
         try:
+            held = launch.held
             for pos, k in launch.in_slots:
                 a = args[k]
-                argv[pos] = cl.Buffer(ctx, _IN_FLAGS, hostbuf=a if a.ndim else a.reshape(1))
+                got = held.get(k)
+                if got is not None and got[0] is a:
+                    argv[pos] = got[1]
+                    continue
+                buf = argv[pos] = cl.Buffer(ctx, _IN_FLAGS, hostbuf=a if a.ndim else a.reshape(1))
+                if a.nbytes <= HOLD_BYTES:
+                    held[k] = (a, buf)
             for pos, k in launch.out_slots:
                 r = results[k]
                 argv[pos] = cl.Buffer(ctx, _OUT_FLAGS, hostbuf=r if r.ndim else r.reshape(1))
