@@ -501,7 +501,7 @@ def _func(name):
 
 # sin and cos of float vectors whose lanes are all within SINCOS_BOUND: a polynomial of our own,
 # measured faster than PoCL 3.0-rc2's (`benchmarks/sincos_poly.py`: the float8 kernel alone at 1e7,
-# sin 1.39x and cos 1.54x) and within 3 ulps of NumPy's over that range. The reduction is
+# 1.4x to 1.7x in runs on a shared 2-core machine) and within 3 ulps of NumPy's over that range. The reduction is
 # Cody-Waite's, k = rint(x * 2/pi) and r = x - k*pi/2 with pi/2 in four parts, the first three of
 # 8, 11 and 11 bits, so that each k * part is exact for |k| < 2^12; then cephes' minimax
 # polynomials on [-pi/4, pi/4], and the quadrant k & 3 picks sin or cos and the sign. Lanes beyond
