@@ -10,7 +10,6 @@ from .errors import (BackendError, CallError, DTypeError, EvaluationError, FileF
 from .graph import Graph, Node
 from .passes import Rewrite
 from .program import Program, Results, compile
-from .export.json_format import load
 from .hybridize import FUNCTION_WRAPPERS as _FUNCTION_WRAPPERS, Symbol, TracingError, hybridize
 
 # sx.sin, sx.where, sx.maximum, sx.float32, ... (every function of the language): NumPy on
@@ -22,6 +21,16 @@ __all__ = ["compile", "load", "Program", "Results", "Graph", "Node", "Rewrite", 
            "SymExprError", "ParseError", "CallError", "ShapeError", "DTypeError", "BackendError",
            "EvaluationError", "FileFormatError", "hybridize", "Symbol", "TracingError", "grad", "value_and_grad"]
 __version__ = "0.1.0"
+
+
+def load(path, *, backend: str | None = None, device=None) -> Program:
+    """A program saved with `Program.save`: the same graphs, results and explain(), not parsed again.
+
+    `backend=` chooses another backend than the one saved; the saved parameters (an .npz beside the
+    file) are bound, and the program takes only its other inputs."""
+    from .export.json_format import load as _load  # (not at import: a new process pays only for what it uses)
+
+    return _load(path, backend=backend, device=device)
 
 
 def devices():

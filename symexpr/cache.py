@@ -7,13 +7,21 @@ or broken one is rebuilt, and a cache that cannot be written only makes symexpr 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 
-def cache_dir(kind: str) -> Path | None:
-    """The folder for one kind of entry ("opencl", "parser"), or None when caching is off."""
+def cache_folder(kind: str) -> str | None:
+    """The folder for one kind of entry ("opencl", "parser"), as a string (without importing pathlib,
+    some milliseconds of a new process), or None when caching is off."""
     if os.environ.get("SYMEXPR_NO_CACHE"):
         return None
     base = os.environ.get("SYMEXPR_CACHE_DIR") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "symexpr")
-    return Path(base) / kind
+    return os.path.join(base, kind)
+
+
+def cache_dir(kind: str):
+    """`cache_folder` as a pathlib.Path (or None)."""
+    from pathlib import Path
+
+    folder = cache_folder(kind)
+    return None if folder is None else Path(folder)

@@ -459,6 +459,7 @@ def cmd_demo(args) -> int:
     rng = np.random.default_rng(42)
     data = {name: (rng.standard_normal(n)).astype(np.float32) for name in prog.inputs}
     print(f"# data: {len(data)} inputs of {n:,} random float32 each\n")
+    prog.warm_up(**data)  # under auto: the kernel built (in the background) and the engine chosen
     got = prog.run(data)
     want = reference.run(data)
 

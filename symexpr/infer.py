@@ -37,6 +37,8 @@ class Kind(NamedTuple):
 
 
 _PYNAME = {"b": "bool", "i": "int", "u": "int", "f": "float", "c": "complex"}
+# The functions that take complex values, by their names in the language (for the refusal of others).
+_COMPLEX_FUNCTIONS = ", ".join(sorted(OPS[n].functions[0] for n in COMPLEX_OPS if OPS[n].functions))
 
 
 def is_weak_value(value) -> bool:
@@ -155,10 +157,13 @@ def infer_kinds(graph: Graph, inputs: dict[str, Kind], known: dict[Node, Kind] |
             operand_kinds = tuple([kinds[i] for i in node.inputs])
             if node.op not in COMPLEX_OPS and any(k.dtype.kind == "c" for k in operand_kinds):
                 operands = ", ".join(str(k) for k in operand_kinds)
+                if any(n.op == "seed" for n in graph.nodes):  # a program that differentiates (grad)
+                    raise DTypeError(f"{statement_text(graph.source, node)}: cannot differentiate through complex "
+                                     f"values ({node.op} of {operands}): gradients are computed for float values "
+                                     "only; take real(z) and imag(z) first", statement=node.statement)
                 raise DTypeError(f"{statement_text(graph.source, node)}: {node.op} of {operands}: symexpr computes "
-                                 "complex numbers with + - * /, ==, !=, abs, real, imag, conj, angle, where and "
-                                 "the casts complex64 and complex128 so far; take real(z) and imag(z) first",
-                                 statement=node.statement)
+                                 f"complex numbers with + - * / **, == and != and {_COMPLEX_FUNCTIONS} so far; take "
+                                 "real(z) and imag(z) first", statement=node.statement)
             literals = tuple([weak_values.get(i) for i in node.inputs])
             result = _result_kind(node.op, operand_kinds, literals, node.attrs)
             if isinstance(result, _Verbatim):

@@ -138,9 +138,9 @@ def where_into(c, x, y, out):
 
     As a select of bits, out = y ^ ((x ^ y) & -c): exact for every value (NaN payloads, -0.0), and some
     8 times faster than np.where or a masked copy on a mask without runs (a ReLU's, a comparison's),
-    where those branch on every element."""
+    where those branch on every element; small arrays take the masked copy (two calls, not eight)."""
     np.copyto(out, y, casting="unsafe")
-    bits = _BITS.get(out.dtype.itemsize) if out.flags.c_contiguous else None
+    bits = _BITS.get(out.dtype.itemsize) if out.flags.c_contiguous and out.size > 2048 else None
     if bits is None or not isinstance(c, np.ndarray) or c.dtype != np.bool_:
         np.copyto(out, x, where=c, casting="unsafe")
         return out
@@ -326,7 +326,10 @@ _op("angle", 1, np.angle, ("angle",), doc="the argument, arctan2(imag, real), in
 
 # The ops that take complex operands so far; the others refuse them (infer.py), naming the op.
 COMPLEX_OPS = frozenset(("add", "subtract", "multiply", "divide", "negative", "positive", "absolute", "equal",
-                         "not_equal", "where", "real", "imag", "conjugate", "angle", "complex64", "complex128"))
+                         "not_equal", "where", "real", "imag", "conjugate", "angle", "complex64", "complex128",
+                         "exp", "log", "log10", "log2", "sqrt", "square", "sin", "cos", "tan", "sinh", "cosh",
+                         "tanh", "power", "sign",
+                         "sum", "prod", "mean", "var", "std"))
 
 # Reductions, with NumPy's names, keywords and semantics (np.max propagates NaN; np.argmax gives the
 # first index of a tie; the sum of int32 is int64; the mean of ints is float64).

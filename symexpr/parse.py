@@ -8,19 +8,17 @@ of the input is limited only by memory (and parentheses by MAX_NESTING).
 from __future__ import annotations
 
 import bisect
-import difflib
 import functools
 import math
 import os
 import re
 import warnings
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from . import frontend
-from .cache import cache_dir
+from .cache import cache_dir, cache_folder
 from .errors import ParseError, Span
 from .graph import Graph, Node, collector_paused, constant
 from .ops import CASTS, CONSTANTS, FUNCTIONS, OPS, SUPPORTED_DTYPES, VALUE_NAMES, keeps_weak
@@ -45,11 +43,13 @@ _TERMINAL_TEXT = {
 }
 
 
-def _grammar_path() -> Path:
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "grammar" / "symexpr.lark", here.parent / "grammar" / "symexpr.lark"):
-        if candidate.exists():
-            return candidate
+def _grammar_text() -> str:
+    here = os.path.dirname(os.path.realpath(__file__))
+    for folder in (here, os.path.dirname(here)):
+        candidate = os.path.join(folder, "grammar", "symexpr.lark")
+        if os.path.exists(candidate):
+            with open(candidate, encoding="utf-8") as f:
+                return f.read()
     raise FileNotFoundError("symexpr's grammar file symexpr.lark is missing from the installation")
 
 
@@ -77,7 +77,7 @@ def parser() -> lark.Lark:
 
     options = dict(parser="lalr", lexer="basic", keep_all_tokens=True, maybe_placeholders=False,
                    postlex=_Separators())
-    text = _grammar_path().read_text()
+    text = _grammar_text()
     folder = cache_dir("parser")
     if folder is not None:
         try:
@@ -90,33 +90,38 @@ def parser() -> lark.Lark:
     return lark.Lark(text, **options)
 
 
-# Bumped when frontend.Parser's tables change shape: older cache entries are then never read.
-TABLES_FORMAT = 1
+# Bumped when frontend.Parser's tables change shape, or their file's: older entries are never read.
+TABLES_FORMAT = 2
 
 
 @functools.cache
 def lean_parser() -> frontend.Parser:
-    """The lean parser. Its tables are cached on disk as JSON, keyed by the grammar's text, so a new
-    process loads them (about 2 ms) without importing Lark (some 50 ms); a missing or broken entry is
-    built again with Lark."""
-    import hashlib
+    """The lean parser. Its tables are cached on disk as JSON, with the grammar's text they were made
+    from (the file is named by a checksum of it, and read only if the text is the same), so a new
+    process loads them (about 2 ms) without importing Lark (some 50 ms) or hashlib; a missing or
+    broken entry is built again with Lark."""
     import json
+    import zlib
 
-    text = _grammar_path().read_text()
-    folder = cache_dir("parser")
-    key = hashlib.sha256(f"{TABLES_FORMAT}\0{_Separators.always_accept}\0{text}".encode()).hexdigest()[:24]
-    path = folder / f"frontend-{key}.json" if folder is not None else None
-    if path is not None and path.exists():
+    grammar = f"{TABLES_FORMAT}\0{_Separators.always_accept}\0{_grammar_text()}"
+    folder = cache_folder("parser")
+    path = (os.path.join(folder, f"frontend-{zlib.crc32(grammar.encode()):08x}-{len(grammar)}.json")
+            if folder is not None else None)
+    if path is not None and os.path.exists(path):
         try:
-            return frontend.Parser.from_tables(json.loads(path.read_text()))
+            with open(path, encoding="utf-8") as f:
+                entry = json.load(f)
+            if entry["grammar"] == grammar:
+                return frontend.Parser.from_tables(entry["tables"])
         except (OSError, ValueError, KeyError, TypeError, IndexError, re.error):
             pass  # broken: built again below
     lean = frontend.Parser(parser())
     if path is not None:
         try:
-            folder.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(lean.tables()))
+            os.makedirs(folder, exist_ok=True)
+            tmp = f"{path}.{os.getpid()}.tmp"
+            with open(tmp, "w", encoding="utf-8") as f:
+                json.dump({"grammar": grammar, "tables": lean.tables()}, f)
             os.replace(tmp, path)  # whole or not at all, also with other processes writing it
         except OSError:
             pass  # an unwritable cache only makes the next process slower
@@ -291,6 +296,8 @@ def _bad_target(source: str, lines: Lines, tok) -> ParseError | None:
 
 
 def _suggest(name: str, choices) -> str:
+    import difflib  # (only for an error)
+
     close = difflib.get_close_matches(name, list(choices), n=1)
     return f"; did you mean `{close[0]}`?" if close else ""
 

@@ -5,7 +5,6 @@ arguments to the inputs, checks them, and hands them to the backend.
 """
 from __future__ import annotations
 
-import difflib
 import warnings
 from collections.abc import Mapping
 
@@ -163,7 +162,7 @@ class Program:
         self._options = {"outputs": options.get("outputs"), "backend": options.get("backend", "auto"),
                          "optimize": bool(options.get("optimize", True)),
                          "fast_math": bool(options.get("fast_math", False))}
-        for key in ("input_order", "line_numbers"):  # a traced function's program (hybridize.py)
+        for key in ("input_order", "line_numbers"):  # a traced function's program (hybridize/)
             if options.get(key) is not None:
                 self._options[key] = list(options[key])
         self.optimized = self._options["optimize"]
@@ -196,7 +195,8 @@ class Program:
             except SymExprError as err:
                 _warn_fallback(err.message)
                 return None
-        return AutoEngine(make, numpy)
+        return AutoEngine(make, numpy, options={"optimize": self.optimized, "fast_math": self.fast_math},
+                          device_given=device is not None)
 
     def _opencl_engine(self, device):
         try:
@@ -265,6 +265,8 @@ class Program:
                 raise CallError(f"input `{name}` is bound to the parameters saved with the program; "
                                 f"the inputs are {', '.join(self.inputs) or 'none'}")
             if name not in self._all_inputs:
+                import difflib  # (only for an error)
+
                 close = difflib.get_close_matches(name, list(self._all_inputs), n=1)
                 hint = f"; did you mean `{close[0]}`?" if close else ""
                 raise CallError(f"unknown input `{name}`: the inputs are {', '.join(self.inputs) or 'none'}{hint}")
@@ -396,6 +398,20 @@ class Program:
         return Results(self.outputs, results)
 
     # -- seeing it --------------------------------------------------------------------------
+    def warm_up(self, /, *args, timeout: float | None = None, **inputs) -> str:
+        """Get this call signature (the inputs' dtypes and shapes) ready: run the program once, wait
+        for kernels being built in the background (backend="auto"; at most `timeout` seconds), and
+        run it again so that the engine is chosen. Returns the engine that will run such calls
+        ("numpy" or "opencl"). For benchmarks, services and tests that want steady calls at once;
+        calling the program does the same over its first calls without waiting."""
+        values = self.convert(self.bind(args, inputs))
+        self.run(values)
+        wait = getattr(self._engine, "wait", None)
+        if wait is not None and wait(values, timeout):
+            self.run(values)
+        engine_for = getattr(self._engine, "engine_for", None)
+        return engine_for(values) if engine_for is not None else self._engine.name
+
     def explain(self, /, *args, **inputs) -> str:
         """The graph before and after optimization and the rewrites, one line each; given inputs
         (arrays, or anything with .dtype and .shape), also that signature's rewrites and memory plan."""

@@ -15,6 +15,11 @@ from symexpr.backends.opencl import plan as _plan  # noqa: E402
 
 _plan.HOST_ELEMENTS = _plan.HOST_ELEMENTS_ACROSS_ROWS = 0
 
+# backend="auto" builds kernels in a background process while the NumPy engine runs the first calls;
+# the suite builds them in the call, so that which engine ran a call does not depend on timing.
+# tests/test_background_builds.py tests the background builds.
+os.environ["SYMEXPR_BACKGROUND_BUILDS"] = "0"
+
 
 def pytest_addoption(parser):
     parser.addoption("--fuzz-long", action="store_true", default=False,

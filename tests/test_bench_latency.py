@@ -43,8 +43,9 @@ def test_shape_loop(latency):
         return
     # Every size above auto's small limit is decided once: by the cost model or by timing both engines.
     assert loop["predicted"] + loop["measured"] == SIZES
-    assert loop["measured"] >= 2  # the cost model needs two sizes measured before it predicts
-    assert loop["decided_by_model"][:2] == [False, False]
+    # The cost model needs two sizes timed on both engines before it predicts: the warm-up's and one more.
+    assert loop["measured"] >= 1
+    assert loop["decided_by_model"][:1] == [False]
     if loop["predicted"]:
         assert math.isfinite(loop["extra_median_predicted"])
 

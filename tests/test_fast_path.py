@@ -351,3 +351,44 @@ def test_auto_chooses_a_new_shape_by_the_cost_model_without_measuring(monkeypatc
     (choice,) = prog._engine.decisions.values()
     assert choice == ("opencl" if model.predict(a.size)[1] < model.predict(a.size)[0] else "numpy")
     assert "the cost model predicted" in prog.explain(a=a, b=a)
+
+
+def test_auto_takes_a_close_prediction_without_measuring_and_learns_from_the_call(monkeypatch):
+    from symexpr.backends import auto
+    from symexpr.backends.auto import CostModel
+
+    prog = auto_program("c = a * b + a")
+    assert prog.backend == "opencl"  # the OpenCL engine made
+    a = np.ones(8 * SMALL, dtype=np.float32)
+    prog(a, a)  # the kernel built (measured: one point of each line)
+    family = ((np.dtype(np.float32), 1), (np.dtype(np.float32), 1))
+    model = CostModel()  # lines 1.2x apart: NumPy's below
+    for n in (10_000, 1_000_000):
+        model.add(n, 1e-9 * n, 1.2e-9 * n)
+    prog._engine.models[family] = model
+    monkeypatch.setattr(auto, "_best", lambda *args: (_ for _ in ()).throw(AssertionError("timed")))
+    b = np.ones(16 * SMALL, dtype=np.float32)
+    same_bits(prog(b, b), b * b + b)
+    key = prog._engine._size_and_key({"a": b, "b": b})[1]
+    assert prog._engine.decisions[key] == "numpy" and key in prog._engine.predicted
+    assert b.size in [n for n, _ in model.points["numpy"]]  # the call's own time, a point of the line
+    assert len(model.points["opencl"]) == 2
+
+
+def test_the_straight_line_path_ignores_float_errors_and_restores_the_callers_state():
+    prog = sx.compile("c = a / b\nd = c * 1e38 * 1e38", outputs=["c", "d"], backend="numpy")
+    a, zero = np.ones(8, np.float32), np.zeros(8, np.float32)
+    with np.errstate(all="raise"):  # the caller's own state: NumPy would raise here
+        for _ in range(3):  # the general path, then the straight line
+            c, d = prog(a, zero)
+        assert np.isinf(c).all() and np.isinf(d).all()
+        assert np.geterr() == {"divide": "raise", "over": "raise", "under": "raise", "invalid": "raise"}
+        with pytest.raises(FloatingPointError):
+            a / zero
+    power = sx.compile("c = a ** b", backend="numpy")
+    i = np.arange(4)
+    power(i, i)
+    power(i, i)
+    with pytest.raises(sx.EvaluationError):  # raised inside the straight line: the general path reports it
+        power(i, -i)
+    assert np.geterr()["divide"] == "warn"

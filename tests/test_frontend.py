@@ -207,4 +207,9 @@ def test_a_new_process_parses_without_importing_lark(tmp_path):
     entry.write_text("{broken")
     third = run()
     assert third.returncode == 0 and third.stdout.strip() == "True", third.stderr
-    assert json.loads(entry.read_text())["rows"]  # written again, whole
+    assert json.loads(entry.read_text())["tables"]["rows"]  # written again, whole
+    # An entry of another grammar under the same name (a checksum's collision, an edited grammar file)
+    # is not read: built again.
+    entry.write_text(json.dumps({"grammar": "another grammar", "tables": json.loads(entry.read_text())["tables"]}))
+    fourth = run()
+    assert fourth.returncode == 0 and fourth.stdout.strip() == "True", fourth.stderr

@@ -448,7 +448,7 @@ def test_weak_ints_must_fit_what_they_meet():
 def test_errors_match_the_numpy_engine():
     for src, data in [("c = a + b", {"a": np.ones(3), "b": np.ones(4)}),
                       ("c = a & b", {"a": np.ones(3), "b": np.ones(3)}),
-                      ("c = exp(a)", {"a": np.ones(3, np.complex64)})]:
+                      ("c = arcsin(a)", {"a": np.ones(3, np.complex64)})]:
         with pytest.raises(SymExprError) as want:
             sx.compile(src, backend="numpy")(**data)
         with pytest.raises(type(want.value)) as got:
@@ -765,3 +765,16 @@ def test_streaming_at_a_real_size_in_place():
     want = a * 3 - b
     assert prog(a, b, out=a) is a
     np.testing.assert_array_equal(a, want)
+
+
+@pytest.mark.parametrize("src, dtype, what", [
+    ("c = a * 2", np.complex128, "complex128 needs float64"),
+    ("c = exp(a)", np.complex64, "complex64 exp needs float64"),
+    ("c = sum(a * 2)", np.float64, "float64 is not supported"),
+])
+def test_a_device_without_fp64_refuses_what_needs_double_by_name(monkeypatch, src, dtype, what):
+    prog = sx.compile(src, backend="opencl")
+    monkeypatch.setattr(prog._engine.info, "fp64", False)
+    with pytest.raises(DTypeError, match=what):
+        prog(a=np.ones(8, dtype))
+    assert prog(a=np.ones(8, np.float32)).dtype == np.float32

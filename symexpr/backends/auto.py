@@ -7,35 +7,53 @@ device, the program and the dtypes. So the choice is made per call signature (th
 inputs' dtypes and shapes), once, and remembered:
 
 - up to `SMALL` elements the NumPy engine runs: no device launches that fast;
-- above, the first call of a signature times both engines on the call's own data
-  (the kernel is built for it anyway), keeps the faster, and returns that engine's
-  result. Later calls of the signature go straight to the engine chosen;
+- above, no call waits for a kernel build. The first call of a signature whose kernels
+  are not built yet (in this process, or in the disk cache) runs on the NumPy engine and
+  hands the kernels to a background process (background.py), which builds them into the
+  disk cache and times them; the calls go on running on the NumPy engine, timed, until
+  they are built. The next call then chooses: where the kernels timed far slower than the
+  NumPy engine, the NumPy engine stays (the OpenCL engine is not even made); otherwise the
+  call loads them (milliseconds), times both engines on its own data, keeps the faster,
+  and returns that engine's result. Later calls of the signature go straight to the
+  engine chosen. Where the kernels are already built, the first call measures at once;
 - a new shape of dtypes already measured at two sizes is not timed again: each
   engine's times are fitted as a fixed cost plus a cost per element (a line through
   the sizes measured), and where the line of one engine predicts at least
   `MARGIN` times the other's, the faster is chosen without running either (a
   training loop whose last batch is smaller, a stream of records of varying
-  length). Where the prediction is close, the call measures as a first call does,
-  and adds its point to the lines.
+  length); where that is the OpenCL engine and the shape needs kernels not built yet,
+  they are built in the background as above. Where the prediction is close, the engine
+  predicted faster runs the call (a wrong guess costs less than `MARGIN` times), nothing
+  else is run, and the call's own time becomes a point of that engine's line.
+
+Without a disk cache (SYMEXPR_NO_CACHE) or with SYMEXPR_BACKGROUND_BUILDS=0, the first
+call of a signature builds its kernels itself, then measures. Where a background build
+fails (or its process dies), the NumPy engine keeps the signature, and a warning says so
+once per program.
 
 Both engines compute NumPy's results; exact operations agree bit for bit, and
-transcendental functions within the OpenCL ulp bounds (see the README). Pass
+transcendental functions within the OpenCL ulp bounds (see the README): a signature's
+results may move within those bounds when its calls move to the kernels. Pass
 backend="opencl" or "numpy" to fix the engine.
 
-The OpenCL engine itself is made when something first needs it (a call above `SMALL`,
-device arrays, `kernel_source`, `explain()`'s kernels): importing pyopencl and making a
-context cost 100 ms or more, which a program whose calls stay small never pays. Where
-it cannot be made (no device), the NumPy engine runs everything, and a warning says so once.
+The OpenCL engine itself is made when something first needs it (a call above `SMALL` whose
+kernels are built, device arrays, `kernel_source`, `explain()`'s kernels): importing
+pyopencl and making a context cost 100 ms or more, which a program whose calls stay small,
+or whose kernels are still building, never pays. Where it cannot be made (no device), the
+NumPy engine runs everything, and a warning says so once.
 """
 from __future__ import annotations
 
 import math
+import os
 import sys
 import threading
 import time
+import warnings
 
 import numpy as np
 
+from ..cache import cache_folder
 from ..infer import is_weak_value, kind_of_value
 from ..ops import OPS
 from .numpy import NumpyEngine
@@ -43,24 +61,44 @@ from .numpy import NumpyEngine
 SMALL = 4096         # elements: at or below, the NumPy engine without measuring
 MAX_DECISIONS = 256  # signatures remembered
 MARGIN = 1.5         # a prediction this lopsided decides a new shape without measuring
+WORKER_MARGIN = 4    # kernels the background worker timed this much slower than the NumPy engine are not tried
 
 
 class CostModel:
-    """Per engine, seconds = fixed + per_element * n, fitted by least squares to the calls measured
-    (one program, one set of input dtypes and dimensions)."""
+    """Per engine, seconds = fixed + per_element * n, fitted by least squares to the calls timed (one
+    program, one set of input dtypes and dimensions); each engine's line from its own points."""
 
     def __init__(self):
-        self.points: list[tuple[int, float, float]] = []  # (elements, NumPy engine s, OpenCL engine s)
+        self.points: dict[str, list[tuple[int, float]]] = {"numpy": [], "opencl": []}
 
     def add(self, n: int, t_numpy: float, t_opencl: float) -> None:
-        self.points = [p for p in self.points if p[0] != n][-15:] + [(n, t_numpy, t_opencl)]
+        """Both engines timed at n elements."""
+        self.add_one("numpy", n, t_numpy)
+        self.add_one("opencl", n, t_opencl)
+
+    def add_one(self, engine: str, n: int, seconds: float) -> None:
+        """One engine timed at n elements (a call it ran)."""
+        self.points[engine] = [p for p in self.points[engine] if p[0] != n][-15:] + [(n, seconds)]
 
     def predict(self, n: int) -> tuple[float, float] | None:
-        """(NumPy engine s, OpenCL engine s) predicted at n elements; None before two sizes."""
-        if len({p[0] for p in self.points}) < 2:
-            return None
-        xs = np.array([p[0] for p in self.points], float)
-        return tuple(_line(xs, np.array([p[k] for p in self.points]), n) for k in (1, 2))
+        """(NumPy engine s, OpenCL engine s) predicted at n elements; None before two sizes of each."""
+        lines = []
+        for engine in ("numpy", "opencl"):
+            points = self.points[engine]
+            if len({p[0] for p in points}) < 2:
+                return None
+            lines.append(_line(np.array([p[0] for p in points], float), np.array([p[1] for p in points]), n))
+        return tuple(lines)
+
+
+class _Point:
+    """A call whose engine a close prediction chose: its own time becomes a point of that engine's line."""
+
+    def __init__(self, model: CostModel, engine: str, size: int):
+        self.model, self.engine, self.size = model, engine, size
+
+    def record(self, seconds: float) -> None:
+        self.model.add_one(self.engine, self.size, seconds)
 
 
 def _line(xs: np.ndarray, ys: np.ndarray, n: int) -> float:
@@ -103,9 +141,19 @@ def _is_device_array(value) -> bool:
 class AutoEngine:
     """Picks, per call signature, the OpenCL engine or the NumPy engine, whichever is faster."""
 
-    def __init__(self, make_opencl, numpy: NumpyEngine):
+    def __init__(self, make_opencl, numpy: NumpyEngine, *, options: dict | None = None, device_given: bool = False):
         self._lazy = _Lazy(make_opencl)
         self.numpy = numpy
+        self.options = dict(options or {})  # the OpenCL engine's: optimize, fast_math
+        self.device_given = device_given
+        # Kernels built in a worker process while the NumPy engine runs the calls (background.py).
+        # (Without a disk cache there is no way to hand the binaries over.)
+        self.background = os.environ.get("SYMEXPR_BACKGROUND_BUILDS", "1") != "0" and cache_folder("opencl") is not None
+        self.pending: dict[tuple, object] = {}       # signature -> the background Job it waits for
+        self.settled = 0                             # background builds ended so far
+        self._maker = None                           # the thread making the OpenCL engine, once started
+        self.warned = False
+        self._state = threading.Lock()
         self._staged = any(n.op in OPS and OPS[n.op].kind != "elementwise" for n in numpy.graph.nodes)
         self.decisions: dict[tuple, str] = {}
         self.models: dict[tuple, CostModel] = {}     # dtypes and dimensions -> the lines fitted
@@ -147,14 +195,22 @@ class AutoEngine:
         return _is_device_array(value)
 
     def run(self, values: dict[str, object], out=None) -> list:
-        engine, first = self.choose(values)
+        engine, first, timer = self.choose(values)
         self.latest = (engine, self._kinds(values))
         if first is not None and out is None:
             return first
-        return engine.run(values, out)
+        if timer is None:
+            return engine.run(values, out)
+        t0 = time.perf_counter()
+        results = engine.run(values, out)
+        timer.record(time.perf_counter() - t0)
+        return results
 
     def fast_runner(self, values: dict[str, object]):
-        engine, _ = self.choose(values)
+        engine, _, _ = self.choose(values)
+        job = self.pending.get(self._size_and_key(values)[1])
+        if job is not None:
+            return self._runner_while_building(values, job)
         runner = engine.fast_runner(values)
         if runner is None:
             return None
@@ -165,12 +221,50 @@ class AutoEngine:
             return runner(args, out)
         return run
 
+    def _runner_while_building(self, values: dict[str, object], job):
+        """The NumPy engine's fast runner, timed, until the kernels are built; then the chosen engine's."""
+        names = self.numpy.graph.input_names
+        numpy = self.numpy.fast_runner(values) or (lambda args, out=None: self.numpy.run(dict(zip(names, args)), out))
+        latest = (self.numpy, self._kinds(values))
+        key = self._size_and_key(values)[1]
+        chosen = []
+
+        def run(args, out=None):
+            if chosen:
+                return chosen[0](args, out)
+            job = self.pending.get(key)
+            if job is not None and self._still_waiting(job) and not self._worth_a_look(job):
+                self.latest = latest
+                t0 = time.perf_counter()
+                results = numpy(args, out)
+                job.record(time.perf_counter() - t0)
+                return results
+            values = dict(zip(names, args))
+            results = self.run(values, out)  # chooses the engine (measuring, maybe)
+            if key in self.decisions:
+                runner = self.fast_runner(values)
+                if runner is not None:
+                    chosen.append(runner)
+            return results
+        return run
+
     def _kinds(self, values: dict[str, object]) -> tuple:
         return tuple(kind_of_value(values[n]) for n in self.numpy.graph.input_names)
 
     def engine_for(self, values: dict[str, object]) -> str:
-        """Which engine runs these values' signature ("numpy" or "opencl"), measuring if not yet known."""
+        """Which engine runs these values' signature ("numpy" or "opencl"), measuring if not yet known
+        ("numpy" while its kernels are built in the background)."""
         return self.choose(values)[0].name
+
+    def wait(self, values: dict[str, object], timeout: float | None = None) -> bool:
+        """Wait for the background build of these values' signature, if one is on; False on timeout."""
+        job = self.pending.get(self._size_and_key(values)[1])
+        end = time.monotonic() + (math.inf if timeout is None else timeout)
+        if job is None or not _background().wait(job, end - time.monotonic()):
+            return job is None
+        if self._still_waiting(job) and self._maker is not None:  # the OpenCL engine being made
+            self._maker.join(None if timeout is None else max(end - time.monotonic(), 0))
+        return self._lazy.done or not self._still_waiting(job)
 
     def describe(self, values: dict[str, object]) -> str:
         """Which engine runs these values' signature and why, without measuring (for explain)."""
@@ -180,6 +274,11 @@ class AutoEngine:
         if size <= SMALL:
             return f"the NumPy engine: {size} elements, at most {SMALL}, cost less than a kernel launch"
         decided = self.decisions.get(key)
+        job = self.pending.get(key)
+        if decided is None and job is not None:
+            return (f"the NumPy engine for now: the OpenCL kernels of this signature ({size} elements) are "
+                    f"built in a background process (it has run {job.calls} calls meanwhile); the engine is "
+                    "chosen when they are ready")
         if decided is None:
             model = self.models.get(_family(key))
             guess = model.predict(size) if model is not None else None
@@ -193,7 +292,7 @@ class AutoEngine:
             t_np, t_cl = self.predicted[key]
             return (f"the {name} engine: the cost model predicted {t_np * 1e3:.3g} ms on the NumPy engine and "
                     f"{t_cl * 1e3:.3g} ms on the OpenCL engine ({size} elements), from the sizes measured before")
-        return f"the {name} engine: it was faster at the first call ({size} elements)"
+        return f"the {name} engine: it was faster when both were timed on a call ({size} elements)"
 
     def _size_and_key(self, values: dict[str, object]):
         if any(_is_device_array(v) for v in values.values()):
@@ -209,26 +308,96 @@ class AutoEngine:
         return size, key
 
     def choose(self, values: dict[str, object]):
-        """(engine, the chosen engine's result if this call measured, else None)."""
+        """(engine, the chosen engine's result if this call ran it already, else None, what the call's
+        time is recorded into, else None: the background build it waits for (the NumPy engine runs
+        the call meanwhile), or the cost model's line of the engine a close prediction chose)."""
         size, key = self._size_and_key(values)
         if key == "device":
-            return self.opencl, None
+            return self.opencl, None, None
         if size is None or size <= SMALL:
-            return self.numpy, None  # (shapes that do not broadcast: it raises the positioned ShapeError)
+            return self.numpy, None, None  # (shapes that do not broadcast: it raises the positioned ShapeError)
         decided = self.decisions.get(key)
         if decided is not None:
-            return (self.numpy if decided == "numpy" else self.opencl), None
-        if self.opencl is None:  # no device: said once when it was found out
-            return self.numpy, None
+            return (self.numpy if decided == "numpy" else self.opencl), None, None
+        with self._state:
+            return self._choose_new(values, size, key)
+
+    def _choose_new(self, values: dict, size: int, key: tuple):
+        decided = self.decisions.get(key)  # (another thread may have decided meanwhile)
+        if decided is not None:
+            return (self.numpy if decided == "numpy" else self.opencl), None, None
+        job = self.pending.get(key)
+        if job is not None and job.pid != os.getpid():  # submitted before a fork: this process builds its own
+            del self.pending[key]
+            job = None
+        if job is not None:
+            if self._still_waiting(job):
+                if self._worth_a_look(job):
+                    job.tried = self.settled
+                    result = self._built_result(values)
+                    if result is not None:
+                        _background().cancel(job)
+                        del self.pending[key]
+                        return self._choose_built(values, size, key, result)
+                return self.numpy, None, job
+            return self._settle(values, size, key, job)
+        if self._lazy.done and self._lazy.engine is None:  # no device: said once when it was found out
+            return self.numpy, None, None
+        model = self.models.setdefault(_family(key), CostModel())
+        guess = model.predict(size)
+        if guess is not None and max(guess) >= MARGIN * min(guess):
+            winner = "numpy" if guess[0] < guess[1] else "opencl"
+            if winner == "opencl" and self.background:
+                result = self._built_result(values)
+                if result is not None:
+                    return self._choose_built(values, size, key, result)
+                job = self._build(values, key, guess)
+                if job is not None:
+                    return self.numpy, None, job
+            self._decide(key, winner)
+            self.predicted[key] = guess
+            return (self.numpy if winner == "numpy" else self.opencl), None, None
+        if guess is not None and (self._lazy.done or self.device_given):
+            # Close: the engine predicted faster runs it (wrong, it costs less than MARGIN times), and
+            # its time refines that engine's line; nothing else is run.
+            if guess[0] < guess[1]:
+                self._decide(key, "numpy")
+                self.predicted[key] = guess
+                return self.numpy, None, _Point(model, "numpy", size)
+            t0 = time.perf_counter()
+            result = self._built_result(values)
+            if result is not None:
+                model.add_one("opencl", size, time.perf_counter() - t0)
+                self._decide(key, "opencl")
+                self.predicted[key] = guess
+                return self.opencl, result, None
+        if self.background:
+            if self._built_result(values) is not None:
+                return self._measure(values, size, key, model, warm=True)
+            job = self._build(values, key, None)  # (the kernels are not built: nothing is measured)
+            if job is not None:
+                return self.numpy, None, job
+        if self.opencl is None:
+            return self.numpy, None, None
+        return self._measure(values, size, key, model)
+
+    def _choose_built(self, values: dict, size: int, key: tuple, result):
+        """The signature's kernels are built, `result` the OpenCL engine's: choose by the cost model
+        where it is decisive (many signatures settle at once when a build ends), else measure."""
         model = self.models.setdefault(_family(key), CostModel())
         guess = model.predict(size)
         if guess is not None and max(guess) >= MARGIN * min(guess):
             winner = "numpy" if guess[0] < guess[1] else "opencl"
             self._decide(key, winner)
             self.predicted[key] = guess
-            return (self.numpy if winner == "numpy" else self.opencl), None
+            return (self.opencl, result, None) if winner == "opencl" else (self.numpy, None, None)
+        return self._measure(values, size, key, model, warm=True)
+
+    def _measure(self, values: dict, size: int, key: tuple, model: CostModel, warm: bool = False):
+        """Time both engines on the call's data, keep the faster: (engine, its result, None)."""
         repeats = 3  # fewer timings were seen to pick the slower of two close engines
-        self.opencl.run(values)  # builds the kernel (or finds it on disk)
+        if not warm:
+            self.opencl.run(values)  # builds the kernel (or finds it on disk)
         t_cl, r_cl = _best(self.opencl, values, repeats)
         if size < 1_000_000:
             self.numpy.run(values)
@@ -237,14 +406,118 @@ class AutoEngine:
         winner = "numpy" if t_np < t_cl else "opencl"
         self._decide(key, winner)
         # The winner's own result, so that this call gives what every later call of it will.
-        return (self.numpy, r_np) if winner == "numpy" else (self.opencl, r_cl)
+        return ((self.numpy, r_np) if winner == "numpy" else (self.opencl, r_cl)) + (None,)
 
+    def _built_result(self, values: dict):
+        """The OpenCL engine's result for these values when every kernel it needs is built (in this
+        process, or in the disk cache), else None. The engine is not made for this (a new process
+        then imports pyopencl in no call it makes): the background worker finds what is on disk."""
+        if not (self._lazy.done or self.device_given) or self.opencl is None:
+            return None
+        from .opencl.runtime import KernelNotBuilt, built_kernels_only
+
+        try:
+            with built_kernels_only():
+                return self.opencl.run(values)
+        except KernelNotBuilt:
+            return None
+
+    def _build(self, values: dict, key: tuple, guess):
+        """Hand the signature's kernels to the background worker: the Job, or None where it cannot
+        (no disk cache to hand the binaries over, or no worker; then this call builds, as before)."""
+        from .background import Job, describe_value
+
+        cache = cache_folder("opencl")
+        if cache is None:
+            return None
+        device = self._lazy.engine.info.cache_key if self._lazy.done and self._lazy.engine is not None else None
+        if self.device_given and device is None:
+            return None
+        job = Job(self.numpy.graph, self.options, {n: describe_value(v) for n, v in values.items()}, None,
+                  device, _plan_settings(), os.path.dirname(cache), predicted=guess)
+        if not _background().submit(job):
+            self._warn_once(_background().broken + "; kernels are built in the call")
+            self.background = False
+            return None
+        self.pending[key] = job
+        return job
+
+    def _worth_a_look(self, job) -> bool:
+        """Whether another signature's kernels arrived since `job`'s calls last looked: they may be this
+        one's too (an element-wise program's kernel serves every size)."""
+        return job.state in ("waiting", "building") and job.tried < self.settled and self._lazy.done
+
+    def _still_waiting(self, job) -> bool:
+        """Whether the calls of `job`'s signature stay on the NumPy engine for now: its kernels are being
+        built, or they are built and worth the OpenCL engine, which a thread is making (importing
+        pyopencl and making a context take 100 ms or more: not in a call)."""
+        if job.pid != os.getpid():
+            return False
+        if job.state in ("waiting", "building"):
+            _background().poll()
+            if job.state in ("waiting", "building"):
+                return True
+        if job.state == "done" and not self._lazy.done and (
+                job.predicted is not None or job.seconds < WORKER_MARGIN * job.numpy_seconds):
+            if self._maker is None:
+                self._maker = threading.Thread(target=self._lazy.get, daemon=True,
+                                               name="symexpr: making the OpenCL engine")
+                self._maker.start()
+            return not self._lazy.done
+        return False
+
+    def _settle(self, values: dict, size: int, key: tuple, job):
+        """The background build of `key` ended: choose its engine now."""
+        del self.pending[key]
+        self.settled += 1
+        if job.state == "failed":
+            self._warn_once(f"a kernel could not be built in the background ({job.error}); the NumPy engine "
+                            "runs that signature")
+            self._decide(key, "numpy")
+            return self.numpy, None, None
+        model = self.models.setdefault(_family(key), CostModel())
+        if job.predicted is None and job.seconds >= WORKER_MARGIN * job.numpy_seconds:
+            # Slower by far where it was built: not worth making the OpenCL engine for. (Only by far:
+            # the worker timed while this process ran its calls on the same cores; it is no point of
+            # the cost model.)
+            self._decide(key, "numpy")
+            return self.numpy, None, None
+        if self.opencl is None:
+            self._decide(key, "numpy")
+            return self.numpy, None, None
+        result = self._built_result(values)
+        if result is not None:
+            return self._choose_built(values, size, key, result)
+        # Built, yet not what this call needs (another layout of the arrays): once more, then in the call.
+        if job.attempts < 2:
+            again = self._build(values, key, job.predicted)
+            if again is not None:
+                again.attempts = job.attempts + 1
+                again.numpy_seconds = job.numpy_seconds
+                return self.numpy, None, again
+        return self._measure(values, size, key, model)
+
+    def _warn_once(self, message: str) -> None:
+        if not self.warned:
+            self.warned = True
+            warnings.warn(f"symexpr: {message}", RuntimeWarning, stacklevel=5)
 
     def _decide(self, key: tuple, winner: str) -> None:
         if len(self.decisions) >= MAX_DECISIONS:
             self.decisions.clear()
             self.predicted.clear()
         self.decisions[key] = winner
+
+
+def _background():
+    from .background import builder
+    return builder()
+
+
+def _plan_settings() -> dict:
+    """The kernel plan's limits as this process has them (without importing the plan: pyopencl)."""
+    plan = sys.modules.get("symexpr.backends.opencl.plan")
+    return {} if plan is None else {n: getattr(plan, n) for n in ("HOST_ELEMENTS", "HOST_ELEMENTS_ACROSS_ROWS")}
 
 
 def _family(key: tuple) -> tuple:

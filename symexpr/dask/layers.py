@@ -14,7 +14,7 @@ from ..infer import is_weak_value, kind_of_value
 from ..program import _is_dask as is_dask_array
 from ..shapes import reduced_axes
 from .stages import Plan, Stage, _ARG, _DASK_OPS, plan
-from .tasks import ChunkTask, _MOMENT_DTYPES, _PartialTask, _aggregate, _combine, _keep, stage_program
+from .tasks import ChunkTask, _PartialTask, _aggregate, _combine, _keep, moment_dtype, stage_program
 
 
 def _options(prog) -> tuple:
@@ -164,7 +164,8 @@ def _reduction(stage, pairs, out_ind, the_plan, constants, options):
     operand_shape = the_plan.shapes[node.inputs[0]]
     axes = reduced_axes(operand_shape, kw.get("axis"))
     dtype = the_plan.kinds[node].dtype
-    part_dtype = the_plan.kinds[node.inputs[0]].dtype if node.op in _ARG else _MOMENT_DTYPES.get(node.op, dtype)
+    operand = the_plan.kinds[node.inputs[0]].dtype
+    part_dtype = operand if node.op in _ARG else moment_dtype(node.op, operand, dtype)
     beside = [the_plan.kinds[x].dtype for x in stage.outputs[1:]]
     task = _PartialTask(stage, options, constants, op=node.op, axes=axes, dtypes=(part_dtype, *beside))
     if not pairs:

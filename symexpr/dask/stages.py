@@ -253,12 +253,16 @@ def _reduction_stage(graph, node, operand, leaves, ndim, kinds, shapes, along=()
     if node.op in _SAME:
         extra = [f"_o0 = {node.op}({{0}}, axis={ax}, keepdims=True)"]
     elif node.op in _MOMENTS:
-        # In the operand's float dtype, as NumPy's mean and var compute (ints and bools in float64);
-        # the partials are merged in float64.
-        x = "{0}" if kinds[operand].dtype.kind == "f" else "float64({0})"
+        # In the operand's float (or complex) dtype, as NumPy's mean and var compute (ints and bools
+        # in float64); the partials are merged in float64 (complex128). A complex deviation d
+        # counts real(d)**2 + imag(d)**2, as in NumPy's var.
+        x = "{0}" if kinds[operand].dtype.kind in "fc" else "float64({0})"
+        d = f"({x} - _o0)"
+        squares = (f"real({d}) * real({d}) + imag({d}) * imag({d})" if kinds[operand].dtype.kind == "c"
+                   else f"square({d})")
         extra = ([f"_o0 = sum({x}, axis={ax}, keepdims=True)"] if node.op == "mean" else
                  [f"_o0 = mean({x}, axis={ax}, keepdims=True)",
-                  f"_o1 = sum(square({x} - _o0), axis={ax}, keepdims=True)"])
+                  f"_o1 = sum({squares}, axis={ax}, keepdims=True)"])
     else:  # argmax, argmin: the operand itself, reduced by dask.array's own arg reduction
         extra = ["_o0 = {0}"]
     source, origins = _render(nodes, leaves, names, [], [operand], extra, extra_node=node)

@@ -100,7 +100,7 @@ class _PartialTask(ChunkTask):
         if self.op in _SAME or self.op in _ARG:
             return parts[0]
         count = math.prod(shape[d] for d in self.axes)
-        out = np.empty(np.shape(parts[0]), _MOMENT_DTYPES[self.op])
+        out = np.empty(np.shape(parts[0]), self.dtypes[0])
         out["n"] = count
         if self.op == "mean":
             out["t"] = parts[0]
@@ -112,6 +112,16 @@ class _PartialTask(ChunkTask):
 _MEAN = np.dtype([("n", "f8"), ("t", "f8")])
 _VAR = np.dtype([("n", "f8"), ("m", "f8"), ("M2", "f8")])
 _MOMENT_DTYPES = {"mean": _MEAN, "var": _VAR, "std": _VAR}
+# Of complex values: the total and the mean complex, M2 (a sum of |x - m|**2) real.
+_COMPLEX_MOMENT_DTYPES = {"mean": np.dtype([("n", "f8"), ("t", "c16")]),
+                          "var": np.dtype([("n", "f8"), ("m", "c16"), ("M2", "f8")])}
+_COMPLEX_MOMENT_DTYPES["std"] = _COMPLEX_MOMENT_DTYPES["var"]
+
+
+def moment_dtype(op: str, operand: np.dtype, result: np.dtype) -> np.dtype:
+    """The partial of `op` (mean, var, std) of an operand of dtype `operand`; other ops: `result`."""
+    table = _COMPLEX_MOMENT_DTYPES if np.dtype(operand).kind == "c" else _MOMENT_DTYPES
+    return table.get(op, result)
 
 
 def _keep(x, axis=None, keepdims=True, dtype=None, computing_meta=False):
@@ -148,7 +158,7 @@ def _combine_partials(x, axis, op):
     dev = np.where(some, x["m"] - mean, 0)
     out["m"] = mean
     out["M2"] = (np.sum(np.where(some, x["M2"], 0), axis=axis, keepdims=True)
-                 + np.sum(x["n"] * dev * dev, axis=axis, keepdims=True))
+                 + np.sum(x["n"] * (dev * np.conjugate(dev)).real, axis=axis, keepdims=True))
     return out
 
 

@@ -86,9 +86,15 @@ def _lower(node: Node, x: Node, kinds: dict, shape: tuple) -> Node:
         s = make("sum", as_result(x), axis=axis, keepdims=keepdims)
         return make("divide", s, const(count), name=name)
     if node.op in ("var", "std"):
-        xf = as_result(x)
+        complex_ = kinds[node.inputs[0]].dtype.kind == "c"
+        xf = x if complex_ else as_result(x)
         d = make("subtract", xf, mean(xf, True))
-        s = make("sum", make("multiply", d, d), axis=axis, keepdims=keepdims)
+        if complex_:  # NumPy's: |d|**2 as real(d)**2 + imag(d)**2, a real result
+            re, im = make("real", d), make("imag", d)
+            d2 = make("add", make("multiply", re, re), make("multiply", im, im))
+        else:
+            d2 = make("multiply", d, d)
+        s = make("sum", d2, axis=axis, keepdims=keepdims)
         ddof = kw.get("ddof", 0)
         var = make("divide", s, const(max(count - ddof, 0)), name=name if node.op == "var" else None)
         return make("sqrt", var, name=name) if node.op == "std" else var

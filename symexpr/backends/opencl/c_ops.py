@@ -24,6 +24,7 @@ import numpy as np
 from ...graph import Node
 from ...ops import CASTS, power_of_ten
 from ...infer import Kind
+from . import c_complex
 from .c_types import _FLOAT16, _MASK, _UNSIGNED, COMPLEX_PART, HALF_HELPERS, cl_type, convert, is_int, literal
 
 # -- per-op renderings ------------------------------------------------------------------------
@@ -358,6 +359,9 @@ def _power_fast(ctx, a, e: float) -> str:
 
 
 def _power(ctx, a, b):
+    if ctx.result.kind == "c":
+        _cdiv(ctx, a, b)  # the helper a negative integer exponent divides with
+        return c_complex.render(ctx, "power", a, b)
     if ctx.result.kind == "f":
         # An invalid power (a negative base, a fractional exponent) gives x86's default NaN, as the
         # C library's pow does on NumPy's side. (pow itself is not exact: within ulps, NaN payloads
@@ -499,13 +503,22 @@ def _func(name):
     return render
 
 
+def _complex_or(op, real):
+    """`op` on a complex value by c_complex.py's helper, on a real one by `real`'s rendering."""
+    def render(ctx, *args):
+        if ctx.result.kind == "c":
+            return c_complex.render(ctx, op, *args)
+        return real(ctx, *args)
+    return render
+
+
 # sin and cos of float vectors whose lanes are all within SINCOS_BOUND: a polynomial of our own,
 # measured faster than PoCL 3.0-rc2's (`benchmarks/sincos_poly.py`: the float8 kernel alone at 1e7,
-# 1.4x to 1.7x in runs on a shared 2-core machine) and within 3 ulps of NumPy's over that range. The reduction is
-# Cody-Waite's, k = rint(x * 2/pi) and r = x - k*pi/2 with pi/2 in four parts, the first three of
-# 8, 11 and 11 bits, so that each k * part is exact for |k| < 2^12; then cephes' minimax
-# polynomials on [-pi/4, pi/4], and the quadrant k & 3 picks sin or cos and the sign. Lanes beyond
-# the bound, NaN and inf send the whole vector to the built-in.
+# 1.4x to 1.7x in runs on a shared 2-core machine) and within 3 ulps of NumPy's over that range.
+# The reduction is Cody-Waite's, k = rint(x * 2/pi) and r = x - k*pi/2 with pi/2 in four parts,
+# the first three of 8, 11 and 11 bits, so that each k * part is exact for |k| < 2^12; then
+# cephes' minimax polynomials on [-pi/4, pi/4], and the quadrant k & 3 picks sin or cos and the
+# sign. Lanes beyond the bound, NaN and inf send the whole vector to the built-in.
 SINCOS_BOUND = 4096.0
 
 _SINCOS_POLY = """\
@@ -735,12 +748,15 @@ CL_OPS: dict[str, ClOp] = {
     "sin": ClOp(_trig("sin")),
     "cos": ClOp(_trig("cos")),
     "tan": ClOp(_trig("tan")),
+    # exp, log, log10, log2, sqrt and the (hyperbolic) sine, cosine and tangent of complex values: c_complex.py
+    **{name: ClOp(_complex_or(name, _trig(name) if name in ("sin", "cos", "tan") else _func(_FUNCS[name])))
+       for name in sorted(c_complex.OPS - {"power", "sign"})},
     "floor": ClOp(_rounding("floor")),
     "ceil": ClOp(_rounding("ceil")),
     "trunc": ClOp(_rounding("trunc")),
     "rint": ClOp(_rounding("rint")),
     "round": ClOp(_round),
-    "sign": ClOp(_sign),
+    "sign": ClOp(_complex_or("sign", _sign)),
     "isnan": ClOp(_classify("isnan", 0), "own"),
     "isinf": ClOp(_classify("isinf", 0), "own"),
     "isfinite": ClOp(_classify("isfinite", 1), "own"),

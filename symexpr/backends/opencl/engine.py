@@ -20,7 +20,7 @@ import numpy as np
 import pyopencl as cl
 import pyopencl.array as cl_array
 
-from ...errors import BackendError, DTypeError, EvaluationError, SymExprError
+from ...errors import BackendError, EvaluationError, SymExprError
 from ...graph import Graph, statement_text
 from ...infer import Kind, infer_kinds, infer_shapes, is_weak_value
 from ...ops import OPS
@@ -33,7 +33,7 @@ from .elementwise import (Layout, Signature, contiguous_signature, host_nodes, k
 from .memory import (Memory, _check_target, _crowded, _layout, _misaligned, _piece, _same_view, _scalar_of,
                      _split_axis, _to_host)
 from .replay import Launch, Replay
-from .runtime import MF, _info, _queue_for, build_program, store_binary
+from .runtime import MF, _info, _queue_for, build_program, refuse_without_fp64, store_binary
 from .values import KERNEL_NAME, clip_bound, vector_width
 
 # -- one specialization ---------------------------------------------------------------------------
@@ -118,11 +118,7 @@ class OpenCLEngine(Memory, Replay):
             graph, _ = specialize(graph, by_name, fast_math=self.fast_math, known=written)
         kinds = written if graph is self.graph else infer_kinds(
             graph, {n.input_name: by_name[n.input_name] for n in graph.inputs}, written)
-        if not self.info.fp64:
-            for node in graph.nodes:
-                if kinds[node].dtype.name == "float64" and not kinds[node].weak:
-                    raise DTypeError(f"{statement_text(graph.source, node) or 'the program'}: float64 is not "
-                                     f"supported by the OpenCL device {self.device.name.strip()}; cast to float32")
+        refuse_without_fp64(graph, kinds, self)
         host = host_nodes(graph, kinds)
         # A Python int meeting a smaller integer dtype must fit in it (NumPy raises OverflowError).
         fits = []

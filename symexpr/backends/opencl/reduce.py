@@ -25,7 +25,7 @@ from ...graph import Graph, Node
 from ...infer import Kind
 from .plan import PRIMITIVE_REDUCTIONS, KernelPlan, Step, cone
 from .c_ops import Ctx
-from .c_types import _MASK, cl_type, convert, literal
+from .c_types import _MASK, COMPLEX_PART, cl_type, convert, literal
 from .values import Arg, render_preamble, render_values, var_names, vector_width
 
 REDUCE_KERNEL_NAME = "symexpr_reduce"
@@ -57,6 +57,8 @@ def accumulator(op: str, acc: str, value: str, src: np.dtype, dst: np.dtype, ind
     ctx = Ctx(None, (src,), dst)
     if op in ("sum", "prod"):
         v = convert(value, src, dst, ctx)
+        if dst.kind == "c":
+            return _complex_accumulator(op, acc, v, dst)
         if dst.kind == "f":
             if op == "prod":
                 return [f"{t} {acc} = {literal(1, dst)};"], [f"{acc} *= {v};"], acc
@@ -98,6 +100,25 @@ def accumulator(op: str, acc: str, value: str, src: np.dtype, dst: np.dtype, ind
 
 
 ACCUMULATORS = frozenset(PRIMITIVE_REDUCTIONS)
+
+
+def _complex_accumulator(op: str, acc: str, v: str, dst: np.dtype) -> tuple[list, list, str]:
+    """A complex sum, each part compensated as a float sum is; a complex product as NumPy's reduction
+    multiplies, with plain multiplies (no fused multiply-add, unlike its element-wise loop)."""
+    t, p = cl_type(dst), cl_type(COMPLEX_PART[dst.name])
+    if op == "prod":
+        return ([f"{t} {acc} = {literal(1, dst)};"],
+                [f"{{ const {t} sx_v = {v}, sx_p = {acc};",
+                 f"  {acc} = ({t})(sx_p.x * sx_v.x - sx_p.y * sx_v.y, sx_p.x * sx_v.y + sx_p.y * sx_v.x); }}"], acc)
+    update = [f"{{ const {t} sx_z = {v};"]
+    for q in "xy":
+        update += [f"  {{ const {p} sx_v = sx_z.{q}; const {p} sx_t = {acc}.{q} + sx_v;",
+                   f"    {acc}_c.{q} += (fabs({acc}.{q}) >= fabs(sx_v)) ? (({acc}.{q} - sx_t) + sx_v) : "
+                   f"((sx_v - sx_t) + {acc}.{q});",
+                   f"    {acc}.{q} = sx_t; }}"]
+    final = (f"(({t})(isfinite({acc}.x) ? {acc}.x + {acc}_c.x : {acc}.x, "
+             f"isfinite({acc}.y) ? {acc}.y + {acc}_c.y : {acc}.y))")
+    return [f"{t} {acc} = {literal(0, dst)};", f"{t} {acc}_c = {literal(0, dst)};"], update + ["}"], final
 
 
 def lane_accumulator(op: str, acc: str, value: str, dtype: np.dtype, width: int) -> tuple[list, list, str]:
@@ -516,7 +537,7 @@ def render_reduce_kernel(graph: Graph, plan: KernelPlan, step: Step, kinds: dict
         if split > 1 and n.op in ("argmax", "argmin"):
             args.append(Arg(f"sx_st{k}_v", ("store_v", k), None, f"__global {cl_type(kinds[n.inputs[0]].dtype)}*"))
 
-    uses_double = any(kinds[n].dtype == np.float64 for n in list(computed) + list(reads) + step.nodes)
+    uses_double = any(kinds[n].dtype in (np.float64, np.complex128) for n in list(computed) + list(reads) + step.nodes)
     summary = (f"reduction kernel over {list(space)}, axes {list(axes)}; {passes} pass(es) a row"
                + (f", {width}-wide vectors" + (" across rows" if lanes else "") if width > 1 else "")
                + (f", {split} work-items a row" if split > 1 else "")

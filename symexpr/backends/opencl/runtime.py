@@ -2,6 +2,8 @@
 cache (each built kernel stored on disk with its length and checksum, so a later process loads it)."""
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import hashlib
 import os
 import threading
@@ -12,7 +14,9 @@ from pathlib import Path
 import pyopencl as cl
 
 from ...cache import cache_dir
-from ...errors import BackendError
+from ...errors import BackendError, DTypeError
+from ...graph import statement_text
+from .c_complex import OPS as COMPLEX_IN_DOUBLE
 
 MF = cl.mem_flags
 
@@ -109,7 +113,44 @@ def _info(device) -> DeviceInfo:
     return _device_info[key]
 
 
+def refuse_without_fp64(graph, kinds: dict, engine) -> None:
+    """A DTypeError at the first value the kernels would compute in double on a device without fp64:
+    float64, complex128 (double2), and complex64's functions (c_complex.py computes them in double)."""
+    if engine.info.fp64:
+        return
+    device = engine.device.name.strip()
+    for node in graph.nodes:
+        kind = kinds[node]
+        if kind.weak:
+            continue
+        where = statement_text(graph.source, node) or "the program"
+        if kind.dtype.name == "float64":
+            raise DTypeError(f"{where}: float64 is not supported by the OpenCL device {device}; cast to float32")
+        if kind.dtype.name == "complex128" or (kind.dtype.name == "complex64" and node.op in COMPLEX_IN_DOUBLE):
+            what = "complex128" if kind.dtype.name == "complex128" else f"complex64 {node.op}"
+            raise DTypeError(f"{where}: {what} needs float64, which is not supported by the OpenCL device "
+                             f"{device}; backend=\"numpy\" computes it")
+
+
 # -- the binary cache -----------------------------------------------------------------------------
+
+class KernelNotBuilt(Exception):
+    """A kernel the call needs is neither built in this process nor on disk, and builds are off."""
+
+
+_builds_allowed = contextvars.ContextVar("symexpr_builds_allowed", default=True)
+
+
+@contextlib.contextmanager
+def built_kernels_only():
+    """Within it (this thread only), a kernel that would have to be compiled raises KernelNotBuilt
+    instead: backend="auto" runs such a call on the NumPy engine and builds in the background."""
+    token = _builds_allowed.set(False)
+    try:
+        yield
+    finally:
+        _builds_allowed.reset(token)
+
 
 def build_program(ctx, device, source: str, options: list[str]):
     """Build `source`, from a stored binary when this device built it before (pyopencl does not cache for PoCL).
@@ -131,6 +172,8 @@ def build_program(ctx, device, source: str, options: list[str]):
                 return prg, None
         except (cl.Error, OSError):
             pass  # a stale or broken entry: build from source and store it again
+    if not _builds_allowed.get():
+        raise KernelNotBuilt(source)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # pyopencl warns about build logs

@@ -29,7 +29,7 @@ from ...passes.lower import lower_composites, sink_expand_dims
 from .. import pool
 from .plan import covered, cone, plan_kernels
 from ..numpy import as_result, deliver, evaluate_on_host
-from .runtime import build_program, store_binary
+from .runtime import build_program, refuse_without_fp64, store_binary
 from .reduce import REDUCE_KERNEL_NAME, reduce_vector_width, render_reduce_kernel, uses_lanes
 
 _EMPTY_MESSAGE = {"max": "zero-size array to reduction operation maximum which has no identity",
@@ -216,6 +216,7 @@ class StagedRunner:
                 kinds = infer_kinds(lowered, ins(lowered), kinds)
                 shapes = infer_shapes(lowered, {n.input_name: shapes_in[n.input_name] for n in lowered.inputs})
                 graph = lowered
+        refuse_without_fp64(graph, kinds, engine)
         plan = plan_kernels(graph, kinds, shapes, units=max(engine.info.units, 1))
         host = tuple(n for n in graph.nodes if kinds[n].weak)
         weak = frozenset(host)

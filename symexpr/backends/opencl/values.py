@@ -104,7 +104,8 @@ def uniformity(graph: Graph, kinds: dict[Node, Kind], signature: Signature) -> d
 def render_preamble(summary: str, uses_double: bool, helpers: dict, kernel_name: str, args: list) -> list[str]:
     """A kernel's first lines: what it is, the pragmas, the helpers its ops asked for, its signature."""
     out = [f"// symexpr: {summary}", "#pragma OPENCL FP_CONTRACT OFF"]
-    if uses_double:
+    # (complex64's exp, log, ... compute in double: c_complex.py)
+    if uses_double or any("double" in src for src in helpers.values()):
         out.append("#pragma OPENCL EXTENSION cl_khr_fp64 : enable")
     out.append("")
     for src in helpers.values():
