@@ -28,6 +28,8 @@ class Memory:
         outputs = [a for a in out_arrays if a is not None]
         if any(not isinstance(a, np.ndarray) or a.ctypes.data % 16 for a in outputs):
             return False
+        if _crowded(outputs, arrays):
+            return False  # non-temporal stores among crowded arrays: see ALIAS_CROWD
         return size * sum(a.dtype.itemsize for a in arrays + outputs) > self.info.cache_bytes
 
     def _array_queue(self, inputs):
@@ -139,6 +141,38 @@ def _misaligned(arr: np.ndarray) -> bool:
     """Elements not whole elements apart (a field of a record array, an odd byte offset)."""
     item = arr.dtype.itemsize
     return arr.ctypes.data % item != 0 or any(s % item for s in arr.strides)
+
+
+# Large arrays that start within a few cache lines of each other modulo 4 KiB fall into the same
+# cache sets, and non-temporal stores among them are slow: with out= at 1e7 float32, the
+# 10-statement program (4 inputs, 2 outputs, all 16 bytes into a page, as np.empty places large
+# arrays) took 42 to 98 ms with non-temporal stores and 27 to 32 ms with plain ones (a fresh,
+# page-aligned result: 25 to 38 ms either way); 16 to 96 bytes apart was worse still (86 to 150
+# ms). `a*b + c` and `2*a + 3*b - c*d` (four and five arrays) showed nothing at any offset. So
+# where ALIAS_CROWD large arrays start within ALIAS_WINDOW bytes before an output, the kernel
+# writes with plain stores.
+ALIAS_WINDOW = 128
+ALIAS_CROWD = 6
+ALIAS_MIN_BYTES = 1 << 20
+
+
+def _crowded(targets, inputs) -> set:
+    """The indices of the outputs that have ALIAS_CROWD or more large arrays (inputs, outputs not
+    counted yet, itself) starting 0 to ALIAS_WINDOW - 1 bytes before them, modulo 4 KiB (taken
+    one by one: moving one such output elsewhere would leave the next one fewer)."""
+    def start(v):
+        return v.ctypes.data if type(v) is np.ndarray and v.nbytes >= ALIAS_MIN_BYTES else None
+    loads = [a for a in map(start, inputs) if a is not None]
+    stores = {k: a for k, a in enumerate(map(start, targets or ())) if a is not None}
+    if len(loads) + len(stores) < ALIAS_CROWD:
+        return set()
+    moved = set()
+    for k, t in stores.items():
+        near = sum((t - a) % 4096 < ALIAS_WINDOW for a in loads)
+        near += sum((t - a) % 4096 < ALIAS_WINDOW for j, a in stores.items() if j not in moved)
+        if near >= ALIAS_CROWD:
+            moved.add(k)
+    return moved
 
 
 def _same_view(a: np.ndarray, b: np.ndarray) -> bool:

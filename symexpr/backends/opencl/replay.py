@@ -2,7 +2,8 @@
 dtypes and shapes replay it (same kernel, same arguments but the buffers), skipping specialization."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -11,7 +12,7 @@ import pyopencl as cl
 from ...errors import BackendError
 from .. import pool
 from ..numpy import out_targets
-from .memory import _scalar_of
+from .memory import _crowded, _scalar_of
 from .runtime import MF
 
 if TYPE_CHECKING:
@@ -19,12 +20,17 @@ if TYPE_CHECKING:
 
 _IN_FLAGS = MF.READ_ONLY | MF.USE_HOST_PTR
 _OUT_FLAGS = MF.READ_WRITE | MF.USE_HOST_PTR
+HOLD_BYTES = 1 << 16  # inputs up to this size keep their buffer for the next call (Launch.held)
 
 
 @dataclass(frozen=True)
 class Launch:
     """One recorded launch: the kernel and its arguments, with ("in", k) / ("out", k) where the
-    buffer of the call's k-th input / k-th output goes."""
+    buffer of the call's k-th input / k-th output goes.
+
+    The rest is derived once from those, so that a replay only fills slots: `template` is `argv`
+    with None in every slot a call fills, `in_slots` / `out_slots` / `scalar_slots` say which.
+    """
 
     spec: "Specialization"
     argv: tuple
@@ -32,36 +38,70 @@ class Launch:
     outputs: tuple       # (shape, dtype) of each result
     global_size: tuple
     local_size: tuple | None
+    template: tuple = ()
+    in_slots: tuple = ()      # (argv position, input k)
+    out_slots: tuple = ()     # (argv position, output k)
+    scalar_slots: tuple = ()  # (argv position, input k, dtype): one-element arrays passed by value
+    loose: tuple = ()         # inputs whose dtype's alignment is less than its size (complex): checked apart
+    small: tuple = ()         # per output: below the pool's size, so plain np.empty
+    # input k -> (array, its buffer) from the latest call, for small inputs: a call passing the
+    # same array object again reuses the buffer (a host-pointer buffer reads the array's memory
+    # at each launch, so changes made in place are seen). The buffer keeps the array alive, as
+    # the engine's own reference to the latest small inputs of each signature.
+    held: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
 
-
-_IN_FLAGS = MF.READ_ONLY | MF.USE_HOST_PTR
-_OUT_FLAGS = MF.READ_WRITE | MF.USE_HOST_PTR
+    @classmethod
+    def of(cls, spec, argv: tuple, buffered: tuple, outputs: tuple, global_size, local_size,
+           loose: tuple) -> "Launch":
+        template = [None if type(a) is tuple else a for a in argv]
+        in_slots = tuple((pos, a[1]) for pos, a in enumerate(argv) if type(a) is tuple and a[0] == "in")
+        out_slots = tuple((pos, a[1]) for pos, a in enumerate(argv) if type(a) is tuple and a[0] == "out")
+        scalar_slots = tuple((pos, a[1], a[2]) for pos, a in enumerate(argv) if type(a) is tuple and len(a) == 3)
+        small = tuple(math.prod(shape) * dt.itemsize < pool.MIN_BYTES for shape, dt in outputs)
+        return cls(spec, argv, buffered, outputs, global_size, local_size, tuple(template),
+                   in_slots, out_slots, scalar_slots, loose, small)
 
 
 class Replay:
     """Recording and replaying launches, for `OpenCLEngine`."""
 
     def _replay(self, launch: "Launch", args: tuple, out=None) -> list:
+        # Only C-contiguous inputs at whole-element addresses replay (NumPy's `aligned` flag is
+        # that, but for complex dtypes, aligned to half their size: those are checked apart).
         for k in launch.buffered:
-            a = args[k]
-            if not a.flags.c_contiguous or a.ctypes.data % a.itemsize:
+            flags = args[k].flags
+            if not (flags.c_contiguous and flags.aligned):
+                return self._run_args(args, out)
+        for k in launch.loose:
+            if args[k].ctypes.data % args[k].itemsize:
                 return self._run_args(args, out)
         if out is None:
-            results = [pool.empty(shape, dt) for shape, dt in launch.outputs]
+            results = [np.empty(shape, dt) if small else pool.empty(shape, dt)
+                       for (shape, dt), small in zip(launch.outputs, launch.small)]
         else:
             results = self._replay_targets(launch, args, out_targets(self.graph, out))
             if results is None:
                 return self._run_args(args, out)
         ctx = self.context
+        argv = list(launch.template)
         try:
-            bufs = {("in", k): cl.Buffer(ctx, _IN_FLAGS, hostbuf=args[k] if args[k].ndim else args[k].reshape(1))
-                    for k in launch.buffered}
-            for k, r in enumerate(results):
-                bufs[("out", k)] = cl.Buffer(ctx, _OUT_FLAGS, hostbuf=r if r.ndim else r.reshape(1))
+            held = launch.held
+            for pos, k in launch.in_slots:
+                a = args[k]
+                got = held.get(k)
+                if got is not None and got[0] is a:
+                    argv[pos] = got[1]
+                    continue
+                buf = argv[pos] = cl.Buffer(ctx, _IN_FLAGS, hostbuf=a if a.ndim else a.reshape(1))
+                if a.nbytes <= HOLD_BYTES:
+                    held[k] = (a, buf)
+            for pos, k in launch.out_slots:
+                r = results[k]
+                argv[pos] = cl.Buffer(ctx, _OUT_FLAGS, hostbuf=r if r.ndim else r.reshape(1))
         except cl.Error:
             return self._run_args(args, out)  # it raises the BackendError
-        argv = [(bufs[a] if len(a) == 2 else _scalar_of(args[a[1]], a[2])) if type(a) is tuple else a
-                for a in launch.argv]
+        for pos, k, dt in launch.scalar_slots:
+            argv[pos] = _scalar_of(args[k], dt)
         spec = launch.spec
         self._last_source = spec.source  # kernel_source shows the kernel of the latest call
         try:
@@ -88,6 +128,8 @@ class Replay:
                     and not any(np.may_share_memory(t, r) for r in results)):
                 return None
             results.append(t)
+        if launch.spec.signature.streaming and _crowded(targets, [args[k] for k in launch.buffered]):
+            return None  # the general path writes them with plain stores (memory.py, ALIAS_CROWD)
         return results
 
     def _record(self, sgraph, inputs, bufs_in, bufs_out, argv, spec, global_size, local, results) -> None:
@@ -114,4 +156,5 @@ class Replay:
         key = tuple((v.dtype, v.shape) for v in inputs)
         buffered = tuple(position[k] for k in bufs_in)
         outputs = tuple((r.shape, r.dtype) for r in results)
-        self._launches[key] = Launch(spec, template, buffered, outputs, global_size, local)
+        loose = tuple(k for k in buffered if inputs[k].dtype.alignment < inputs[k].dtype.itemsize)
+        self._launches[key] = Launch.of(spec, template, buffered, outputs, global_size, local, loose)
