@@ -125,7 +125,6 @@ def trace_values(prog, inputs: dict) -> tuple[Trace, dict]:
     for node in graph.nodes:
         if node.statement is not None:
             by_statement[(node.statement.start, node.statement.end)] = node
-    names: dict[str, object] = {}
     current: dict[str, object] = dict(inputs)
     counts: dict[str, int] = {}
     ordered: list[tuple[str, object, tuple]] = []
