@@ -54,7 +54,7 @@ CASES = (  # (row label, case, n, dtype)
     ("20-term expression, n = 10, float64", Case("long (20 terms)", LONG_EXPRESSION), 10, "float64"),
     ("20-term expression, n = 10, float32", Case("long (20 terms)", LONG_EXPRESSION), 10, "float32"),
 )
-PEERS = ("numpy", "numexpr", "sx numpy", "sx basic", "sx pthread")
+PEERS = ("numpy", "numexpr", "sx numpy", "sx auto", "sx basic", "sx pthread")
 
 
 def pocl_devices() -> dict:
@@ -76,7 +76,8 @@ def peers_for(case: Case, dtype: str, data: dict, devices: dict) -> dict:
     peers = {"numpy": lambda: fn(**data)}
     if ne is not None:
         peers["numexpr"] = lambda: ne(data)
-    programs = {"sx numpy": sx.compile(case.source, backend="numpy")}
+    programs = {"sx numpy": sx.compile(case.source, backend="numpy"), "sx auto": sx.compile(case.source)}
+    programs["sx auto"].warm_up(**data)  # the default backend, its kernels built and its engine chosen
     for kind in ("basic", "pthread"):
         if kind in devices:
             programs[f"sx {kind}"] = sx.compile(case.source, backend="opencl", device=devices[kind])
@@ -206,6 +207,9 @@ def render(results: dict) -> str:
         med = row["median_us"]
         if "sx basic" not in med:
             continue
+        if "sx auto" in med:
+            lines.append(f"- {row['case']}: the default backend (`auto`, which ran it on "
+                         f"{row.get('auto_engine', '?')}) {fmt(med['sx auto'])} µs")
         if row["case"].startswith("10 statements"):
             lines.append(f"- {row['case']}: sx basic {fmt(med['sx basic'])} µs against NumPy {fmt(med['numpy'])} µs: "
                          f"{med['sx basic'] - med['numpy']:+.1f} µs (target: within NumPy + 5 µs; "
@@ -246,7 +250,9 @@ def main(argv=None) -> int:
         times = time_peers(peers, args.repeats, args.calls)
         row = {"case": label, "n": n, "dtype": dtype, "checks": checks,
                "median_us": {k: statistics.median(v) * 1e6 for k, v in times.items()},
-               "min_us": {k: min(v) * 1e6 for k, v in times.items()}}
+               "min_us": {k: min(v) * 1e6 for k, v in times.items()},
+               "auto_engine": programs["sx auto"]._engine.engine_for(dict(data))
+               if hasattr(programs["sx auto"]._engine, "engine_for") else programs["sx auto"].backend}
         results["rows"].append(row)
         print(label, {k: round(v, 1) for k, v in row["median_us"].items()}, checks, file=sys.stderr)
         if "sx basic" in programs and dtype == "float32":
