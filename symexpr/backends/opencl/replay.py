@@ -68,6 +68,7 @@ class Replay:
     def _replay(self, launch: "Launch", args: tuple, out=None) -> list:
         # Only C-contiguous inputs at whole-element addresses replay (NumPy's `aligned` flag is
         # that, but for complex dtypes, aligned to half their size: those are checked apart).
+        self._last_source = launch.spec.source  # (kernel_source: the kernel this call runs)
         for k in launch.buffered:
             flags = args[k].flags
             if not (flags.c_contiguous and flags.aligned):
