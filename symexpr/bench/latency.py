@@ -166,8 +166,11 @@ def run_cold_process(bench: Bench) -> dict:
     """Fresh processes, alternating symexpr and numexpr, after one untimed process of each (so that
     caches on disk, symexpr's parser tables among them, are as a user's second session finds them).
     `wall`: the whole process seen from outside; `work`: inside it, import + compile + call (numexpr:
-    import + evaluate), after NumPy's import."""
+    import + evaluate), after NumPy's import. With Python's bytecode cache on whatever the shell says
+    (PYTHONDONTWRITEBYTECODE): an installed symexpr has its modules compiled, as pip compiles a wheel's
+    at install, and numexpr's came compiled; the untimed processes write symexpr's."""
     env = python_env()
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     for script in COLD_SCRIPTS.values():
         _cold(script, env)
     runs = {name: [] for name in COLD_SCRIPTS}
