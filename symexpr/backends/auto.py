@@ -71,6 +71,7 @@ class CostModel:
 
     def __init__(self):
         self.points: dict[str, list[tuple[int, float]]] = {"numpy": [], "opencl": [], "basic": []}
+        self._lines: dict[str, tuple[float, float]] = {}  # engine -> (fixed, per element), fitted when asked
 
     def add(self, n: int, t_numpy: float, t_device: float, device: str = "opencl") -> None:
         """Both engines timed at n elements."""
@@ -80,15 +81,20 @@ class CostModel:
     def add_one(self, engine: str, n: int, seconds: float) -> None:
         """One engine timed at n elements (a call it ran)."""
         self.points[engine] = [p for p in self.points[engine] if p[0] != n][-15:] + [(n, seconds)]
+        self._lines.pop(engine, None)
 
     def predict(self, n: int, device: str = "opencl") -> tuple[float, float] | None:
         """(NumPy engine s, device engine s) predicted at n elements; None before two sizes of each."""
         lines = []
         for engine in ("numpy", device):
-            points = self.points[engine]
-            if len({p[0] for p in points}) < 2:
-                return None
-            lines.append(_line(np.array([p[0] for p in points], float), np.array([p[1] for p in points]), n))
+            line = self._lines.get(engine)
+            if line is None:
+                points = self.points[engine]
+                if len({p[0] for p in points}) < 2:
+                    return None
+                line = self._lines[engine] = _line(np.array([p[0] for p in points], float),
+                                                   np.array([p[1] for p in points]))
+            lines.append(line[0] + line[1] * n)
         return tuple(lines)
 
 
@@ -102,9 +108,9 @@ class _Point:
         self.model.add_one(self.engine, self.size, seconds)
 
 
-def _line(xs: np.ndarray, ys: np.ndarray, n: int) -> float:
-    """A fixed cost and a cost per element, neither negative, fitted to relative error (a time of
-    0.1 ms is as wrong by 0.05 ms as one of 10 ms by 5 ms); its value at n."""
+def _line(xs: np.ndarray, ys: np.ndarray) -> tuple[float, float]:
+    """(fixed cost, cost per element), neither negative, fitted to relative error (a time of 0.1 ms is
+    as wrong by 0.05 ms as one of 10 ms by 5 ms)."""
     w = 1 / np.maximum(ys, 1e-9)
     a = np.stack([np.ones_like(xs), xs], axis=1) * w[:, None]
     fixed, per = np.linalg.lstsq(a, ys * w, rcond=None)[0]
@@ -112,7 +118,7 @@ def _line(xs: np.ndarray, ys: np.ndarray, n: int) -> float:
         fixed, per = 0.0, float(np.sum(xs * ys * w * w) / np.sum(xs * xs * w * w))
     if per < 0:     # flat
         fixed, per = float(np.sum(ys * w * w) / np.sum(w * w)), 0.0
-    return float(fixed + per * n)
+    return float(fixed), float(per)
 
 
 class _Lazy:
@@ -456,10 +462,14 @@ class AutoEngine:
         device = self._engine(dev)
         if not warm:
             device.run(values)  # builds the kernel (or finds it on disk)
-        t_dev, r_dev = _best(device, values, repeats)
         if size < 1_000_000:
             self.numpy.run(values)
-        t_np, r_np = _best(self.numpy, values, repeats)
+        t_dev = t_np = math.inf
+        for _ in range(repeats):  # in turns, so that a busy moment of the machine hits both alike
+            t, r_dev = _best(device, values, 1)
+            t_dev = min(t_dev, t)
+            t, r_np = _best(self.numpy, values, 1)
+            t_np = min(t_np, t)
         model.add(size, t_np, t_dev, dev)
         winner = "numpy" if t_np < t_dev else dev
         self._decide(key, winner)
