@@ -203,13 +203,15 @@ def test_a_new_process_parses_without_importing_lark(tmp_path):
     first, second = run(), run()
     assert first.returncode == second.returncode == 0, first.stderr + second.stderr
     assert first.stdout.strip() == "True" and second.stdout.strip() == "False"
-    (entry,) = (tmp_path / "parser").glob("frontend-*.json")
-    entry.write_text("{broken")
+    import marshal
+
+    (entry,) = (tmp_path / "parser").glob("frontend-*.marshal")
+    entry.write_bytes(b"{broken")
     third = run()
     assert third.returncode == 0 and third.stdout.strip() == "True", third.stderr
-    assert json.loads(entry.read_text())["tables"]["rows"]  # written again, whole
+    assert marshal.loads(entry.read_bytes())["tables"]["rows"]  # written again, whole
     # An entry of another grammar under the same name (a checksum's collision, an edited grammar file)
     # is not read: built again.
-    entry.write_text(json.dumps({"grammar": "another grammar", "tables": json.loads(entry.read_text())["tables"]}))
+    entry.write_bytes(marshal.dumps({"grammar": "another grammar", "tables": marshal.loads(entry.read_bytes())["tables"]}))
     fourth = run()
     assert fourth.returncode == 0 and fourth.stdout.strip() == "True", fourth.stderr
