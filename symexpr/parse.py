@@ -112,7 +112,7 @@ def lean_parser() -> frontend.Parser:
     if path is not None and os.path.exists(path):
         try:
             with open(path, "rb") as f:
-                entry = marshal.load(f)
+                entry = marshal.loads(f.read())  # (marshal.load reads a file a few bytes at a time)
             if entry["grammar"] == grammar:
                 return frontend.Parser.from_tables(entry["tables"])
         except (OSError, ValueError, EOFError, KeyError, TypeError, IndexError, re.error):
