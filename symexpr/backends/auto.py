@@ -122,7 +122,7 @@ def _line(xs: np.ndarray, ys: np.ndarray) -> tuple[float, float]:
 
 
 class _Lazy:
-    """The OpenCL engine, made once on first use (None where it cannot be); copies share it."""
+    """A device engine, made once on first use (None where it cannot be); copies share it."""
 
     def __init__(self, make):
         self.make = make
