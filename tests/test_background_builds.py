@@ -325,3 +325,14 @@ def test_small_calls_on_the_low_latency_device_where_the_process_has_one(tmp_pat
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, env=env)
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.strip() == "ok"
+
+
+def test_an_executable_that_is_not_python_builds_in_the_call_and_says_so(fresh, monkeypatch):
+    # An application embedding Python (uWSGI, a frozen app): `sys.executable -m ...` would not run the worker.
+    monkeypatch.setattr(sys, "executable", "/usr/bin/uwsgi")
+    monkeypatch.setattr(background, "COMMAND", ["/usr/bin/uwsgi", "-m", "symexpr.backends.background"])
+    prog = sx.compile(SRC)
+    a, b = data()
+    with pytest.warns(RuntimeWarning, match="does not run Python scripts; kernels are built in the call"):
+        close(prog(a, b), reference(SRC, a, b))
+    assert prog._engine.decisions and not prog._engine.pending and background.builder().proc is None

@@ -163,13 +163,21 @@ class Builder:
         if os.name != "posix":  # (non-blocking reads of a pipe)
             self.broken = "background builds need a POSIX system"
             return False
+        if COMMAND[0] == sys.executable and not _runs_python():
+            self.broken = f"this process's executable ({sys.executable or 'unknown'}) does not run Python scripts"
+            return False
         if self.starts >= MAX_STARTS:
             self.broken = "the background kernel builder stopped too often"
             return False
         self.starts += 1
         try:
+            # In a session of its own: a Ctrl-C in the terminal is the user's process's, not the worker's
+            # (which ends when its input does). symexpr is importable there as it is here.
+            here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+            env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH")) if p))
             self.proc = subprocess.Popen(COMMAND, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                         stderr=subprocess.DEVNULL, bufsize=0, close_fds=True)
+                                         stderr=subprocess.DEVNULL, bufsize=0, close_fds=True,
+                                         start_new_session=True, env=env)
         except OSError as err:
             self.broken = f"the background kernel builder could not start ({err})"
             return False
@@ -215,6 +223,13 @@ class Builder:
         _stop(self.proc, kill=True)
         self.proc = None
         self._next()
+
+
+def _runs_python() -> bool:
+    """Whether `sys.executable` is a Python interpreter (not a frozen application, nor a server embedding
+    Python, such as uWSGI, whose executable would do something else with `-m`)."""
+    name = os.path.basename(sys.executable or "").lower()
+    return not getattr(sys, "frozen", False) and name.startswith(("python", "pypy"))
 
 
 def _stop(proc, kill: bool = False) -> None:
