@@ -7,12 +7,14 @@ overlapping the user's own `catch_warnings` block could lose or misroute their w
 process shares nothing with the caller but the disk cache, whose entries are written whole and
 then renamed (runtime.py), so the caller loads a finished binary or finds none.
 
-The worker is started when a program first needs a kernel it does not have (not at import), is
-shared by every program of the process, builds one signature at a time (the most called of those
-waiting first), and exits when the process does (its standard input closes). It is given the
-program's graph, the engine's options, and each input's dtype, shape and strides; it builds on
-arrays of zeros of that layout (calloc's untouched pages: no memory, however large), launches once (PoCL compiles the work-group function then, and the
-binary stored includes it), and times a few launches for the caller's cost model.
+The worker is started when a program first needs a kernel it does not have (not at import), in a
+session of its own, and is shared by every program of the process. It builds one signature at a
+time (the most called of those waiting first), and when the process ends (its standard input
+closes) it finishes the build it is on, so that the next process finds the kernels on disk. It is
+given the program's graph, the engine's options, and each input's dtype, shape and strides; it
+builds on arrays of zeros of that layout (calloc's untouched pages: no memory, however large),
+launches once (PoCL compiles the work-group function then, and the binary stored includes it), and
+times a few launches (which rule out kernels far slower than the NumPy engine).
 
 The caller never waits on it: `poll()` reads whatever answers have arrived, without blocking, at
 the caller's next call. Nothing of the caller's text reaches the worker but the parsed graph.
@@ -26,7 +28,7 @@ import struct
 import subprocess
 import sys
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 # The worker's command line (a test may wrap it).
 COMMAND = [sys.executable, "-m", "symexpr.backends.background"]
@@ -50,8 +52,8 @@ class Job:
     state: str = "waiting"       # waiting, building, done, failed, cancelled
     seconds: float | None = None  # the worker's best time of the OpenCL engine on the signature
     error: str | None = None
-    ident: int = field(default=0)
-    # The caller's own: the cost model's prediction that chose the OpenCL engine (None: measure when
+    ident: int = 0
+    # The caller's own: the cost model's prediction that chose the device engine (None: measure when
     # built), which attempt this is, and the NumPy engine's best time on the signature meanwhile.
     predicted: tuple | None = None
     dev: str = "opencl"  # which of auto's device engines the kernels are for ("opencl", "basic")
@@ -206,7 +208,9 @@ class Builder:
             return
         try:
             # The worker is idle (reading its input): a frame larger than the pipe does not block for long.
-            self.proc.stdin.write(_HEADER.pack(len(data)) + data)
+            frame = memoryview(_HEADER.pack(len(data)) + data)
+            while frame:  # (a raw pipe may take part of a large frame at a time)
+                frame = frame[self.proc.stdin.write(frame):]
         except OSError as err:
             self.current = job
             self._lost(f"the background kernel builder stopped ({err})")
