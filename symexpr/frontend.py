@@ -18,33 +18,37 @@ has one, is the caller's to run between `scan` and `parse`.
 from __future__ import annotations
 
 import re
-from dataclasses import astuple, dataclass
+from typing import NamedTuple
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # Lark is imported only where tables are built from the grammar
     import lark
 
 
-@dataclass
+# (Plain classes and NamedTuples rather than dataclasses on the path of a new process's first
+# compile: making a dataclass costs about a millisecond and a half.)
 class BadCharacter(Exception):
     """No terminal matches at `pos`."""
-    pos: int
+
+    def __init__(self, pos: int):
+        super().__init__(pos)
+        self.pos = pos
 
 
-@dataclass
 class UnexpectedToken(Exception):
     """`token` (a token tuple; `("$END", "", n, n)` at the end) is not allowed where it is; `expected`
     holds the terminal names that are, as Lark computes them (the row of the state that rejected it)."""
-    token: tuple
-    expected: frozenset
+
+    def __init__(self, token: tuple, expected: frozenset):
+        super().__init__(token, expected)
+        self.token, self.expected = token, expected
 
 
 class _Splice(list):
     """The children of a `_rule`, to be spliced into the parent's."""
 
 
-@dataclass(frozen=True)
-class _Rule:
+class _Rule(NamedTuple):
     size: int
     origin: str      # the nonterminal reduced to, for the goto
     name: str        # the tree's name: the alias, else the origin
@@ -83,7 +87,7 @@ class Parser:
         def rule_index(rule: _Rule) -> int:
             if id(rule) not in rules:
                 rules[id(rule)] = len(listed)
-                listed.append(list(astuple(rule)))
+                listed.append(list(rule))
             return rules[id(rule)]
 
         rows = {str(state): {symbol: [1, arg] if shift else [0, rule_index(arg)] for symbol, (shift, arg) in row.items()}

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -24,7 +23,6 @@ import numpy as np
 from . import shapes
 
 
-@dataclass(frozen=True)
 class Op:
     """One operation.
 
@@ -63,20 +61,20 @@ class Op:
     (tests/test_opencl_render.py checks every op has one).
     """
 
-    name: str
-    arity: int
-    numpy: Callable
-    functions: tuple[str, ...] = ()
-    symbol: str | None = None
-    commutative: bool = False
-    kind: str = "elementwise"
-    doc: str = ""
-    extra: dict = field(default_factory=dict, compare=False, hash=False)
-    keywords: tuple[tuple[str, object], ...] = ()
-    positional: int = 0
-    shape: Callable | None = None
-    grad: Callable | str | None = field(default=None, compare=False, hash=False)
-    internal: str = ""
+    # (A plain class rather than a dataclass: making one costs a new process about 3 ms.)
+    __slots__ = ("name", "arity", "numpy", "functions", "symbol", "commutative", "kind", "doc", "keywords",
+                 "positional", "shape", "grad", "internal")
+
+    def __init__(self, name: str, arity: int, numpy: Callable, functions: tuple[str, ...] = (),
+                 symbol: str | None = None, commutative: bool = False, kind: str = "elementwise", doc: str = "",
+                 keywords: tuple[tuple[str, object], ...] = (), positional: int = 0, shape: Callable | None = None,
+                 grad: Callable | str | None = None, internal: str = ""):
+        self.name, self.arity, self.numpy, self.functions, self.symbol = name, arity, numpy, functions, symbol
+        self.commutative, self.kind, self.doc, self.keywords, self.positional = commutative, kind, doc, keywords, positional
+        self.shape, self.grad, self.internal = shape, grad, internal
+
+    def __repr__(self) -> str:
+        return f"Op({self.name!r}, arity={self.arity}, kind={self.kind!r})"
 
     def function(self, attrs: tuple = ()) -> Callable:
         """The NumPy implementation with a node's keywords (its `attrs`) bound."""

@@ -19,7 +19,7 @@ value) and `memory_plan.plan_memory` (buffer sharing, peak bytes).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ..graph import Graph, Node, collector_paused
 from ..infer import infer_kinds
@@ -29,8 +29,7 @@ from .fold_constants import fold_constants
 from .simplify import simplify
 
 
-@dataclass(frozen=True)
-class Rewrite:
+class Rewrite(NamedTuple):
     """One change a pass made: which pass, the node it touched (with its source position), and what it did."""
 
     pass_name: str

@@ -21,7 +21,7 @@ value until the call returns (`optimize=False`). Neither counts the inputs.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -68,8 +68,7 @@ def overwritable(node: Node) -> tuple[Node, ...]:
     return node.inputs[2:] if node.op == "where" else node.inputs
 
 
-@dataclass(frozen=True)
-class Buffer:
+class Buffer(NamedTuple):
     """One allocation: its dtype and shape as first allocated, its byte size, and the steps it is held for."""
 
     id: int
@@ -80,7 +79,6 @@ class Buffer:
     last: int
 
 
-@dataclass(frozen=True, eq=False)
 class MemoryPlan:
     """Where each intermediate of one call signature lives.
 
@@ -95,15 +93,18 @@ class MemoryPlan:
     peak_bytes_unplanned: bytes held when every intermediate has its own array and is kept to the end.
     """
 
-    graph: Graph
-    buffer_of: dict
-    in_place: dict
-    lifetimes: dict
-    buffers: tuple[Buffer, ...]
-    free_after: dict
-    peak_bytes: int
-    peak_bytes_unplanned: int
-    views: frozenset = frozenset()
+    __slots__ = ("graph", "buffer_of", "in_place", "lifetimes", "buffers", "free_after", "peak_bytes",
+                 "peak_bytes_unplanned", "views")
+
+    def __init__(self, graph: Graph, buffer_of: dict, in_place: dict, lifetimes: dict, buffers: tuple,
+                 free_after: dict, peak_bytes: int, peak_bytes_unplanned: int, views: frozenset = frozenset()):
+        self.graph, self.buffer_of, self.in_place, self.lifetimes = graph, buffer_of, in_place, lifetimes
+        self.buffers, self.free_after, self.views = buffers, free_after, views
+        self.peak_bytes, self.peak_bytes_unplanned = peak_bytes, peak_bytes_unplanned
+
+    def __repr__(self) -> str:
+        return (f"MemoryPlan({len(self.buffers)} buffers, peak {self.peak_bytes} bytes, "
+                f"unplanned {self.peak_bytes_unplanned} bytes)")
 
     def __str__(self) -> str:
         return render_plan(self)
