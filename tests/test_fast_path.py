@@ -392,3 +392,14 @@ def test_the_straight_line_path_ignores_float_errors_and_restores_the_callers_st
     with pytest.raises(sx.EvaluationError):  # raised inside the straight line: the general path reports it
         power(i, -i)
     assert np.geterr()["divide"] == "warn"
+
+
+def test_the_cost_model_does_not_extrapolate_far_beyond_the_sizes_it_timed():
+    # Lines through 1e5 and 1e6 do not see the cache the arrays outgrow at 1e7: no prediction there.
+    from symexpr.backends.auto import REACH, CostModel
+
+    model = CostModel()
+    model.add(100_000, 2e-5, 1.6e-4)
+    model.add(1_000_000, 2.2e-4, 8e-4)
+    assert model.predict(500_000) is not None and model.predict(REACH * 1_000_000) is not None
+    assert model.predict(10_000_000) is None and model.predict(100_000 // (2 * REACH)) is None

@@ -62,6 +62,7 @@ SMALL = 4096         # elements: at or below, the NumPy engine without measuring
 MAX_DECISIONS = 256  # signatures remembered
 MARGIN = 1.5         # a prediction this lopsided decides a new shape without measuring
 WORKER_MARGIN = 4    # kernels the background worker timed this much slower than the NumPy engine are not tried
+REACH = 2            # the cost model predicts within this factor of the sizes it has timed, not beyond
 
 
 class CostModel:
@@ -84,12 +85,16 @@ class CostModel:
         self._lines.pop(engine, None)
 
     def predict(self, n: int, device: str = "opencl") -> tuple[float, float] | None:
-        """(NumPy engine s, device engine s) predicted at n elements; None before two sizes of each."""
+        """(NumPy engine s, device engine s) predicted at n elements; None before two sizes of each, and
+        beyond `REACH` times the sizes timed: a line does not see the cache the arrays outgrow (a+b at 1e5
+        and 1e6 fits in it, at 1e7 not), and extrapolated it chose the slower engine by 2-4x."""
         lines = []
         for engine in ("numpy", device):
+            points = self.points[engine]
+            if not points or not min(p[0] for p in points) / REACH <= n <= REACH * max(p[0] for p in points):
+                return None
             line = self._lines.get(engine)
             if line is None:
-                points = self.points[engine]
                 if len({p[0] for p in points}) < 2:
                     return None
                 line = self._lines[engine] = _line(np.array([p[0] for p in points], float),
