@@ -16,7 +16,8 @@ inputs' dtypes and shapes), once, and remembered:
   call loads them (milliseconds), times both engines on its own data, keeps the faster,
   and returns that engine's result. Later calls of the signature go straight to the
   engine chosen. Where the kernels are already built, the first call measures at once;
-- a new shape of dtypes already measured at two sizes is not timed again: each
+- a new shape of dtypes already measured at two sizes (and within `REACH` times the sizes
+  measured) is not timed again: each
   engine's times are fitted as a fixed cost plus a cost per element (a line through
   the sizes measured), and where the line of one engine predicts at least
   `MARGIN` times the other's, the faster is chosen without running either (a
