@@ -7,6 +7,7 @@ fuzzer's random programs run here too (`--fuzz-long` for many more).
 """
 from __future__ import annotations
 
+import itertools
 import os
 import random
 import shutil
@@ -346,27 +347,39 @@ def test_main_refuses_files_of_the_wrong_dtype_or_shape(tmp_path):
     assert usage.returncode == 2 and "usage" in usage.stderr
 
 
-def _programs(request) -> int:
-    return int(os.environ.get("SYMEXPR_FUZZ_PROGRAMS", 0)) or (400 if request.config.getoption("--fuzz-long") else 16)
+def fuzz_programs(request, short: int, long: int) -> int:
+    """How many of the fuzzer's programs an export test checks: SYMEXPR_FUZZ_PROGRAMS, else `long` with
+    --fuzz-long, else `short`."""
+    return int(os.environ.get("SYMEXPR_FUZZ_PROGRAMS", 0)) or (long if request.config.getoption("--fuzz-long") else short)
+
+
+def exported_fuzz_cases(rng, export, count: int):
+    """`count` of the exact-operation fuzzer's programs that NumPy and the export both take, with array
+    inputs only (a Python scalar has no dtype for the export's signature): (source, program, the
+    values of its inputs, what `export(program, signature)` made)."""
+    done = 0
+    while done < count:
+        src, values = random_case(rng)
+        if any(type(v) in (int, float, bool) for v in values.values()):
+            continue
+        try:
+            prog = sx.compile(src, backend="numpy")
+            signature = {n: f"{np.asarray(values[n]).dtype}[n]" if np.ndim(values[n]) else values[n]
+                         for n in prog.inputs}
+            exported = export(prog, signature)
+        except sx.SymExprError:
+            continue  # NumPy refuses the program's dtypes, or the export cannot say it (tested apart)
+        done += 1
+        yield src, prog, {n: values[n] for n in prog.inputs}, exported
 
 
 def test_random_exact_programs_give_numpy_engine_bits(tmp_path, request):
     """The exact-operation fuzzer's programs, exported and built: the NumPy engine's bits."""
     rng = random.Random(int(os.environ.get("SYMEXPR_FUZZ_SEED", "23")))
-    failures, built = [], 0
-    while built < _programs(request):
-        src, values = random_case(rng)
-        if any(type(v) in (int, float, bool) for v in values.values()):
-            continue  # a Python scalar has no dtype for the C signature
-        try:
-            prog = sx.compile(src, backend="numpy")
-            signature = {n: f"{np.asarray(values[n]).dtype}[n]" if np.ndim(values[n]) else values[n]
-                         for n in prog.inputs}
-            cprog = CProgram(prog, tmp_path / f"p{built}", **signature)
-        except sx.SymExprError:
-            continue  # NumPy refuses the program's dtypes
-        built += 1
-        values = {n: values[n] for n in prog.inputs}
+    folders = itertools.count()
+    build = lambda prog, signature: CProgram(prog, tmp_path / f"p{next(folders)}", **signature)  # noqa: E731
+    failures = []
+    for src, prog, values, cprog in exported_fuzz_cases(rng, build, fuzz_programs(request, 16, 400)):
         if not same_bits(prog, cprog, values):
             failures.append(f"{src}\ninputs {values!r}")
     assert not failures, "\n\n".join(failures[:3])

@@ -14,9 +14,8 @@ from hypothesis import assume, given, note, settings
 import symexpr as sx
 from helpers import OPENCL_ULPS, assert_same, edge_values, pairs
 from symexpr.export.signature import ExportError
-from test_export_c import (BINARY, DTYPES, UNARY, UNARY_SYNTAX, check_every_op, compare_structured, gradient_case,
-                           reference, structured_data, structured_lines)
-from test_fuzz_exact import random_case
+from test_export_c import (BINARY, DTYPES, UNARY, UNARY_SYNTAX, check_every_op, compare_structured, exported_fuzz_cases,
+                           fuzz_programs, gradient_case, reference, structured_data, structured_lines)
 from test_properties import SETTINGS, TRANSCENDENTAL_FUNCTIONS, ULP_NAMES, program_and_data, top_ops
 
 onnx = pytest.importorskip("onnx")
@@ -151,27 +150,12 @@ def test_gradients_export_for_fixed_shapes(tmp_path):
     np.testing.assert_allclose(model(**values), prog(**values), rtol=1e-13)
 
 
-def _programs(request) -> int:
-    return int(os.environ.get("SYMEXPR_FUZZ_PROGRAMS", 0)) or (1000 if request.config.getoption("--fuzz-long") else 60)
-
-
 def test_random_exact_programs(tmp_path, request):
     """The exact-operation fuzzer's programs: onnxruntime gives the NumPy engine's values."""
     rng = random.Random(int(os.environ.get("SYMEXPR_FUZZ_SEED", "31")))
-    failures, checked = [], 0
-    while checked < _programs(request):
-        src, values = random_case(rng)
-        if any(type(v) in (int, float, bool) for v in values.values()):
-            continue
-        try:
-            prog = sx.compile(src, backend="numpy")
-            signature = {n: f"{np.asarray(values[n]).dtype}[n]" if np.ndim(values[n]) else values[n]
-                         for n in prog.inputs}
-            model = OnnxProgram(prog, tmp_path / "m.onnx", **signature)
-        except sx.SymExprError:
-            continue  # NumPy refuses the dtypes, or ONNX cannot say it (tested above)
-        checked += 1
-        values = {n: values[n] for n in prog.inputs}
+    export = lambda prog, signature: OnnxProgram(prog, tmp_path / "m.onnx", **signature)  # noqa: E731
+    failures = []
+    for src, prog, values, model in exported_fuzz_cases(rng, export, fuzz_programs(request, 60, 1000)):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
