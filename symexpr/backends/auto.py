@@ -261,7 +261,7 @@ class AutoEngine:
         engine, _, _ = self.choose(values)
         job = self.pending.get(self._size_and_key(values)[1])
         if job is not None:
-            return self._runner_while_building(values, job)
+            return self._runner_while_building(values)
         runner = engine.fast_runner(values)
         if runner is None:
             return None
@@ -272,7 +272,7 @@ class AutoEngine:
             return runner(args, out)
         return run
 
-    def _runner_while_building(self, values: dict[str, object], job):
+    def _runner_while_building(self, values: dict[str, object]):
         """The NumPy engine's fast runner, timed, until the kernels are built; then the chosen engine's."""
         names = self.numpy.graph.input_names
         numpy = self.numpy.fast_runner(values) or (lambda args, out=None: self.numpy.run(dict(zip(names, args)), out))
@@ -306,10 +306,7 @@ class AutoEngine:
         """Which engine runs these values' signature: "numpy", "opencl", or "opencl-basic" (the
         low-latency device), measuring if not yet known ("numpy" while its kernels are built in the
         background)."""
-        engine = self.choose(values)[0]
-        if engine is self.numpy:
-            return "numpy"
-        return "opencl-basic" if "basic" in self._devices and engine is self._devices["basic"].lazy.engine else "opencl"
+        return self.choose(values)[0].name
 
     def wait(self, values: dict[str, object], timeout: float | None = None) -> bool:
         """Wait for the background build of these values' signature, if one is on (and for its device
@@ -344,7 +341,7 @@ class AutoEngine:
             if guess is not None:
                 return (f"not chosen yet: the cost model predicts {guess[0] * 1e3:.3g} ms on the NumPy engine and "
                         f"{guess[1] * 1e3:.3g} ms on {label} at {size} elements; the first call takes "
-                        + ("the faster" if max(guess) >= MARGIN * min(guess) else
+                        + ("the faster" if _decisive(guess) else
                            "the one predicted faster (close: its time then refines the prediction)"))
             return (f"not chosen yet: the first call of this signature ({size} elements) runs on the NumPy "
                     f"engine, and {label} is timed against it once its kernels are built")
@@ -414,7 +411,7 @@ class AutoEngine:
         known = device.made() or (dev == "opencl" and self.device_given)
         model = self.models.setdefault(_family(key), CostModel())
         guess = model.predict(size, dev)
-        if guess is not None and max(guess) >= MARGIN * min(guess):
+        if _decisive(guess):
             winner = "numpy" if guess[0] < guess[1] else dev
             if winner != "numpy" and self.background:
                 result = self._built_result(values, dev)
@@ -423,22 +420,19 @@ class AutoEngine:
                 job = self._build(values, key, guess, dev)
                 if job is not None:
                     return self.numpy, None, job
-            self._decide(key, winner)
-            self.predicted[key] = guess
+            self._decide(key, winner, guess)
             return self._engine(winner), None, None
         if guess is not None and known:
             # Close: the engine predicted faster runs it (wrong, it costs less than MARGIN times), and
             # its time refines that engine's line; nothing else is run.
             if guess[0] < guess[1]:
-                self._decide(key, "numpy")
-                self.predicted[key] = guess
+                self._decide(key, "numpy", guess)
                 return self.numpy, None, _Point(model, "numpy", size)
             t0 = time.perf_counter()
             result = self._built_result(values, dev)
             if result is not None:
                 model.add_one(dev, size, time.perf_counter() - t0)
-                self._decide(key, dev)
-                self.predicted[key] = guess
+                self._decide(key, dev, guess)
                 return self._engine(dev), result, None
         if self.background:
             if self._built_result(values, dev) is not None:
@@ -455,10 +449,9 @@ class AutoEngine:
         where it is decisive (many signatures settle at once when a build ends), else measure."""
         model = self.models.setdefault(_family(key), CostModel())
         guess = model.predict(size, dev)
-        if guess is not None and max(guess) >= MARGIN * min(guess):
+        if _decisive(guess):
             winner = "numpy" if guess[0] < guess[1] else dev
-            self._decide(key, winner)
-            self.predicted[key] = guess
+            self._decide(key, winner, guess)
             return (self._engine(dev), result, None) if winner == dev else (self.numpy, None, None)
         return self._measure(values, size, key, model, dev, warm=True)
 
@@ -581,11 +574,14 @@ class AutoEngine:
             self.warned = True
             warnings.warn(f"symexpr: {message}", RuntimeWarning, stacklevel=5)
 
-    def _decide(self, key: tuple, winner: str) -> None:
+    def _decide(self, key: tuple, winner: str, guess: tuple | None = None) -> None:
+        """Keep `winner` for the signature; `guess`: the cost model's prediction it was chosen by."""
         if len(self.decisions) >= MAX_DECISIONS:
             self.decisions.clear()
             self.predicted.clear()
         self.decisions[key] = winner
+        if guess is not None:
+            self.predicted[key] = guess
 
 
 def low_latency_named() -> bool:
@@ -593,6 +589,11 @@ def low_latency_named() -> bool:
     launches take 1 to 2 µs: auto then times small calls' kernels there against the NumPy engine.
     Read from the environment, without importing pyopencl."""
     return "basic" in os.environ.get("POCL_DEVICES", "").lower().split()
+
+
+def _decisive(guess) -> bool:
+    """Whether a prediction (NumPy engine s, device engine s) is lopsided enough to choose by."""
+    return guess is not None and max(guess) >= MARGIN * min(guess)
 
 
 def _background():
