@@ -505,7 +505,7 @@ class AutoEngine:
         selector = device.lazy.engine.info.cache_key if device.made() else device.selector
         if dev == "opencl" and self.device_given and selector is None:
             return None
-        job = Job(self.numpy.graph, self.options, {n: describe_value(v) for n, v in values.items()}, None,
+        job = Job(self.numpy.graph, self.options, {n: describe_value(v) for n, v in values.items()},
                   selector, _plan_settings(), os.path.dirname(cache), predicted=guess, dev=dev)
         if not _background().submit(job):
             self._warn_once(_background().broken + "; kernels are built in the call")
@@ -529,8 +529,7 @@ class AutoEngine:
             if job.state in ("waiting", "building"):
                 return True
         device = self._devices[job.dev]
-        if job.state == "done" and not device.lazy.done and (
-                job.predicted is not None or job.seconds < WORKER_MARGIN * job.numpy_seconds):
+        if job.state == "done" and not device.lazy.done and not _far_slower(job):
             return not device.make_aside()
         return False
 
@@ -545,10 +544,7 @@ class AutoEngine:
             self._decide(key, "numpy")
             return self.numpy, None, None
         model = self.models.setdefault(_family(key), CostModel())
-        if job.predicted is None and job.seconds >= WORKER_MARGIN * job.numpy_seconds:
-            # Slower by far where it was built: not worth making the device engine for. (Only by far:
-            # the worker timed while this process ran its calls on the same cores; it is no point of
-            # the cost model.)
+        if _far_slower(job):  # not worth making the device engine for
             self._decide(key, "numpy")
             return self.numpy, None, None
         if self._engine(dev) is None:
@@ -589,6 +585,14 @@ def low_latency_named() -> bool:
     launches take 1 to 2 µs: auto then times small calls' kernels there against the NumPy engine.
     Read from the environment, without importing pyopencl."""
     return "basic" in os.environ.get("POCL_DEVICES", "").lower().split()
+
+
+def _far_slower(job) -> bool:
+    """Whether a built signature's kernels timed far slower in the worker than the NumPy engine here
+    (`WORKER_MARGIN`; only by far: the worker timed while this process ran its calls on the same cores,
+    so its time is no point of the cost model). A signature the cost model chose the device for is not
+    ruled out so."""
+    return job.predicted is None and job.seconds >= WORKER_MARGIN * job.numpy_seconds
 
 
 def _decisive(guess) -> bool:

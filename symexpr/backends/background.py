@@ -44,7 +44,6 @@ class Job:
     graph: object
     engine: dict                 # OpenCLEngine keywords: optimize, fast_math
     inputs: dict                 # name -> ("array", dtype str, shape, strides) or ("weak", python type name)
-    out: tuple | None            # out= targets, each as ("array", ...), or None
     device: str | None           # the device's identity (DeviceInfo.cache_key); None: the default; "basic": PoCL's
     settings: dict               # module settings the kernel plan reads (plan.HOST_ELEMENTS...)
     cache: str                   # the disk cache's folder
@@ -200,8 +199,8 @@ class Builder:
         job = max(self.waiting, key=lambda j: j.calls)  # the hottest first
         self.waiting.remove(job)
         try:
-            data = pickle.dumps((job.ident, job.graph, job.engine, job.inputs, job.out, job.device,
-                                 job.settings, job.cache), protocol=pickle.HIGHEST_PROTOCOL)
+            data = pickle.dumps((job.ident, job.graph, job.engine, job.inputs, job.device, job.settings,
+                                 job.cache), protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as err:  # noqa: BLE001 - that signature stays on the NumPy engine, said once
             job.state, job.error = "failed", f"the program could not be handed over ({type(err).__name__}: {err})"
             self._next()
@@ -313,16 +312,16 @@ def _serve() -> None:
         if len(head) < _HEADER.size:
             return
         (size,) = _HEADER.unpack(head)
-        ident, graph, options, inputs, targets, device, settings, cache = pickle.loads(stdin.read(size))
+        ident, graph, options, inputs, device, settings, cache = pickle.loads(stdin.read(size))
         try:
-            answer = (ident, True, _build(engines, graph, options, inputs, targets, device, settings, cache))
+            answer = (ident, True, _build(engines, graph, options, inputs, device, settings, cache))
         except BaseException as err:  # noqa: BLE001 - the caller is told, and keeps the NumPy engine
             answer = (ident, False, f"{type(err).__name__}: {err}")
         data = pickle.dumps(answer)
         out.write(_HEADER.pack(len(data)) + data)
 
 
-def _build(engines, graph, options, inputs, targets, device, settings, cache) -> float:
+def _build(engines, graph, options, inputs, device, settings, cache) -> float:
     import time
 
     from .opencl import OpenCLEngine, plan
@@ -347,12 +346,11 @@ def _build(engines, graph, options, inputs, targets, device, settings, cache) ->
             engines.clear()
         engines[key] = engine
     values = {name: make_value(desc) for name, desc in inputs.items()}
-    out = None if targets is None else tuple(make_value(t) for t in targets)
-    engine.run(values, out)  # builds, launches once, stores the binaries
+    engine.run(values)  # builds, launches once, stores the binaries
     best = float("inf")
     for _ in range(3):
         t0 = time.perf_counter()
-        engine.run(values, out)
+        engine.run(values)
         best = min(best, time.perf_counter() - t0)
     return best
 
