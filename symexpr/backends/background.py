@@ -325,7 +325,7 @@ def _build(engines, graph, options, inputs, device, settings, cache) -> float:
     import time
 
     from .opencl import OpenCLEngine, plan
-    from .opencl.runtime import _info, devices, low_latency_device
+    from .opencl.runtime import _info, devices, low_latency_queue
 
     os.environ["SYMEXPR_CACHE_DIR"] = cache
     os.environ.pop("SYMEXPR_NO_CACHE", None)
@@ -336,7 +336,7 @@ def _build(engines, graph, options, inputs, device, settings, cache) -> float:
     if engine is None:
         chosen = None
         if device == "basic":
-            chosen = low_latency_device()
+            chosen = low_latency_queue()  # (the one queue the caller's programs share, as there)
         elif device is not None:
             chosen = next((d for d in devices() if _info(d).cache_key == device), None)
         if device is not None and chosen is None:
