@@ -319,7 +319,7 @@ def test_auto_without_a_device_runs_the_numpy_engine_and_says_so_once(monkeypatc
 
 
 def test_cost_model_fits_a_fixed_cost_and_a_cost_per_element():
-    from symexpr.backends.auto import CostModel
+    from symexpr.backends.cost_model import CostModel
 
     model = CostModel()
     assert model.predict(10**6) is None  # nothing timed
@@ -334,7 +334,7 @@ def test_cost_model_fits_a_fixed_cost_and_a_cost_per_element():
 
 def test_auto_chooses_a_new_shape_by_the_cost_model_without_measuring(monkeypatch):
     from symexpr.backends import auto
-    from symexpr.backends.auto import CostModel
+    from symexpr.backends.cost_model import CostModel
 
     prog = auto_program("c = a * b + a")
     a = np.ones(8 * SMALL, dtype=np.float32)
@@ -355,7 +355,7 @@ def test_auto_chooses_a_new_shape_by_the_cost_model_without_measuring(monkeypatc
 
 def test_auto_takes_a_close_prediction_without_measuring_and_learns_from_the_call(monkeypatch):
     from symexpr.backends import auto
-    from symexpr.backends.auto import CostModel
+    from symexpr.backends.cost_model import CostModel
 
     prog = auto_program("c = a * b + a")
     assert prog.backend == "opencl"  # the OpenCL engine made
@@ -396,7 +396,7 @@ def test_the_straight_line_path_ignores_float_errors_and_restores_the_callers_st
 
 def test_the_cost_model_does_not_extrapolate_far_beyond_the_sizes_it_timed():
     # Lines through 1e5 and 1e6 do not see the cache the arrays outgrow at 1e7: no prediction there.
-    from symexpr.backends.auto import REACH, CostModel
+    from symexpr.backends.cost_model import REACH, CostModel
 
     model = CostModel()
     model.add(100_000, 2e-5, 1.6e-4)
