@@ -105,6 +105,20 @@ def test_the_fast_path_moves_to_the_engine_chosen(fresh):
     assert prog._engine.decisions and not prog._engine.pending
 
 
+def test_kernels_the_worker_timed_far_slower_are_not_tried_and_explain_says_why(fresh, monkeypatch):
+    from symexpr.backends import auto
+
+    monkeypatch.setattr(auto, "WORKER_MARGIN", 0)  # any kernel is "far slower" than the NumPy engine
+    prog = sx.compile(SRC)
+    a, b = data()
+    expect = reference(SRC, a, b)
+    np.testing.assert_array_equal(prog(a, b), expect)
+    settle(prog, a, b)
+    np.testing.assert_array_equal(prog(a, b), expect)  # the NumPy engine's own result, again
+    assert list(prog._engine.decisions.values()) == ["numpy"]
+    assert "the background build timed its kernels at" in prog.explain(a=a, b=b)
+
+
 def test_a_worker_that_dies_leaves_the_numpy_engine_in_charge_and_says_so_once(fresh, monkeypatch):
     wrap_worker(monkeypatch, "raise SystemExit(3)")
     prog = sx.compile(SRC)
@@ -292,8 +306,8 @@ def test_the_worker_gets_arrays_of_the_callers_layout(make):
 def test_small_calls_on_the_low_latency_device_where_the_process_has_one(tmp_path):
     # With POCL_DEVICES naming PoCL's single-threaded `basic` device, small calls run on the NumPy engine
     # while their kernels are built for that device, then on whichever of the two is timed faster (the
-    # timing is made to favour the devices here, to check the results they then give); large calls keep
-    # the multi-threaded default device.
+    # timing is made to favour the devices here, both the call's and the background build's, to check the
+    # results they then give); large calls keep the multi-threaded default device.
     code = textwrap.dedent("""
         import numpy as np, symexpr as sx
         from symexpr.backends import auto
@@ -302,6 +316,7 @@ def test_small_calls_on_the_low_latency_device_where_the_process_has_one(tmp_pat
             seconds, result = timed(engine, values, repeats)
             return (0.0 if engine.name != "numpy" else seconds), result
         auto._best = favour_the_device
+        auto.WORKER_MARGIN = float("inf")  # (a busy machine may time the worker's launches far slower)
         src = "s = a + b\\nt = a - b\\nq = where(s * t > 0, s * t, -s) + b * 0.5"
         prog = sx.compile(src)
         ref = sx.compile(src, backend="numpy")

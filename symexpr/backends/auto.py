@@ -142,6 +142,7 @@ class AutoEngine:
         self.decisions: dict[tuple, str] = {}        # signature -> "numpy", "opencl" or "basic"
         self.models: dict[tuple, CostModel] = {}     # dtypes and dimensions -> the lines fitted
         self.predicted: dict[tuple, tuple] = {}      # signature -> (NumPy engine s, device engine s) it was chosen by
+        self.reasons: dict[tuple, str] = {}          # signature -> why it was chosen, where not by timing or prediction
         # The latest call: (the engine that ran it, its inputs' Kinds), for kernel_source.
         self.latest: tuple | None = None
 
@@ -287,6 +288,8 @@ class AutoEngine:
             t_np, t_dev = self.predicted[key]
             return (f"{_LABELS[decided]}: the cost model predicted {t_np * 1e3:.3g} ms on the NumPy engine and "
                     f"{t_dev * 1e3:.3g} ms on {label} ({size} elements), from the sizes measured before")
+        if key in self.reasons:
+            return f"{_LABELS[decided]} ({size} elements): {self.reasons[key]}"
         return f"{_LABELS[decided]}: it was faster when both were timed on a call ({size} elements)"
 
     def _device_for(self, size: int) -> str | None:
@@ -479,14 +482,16 @@ class AutoEngine:
         if job.state == "failed":
             self._warn_once(f"a kernel could not be built in the background ({job.error}); the NumPy engine "
                             "runs that signature")
-            self._decide(key, "numpy")
+            self._decide(key, "numpy", reason=f"its kernel could not be built ({job.error})")
             return self.numpy, None, None
         model = self.models.setdefault(_family(key), CostModel())
         if _far_slower(job):  # not worth making the device engine for
-            self._decide(key, "numpy")
+            self._decide(key, "numpy", reason=(
+                f"the background build timed its kernels at {job.seconds * 1e3:.3g} ms, more than {WORKER_MARGIN} "
+                f"times the NumPy engine's {job.numpy_seconds * 1e3:.3g} ms"))
             return self.numpy, None, None
         if self._engine(dev) is None:
-            self._decide(key, "numpy")
+            self._decide(key, "numpy", reason=f"{_LABELS[dev]} could not be set up")
             return self.numpy, None, None
         result = self._built_result(values, dev)
         if result is not None:
@@ -499,7 +504,7 @@ class AutoEngine:
                 again.numpy_seconds = job.numpy_seconds
                 return self.numpy, None, again
         if dev != "opencl":
-            self._decide(key, "numpy")
+            self._decide(key, "numpy", reason="the kernels built in the background did not fit the layout of its arrays")
             return self.numpy, None, None
         return self._measure(values, size, key, model, dev)
 
@@ -508,14 +513,18 @@ class AutoEngine:
             self.warned = True
             warnings.warn(f"symexpr: {message}", RuntimeWarning, stacklevel=5)
 
-    def _decide(self, key: tuple, winner: str, guess: tuple | None = None) -> None:
-        """Keep `winner` for the signature; `guess`: the cost model's prediction it was chosen by."""
+    def _decide(self, key: tuple, winner: str, guess: tuple | None = None, reason: str | None = None) -> None:
+        """Keep `winner` for the signature; `guess`: the cost model's prediction it was chosen by;
+        `reason`: why, where it was chosen neither by timing both engines nor by a prediction."""
         if len(self.decisions) >= MAX_DECISIONS:
             self.decisions.clear()
             self.predicted.clear()
+            self.reasons.clear()
         self.decisions[key] = winner
         if guess is not None:
             self.predicted[key] = guess
+        if reason is not None:
+            self.reasons[key] = reason
 
 
 def low_latency_named() -> bool:
