@@ -12,15 +12,14 @@ kernels, and are never part of a key.
 from __future__ import annotations
 
 import functools
-
 import gc
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
 from typing import Iterable, Iterator
-
 
 from .errors import Span, source_line
 from .ops import OPS
+
+_set = object.__setattr__
 
 
 @contextmanager
@@ -38,9 +37,14 @@ def collector_paused():
             gc.enable()
 
 
-@dataclass(frozen=True, eq=False, slots=True)
+class FrozenError(AttributeError):
+    """A node or a graph is not changed in place: make a new one (`Node.replace`)."""
+
+
+# Plain classes rather than dataclasses: making the two dataclasses, and importing `dataclasses`,
+# was a quarter of `import symexpr` (about 6 ms) in every new process.
 class Node:
-    """One value of the program.
+    """One value of the program. Immutable; compares and hashes by identity.
 
     op:        an op name from `ops.OPS`, or "input" / "constant".
     inputs:    the nodes this one reads, in operand order.
@@ -50,12 +54,40 @@ class Node:
     statement: the whole statement's place in the source.
     """
 
+    __slots__ = ("op", "inputs", "attrs", "name", "span", "statement")
     op: str
-    inputs: tuple["Node", ...] = ()
-    attrs: tuple = ()
-    name: str | None = field(default=None, compare=False)
-    span: Span | None = field(default=None, compare=False, repr=False)
-    statement: Span | None = field(default=None, compare=False, repr=False)
+    inputs: tuple["Node", ...]
+    attrs: tuple
+    name: str | None
+    span: Span | None
+    statement: Span | None
+
+    def __init__(self, op: str, inputs: tuple["Node", ...] = (), attrs: tuple = (), name: str | None = None,
+                 span: Span | None = None, statement: Span | None = None):
+        _set(self, "op", op)
+        _set(self, "inputs", inputs)
+        _set(self, "attrs", attrs)
+        _set(self, "name", name)
+        _set(self, "span", span)
+        _set(self, "statement", statement)
+
+    def __setattr__(self, attr, value):
+        raise FrozenError(f"a Node is immutable (its {attr!r} too): make a new one with node.replace()")
+
+    __delattr__ = __setattr__
+
+    def __reduce__(self):
+        return Node, (self.op, self.inputs, self.attrs, self.name, self.span, self.statement)
+
+    def replace(self, **changes) -> "Node":
+        """A new node with these fields changed (op, inputs, attrs, name, span, statement)."""
+        fields = {"op": self.op, "inputs": self.inputs, "attrs": self.attrs, "name": self.name,
+                  "span": self.span, "statement": self.statement}
+        unknown = changes.keys() - fields.keys()
+        if unknown:
+            raise TypeError(f"Node has no field {sorted(unknown)[0]!r}")
+        fields.update(changes)
+        return Node(**fields)
 
     @property
     def value(self):
@@ -78,7 +110,7 @@ class Node:
         inputs = tuple(inputs)
         if len(inputs) == len(self.inputs) and all(a is b for a, b in zip(inputs, self.inputs)):
             return self
-        return replace(self, inputs=inputs)
+        return self.replace(inputs=inputs)
 
     def __repr__(self) -> str:
         return f"Node({self.op}, {len(self.inputs)} inputs{', ' + self.name if self.name else ''})"
@@ -88,9 +120,8 @@ def constant(value, *, span=None, statement=None) -> Node:
     return Node("constant", (), (value,), None, span, statement)
 
 
-@dataclass(frozen=True, eq=False)
 class Graph:
-    """A program as a dataflow graph.
+    """A program as a dataflow graph. Immutable; compares by identity.
 
     nodes:   every node, in topological order (a node after all of its inputs).
     inputs:  the input nodes, in order of first appearance in the source.
@@ -98,10 +129,30 @@ class Graph:
     source:  the program text, for messages.
     """
 
+    __slots__ = ("nodes", "inputs", "outputs", "source")
     nodes: tuple[Node, ...]
     inputs: tuple[Node, ...]
     outputs: tuple[tuple[str, Node], ...]
-    source: str = ""
+    source: str
+
+    def __init__(self, nodes: tuple[Node, ...], inputs: tuple[Node, ...], outputs: tuple[tuple[str, Node], ...],
+                 source: str = ""):
+        _set(self, "nodes", nodes)
+        _set(self, "inputs", inputs)
+        _set(self, "outputs", outputs)
+        _set(self, "source", source)
+
+    def __setattr__(self, attr, value):
+        raise FrozenError(f"a Graph is immutable (its {attr!r} too): make a new one")
+
+    __delattr__ = __setattr__
+
+    def __reduce__(self):
+        return Graph, (self.nodes, self.inputs, self.outputs, self.source)
+
+    def __repr__(self) -> str:
+        return (f"Graph({len(self.nodes)} nodes, inputs {list(self.input_names)}, "
+                f"outputs {list(self.output_names)})")
 
     @property
     def input_names(self) -> tuple[str, ...]:
@@ -241,8 +292,8 @@ def relabel(graph: Graph, input_order=None, line_numbers=None) -> Graph:
 
     new: dict[int, Node] = {}
     for n in graph.nodes:
-        new[id(n)] = replace(n, inputs=tuple(new[id(i)] for i in n.inputs), span=span(n.span),
-                             statement=span(n.statement))
+        new[id(n)] = n.replace(inputs=tuple(new[id(i)] for i in n.inputs), span=span(n.span),
+                               statement=span(n.statement))
     inputs = [new[id(n)] for n in graph.inputs]
     if input_order is not None:
         rank = {name: k for k, name in enumerate(input_order)}

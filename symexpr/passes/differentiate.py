@@ -17,7 +17,6 @@ of the language, not an optimization. Returns the same graph object when there i
 """
 from __future__ import annotations
 
-from dataclasses import replace
 
 from ..errors import ParseError, SymExprError
 from ..graph import Graph, Node, constant, rebuild, statement_text, topological
@@ -116,7 +115,7 @@ def expand_gradients(graph: Graph, records: list | None = None) -> Graph:
         if share is None:  # y does not depend on x: zeros of x's shape
             share = constant(0.0, **where)
         if share.op == "sum_to" and share.inputs[1] is x:
-            new[node] = replace(share, name=name, **where)  # in x's shape and dtype already
+            new[node] = share.replace(name=name, **where)  # in x's shape and dtype already
         else:
             new[node] = Node("sum_to", (share, x), (), name, **where)
         if records is not None:
@@ -185,4 +184,4 @@ def _sweep(graph: Graph, y: Node, wrt: list[Node], at: Node, strict: bool = True
 
 
 def _named(node: Node, name: str) -> Node:
-    return node if node.name else replace(node, name=name)
+    return node if node.name else node.replace(name=name)

@@ -14,7 +14,6 @@ same graph object when there is nothing to lower.
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 
 import numpy as np
 
@@ -143,7 +142,7 @@ def _lower_gradient(node: Node, inputs: tuple, kinds: dict, shapes: dict) -> Nod
         if offset or any(h != w for h, w in zip(have, want[offset:])):
             # Broadcast to x's shape: where(True, g, x) is g, in the shape of both (x's).
             g = make("where", Node("constant", (), (np.True_,), None, **where), g, x)
-        return g if g is inputs[0] else replace(g, name=node.name)
+        return g if g is inputs[0] else g.replace(name=node.name)
     # matmul_grad
     g, a, b = inputs
     na, nb = len(shapes[node.inputs[1]]), len(shapes[node.inputs[2]])
@@ -184,7 +183,7 @@ def sink_expand_dims(graph: Graph, kinds: dict, shapes: dict, records: list | No
             axes = reduced_axes((1,) * ndim, dict(node.attrs)["axis"])
             sunk = _sink(v, axes, shapes, new, {})
             if sunk is not None:
-                node2 = replace(sunk, name=node.name or sunk.name)
+                node2 = sunk.replace(name=node.name or sunk.name)
                 changed = True
                 if records is not None:
                     from . import Rewrite

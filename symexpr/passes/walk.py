@@ -19,7 +19,7 @@ def live_nodes(nodes: tuple[Node, ...], outputs: Iterable[Node]) -> set[Node]:
 def reading(node: Node, inputs: tuple[Node, ...]) -> Node:
     """`node` reading `inputs` instead; the node itself when they are the same objects.
 
-    Node.with_inputs, without dataclasses.replace: passes call it for every node, and at
+    Node.with_inputs, without Node.replace: passes call it for every node, and at
     10,000 statements replace() was a third of the optimizer's time. (Nodes compare by
     identity, so the tuple comparison is one `is` per operand.)
     """
