@@ -10,12 +10,35 @@ from .errors import (BackendError, CallError, DTypeError, EvaluationError, FileF
 from .graph import Graph, Node
 from .passes import Rewrite
 from .program import Program, Results, compile
-from .hybridize import FUNCTION_WRAPPERS as _FUNCTION_WRAPPERS, Symbol, TracingError, hybridize
 
-# sx.sin, sx.where, sx.maximum, sx.float32, ... (every function of the language): NumPy on
-# arrays, a recorded statement on the symbols of a function being hybridized.
-globals().update(_FUNCTION_WRAPPERS)
-from .grad import grad, value_and_grad  # noqa: E402 - after the wrappers: sx.grad is the API, grad(y, x) traces too
+# Loaded at first use (a new process that only compiles and calls programs pays nothing for them):
+# `sx.hybridize` and its kind, and every function of the language as sx.sin, sx.where, sx.maximum,
+# sx.float32, ... (NumPy on arrays, a recorded statement on the symbols of a function being traced).
+_LAZY = {"hybridize": "tracing", "Symbol": "tracing", "TracingError": "tracing", "grad": "gradients",
+         "value_and_grad": "gradients"}
+
+
+def __getattr__(name: str):
+    from .ops import FUNCTIONS
+
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    elif name in FUNCTIONS:
+        from .tracing import FUNCTION_WRAPPERS
+
+        value = FUNCTION_WRAPPERS[name]
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value  # (sx.grad is the API; the language's grad(y, x) is what it traces inside)
+    return value
+
+
+def __dir__() -> list[str]:
+    from .ops import FUNCTIONS
+
+    return sorted(set(globals()) | set(_LAZY) | set(FUNCTIONS))
 
 __all__ = ["compile", "load", "Program", "Results", "Graph", "Node", "Rewrite", "devices",
            "SymExprError", "ParseError", "CallError", "ShapeError", "DTypeError", "BackendError",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 
 from .errors import CallError
-from .hybridize import FUNCTION_WRAPPERS, HybridFunction, Symbol, TracingError
+from .tracing import FUNCTION_WRAPPERS, HybridFunction, Symbol, TracingError
 from .program import Program
 
 

@@ -103,11 +103,12 @@ def lean_parser() -> frontend.Parser:
     without importing Lark, some 50 ms, or json); a missing or broken entry is built again with Lark."""
     import marshal
     import sys
-    import zlib
 
     grammar = f"{TABLES_FORMAT}\0{_Separators.always_accept}\0{_grammar_text()}"
     folder = cache_folder("parser")
-    name = f"frontend-{zlib.crc32(grammar.encode()):08x}-{len(grammar)}-py{sys.version_info[0]}{sys.version_info[1]}.marshal"
+    # (A byte sum, not a CRC: importing zlib costs half a millisecond, and the text is compared anyway.)
+    checksum = sum(grammar.encode()) & 0xFFFFFFFF
+    name = f"frontend-{checksum:08x}-{len(grammar)}-py{sys.version_info[0]}{sys.version_info[1]}.marshal"
     path = os.path.join(folder, name) if folder is not None else None
     if path is not None and os.path.exists(path):
         try:

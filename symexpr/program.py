@@ -162,7 +162,7 @@ class Program:
         self._options = {"outputs": options.get("outputs"), "backend": options.get("backend", "auto"),
                          "optimize": bool(options.get("optimize", True)),
                          "fast_math": bool(options.get("fast_math", False))}
-        for key in ("input_order", "line_numbers"):  # a traced function's program (hybridize/)
+        for key in ("input_order", "line_numbers"):  # a traced function's program (tracing/)
             if options.get(key) is not None:
                 self._options[key] = list(options[key])
         self.optimized = self._options["optimize"]

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import symexpr as sx
-from symexpr.hybridize import FUNCTION_WRAPPERS, Symbol, TracingError
+from symexpr.tracing import FUNCTION_WRAPPERS, Symbol, TracingError
 
 from helpers import assert_same
 

@@ -48,7 +48,7 @@ from __future__ import annotations
 import math
 import os
 import sys
-import threading
+from _thread import allocate_lock  # (threading.Lock: see backends/numpy.py)
 import time
 import warnings
 
@@ -70,7 +70,7 @@ class _Lazy:
 
     def __init__(self, make):
         self.make = make
-        self.lock = threading.Lock()
+        self.lock = allocate_lock()
         self.done = False
         self.engine = None
 
@@ -108,6 +108,8 @@ class _Device:
         """Start making the engine in a thread (not in a call: importing pyopencl and making a context take
         100 ms or more); True once it is made (or found impossible)."""
         if not self.lazy.done and self.maker is None:
+            import threading  # (a thread only where a device engine is made)
+
             self.maker = threading.Thread(target=self.lazy.get, daemon=True,
                                           name=f"symexpr: making the {self.name} engine")
             self.maker.start()
@@ -137,7 +139,7 @@ class AutoEngine:
         self.pending: dict[tuple, object] = {}       # signature -> the background Job it waits for
         self.settled = 0                             # background builds ended so far
         self.warned = False
-        self._state = threading.Lock()
+        self._state = allocate_lock()
         self._staged = any(n.op in OPS and OPS[n.op].kind != "elementwise" for n in numpy.graph.nodes)
         self.decisions: dict[tuple, str] = {}        # signature -> "numpy", "opencl" or "basic"
         self.models: dict[tuple, CostModel] = {}     # dtypes and dimensions -> the lines fitted

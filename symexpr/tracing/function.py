@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import inspect
 import sys
-import threading
+from _thread import allocate_lock  # (threading.Lock: see backends/numpy.py)
 
 import numpy as np
 
@@ -74,7 +74,7 @@ class HybridFunction:
         self._signature = inspect.signature(fn)
         self.static_argnames, self.static_argnums = _static_names(self._signature, fn, static_argnames,
                                                                   static_argnums)
-        self._lock = threading.Lock()
+        self._lock = allocate_lock()
         self._last: _Compiled | None = None
 
     def hybridize(self, active: bool = True, *, backend: str | None = None) -> "HybridFunction":
