@@ -5,11 +5,23 @@
     >>> prog(a=np.arange(3.0), b=-1.0)
     array([0., 0., 0.])
 """
-from .errors import (BackendError, CallError, DTypeError, EvaluationError, FileFormatError, ParseError,
-                     ShapeError, SymExprError)
-from .graph import Graph, Node
-from .passes import Rewrite
-from .program import Program, Results, compile
+import gc as _gc
+
+# The cyclic collector paused while the package loads: its modules make thousands of objects and no
+# garbage, and the collections they set off walked them for 3 ms of a new process's 25.
+_collecting = _gc.isenabled()
+_gc.disable()
+try:
+    from .errors import (BackendError, CallError, DTypeError, EvaluationError, FileFormatError, ParseError,
+                         ShapeError, SymExprError)
+    from .graph import Graph, Node
+    from .passes import Rewrite
+    from .program import Program, Results, compile
+    from .backends import auto as _auto, numpy as _numpy  # (loaded here: every compile makes their engines)
+    del _auto, _numpy
+finally:
+    if _collecting:
+        _gc.enable()
 
 # Loaded at first use (a new process that only compiles and calls programs pays nothing for them):
 # `sx.hybridize` and its kind, and every function of the language as sx.sin, sx.where, sx.maximum,
