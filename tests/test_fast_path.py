@@ -4,6 +4,7 @@ A call whose inputs are all NumPy arrays, with a signature (dtypes and shapes) s
 argument binding and checking; on the NumPy engine it runs the signature's straight-line Python
 (backends/numpy.py `straight_line`). Everything here compares it with the general path.
 """
+import re
 import sys
 import warnings
 
@@ -32,7 +33,28 @@ def test_second_call_takes_the_straight_line_path():
     reference = sx.compile(CHAIN, backend="numpy", optimize=False)(a, b)
     same_bits(first, reference)
     sig = prog._engine.signature({"a": a, "b": b})
-    assert "out=" in sig.python_source  # the memory plan's buffer reuse, in the generated code
+    # The memory plan's buffer reuse, in the generated code: a ufunc writing into a buffer (by position).
+    assert re.search(r"= f\d+\(v\d+, v\d+, b\d+\)\n", sig.python_source), sig.python_source
+
+
+def test_weak_constants_run_as_the_numpy_scalars_numpy_makes_of_them_where_exact():
+    # The straight-line path passes `2.5` as float32(2.5) beside float32 arrays (faster, the same bits);
+    # a constant the dtype cannot hold exactly (0.1 in float32, 2**40 in int32), NaN, or one beside
+    # operands of two dtypes stays a Python scalar, which NumPy converts as it always does.
+    src = "c = a * 2.5 + 0.1\nd = (i + 7) * (i < 2**40)\ne = where(a > 0.5, a - nan, a + i * 3)"
+    prog = sx.compile(src, backend="numpy")
+    a = np.array([-0.0, 0.1, 0.5, 1e38, np.inf, np.nan, -3.25], np.float32)
+    i = np.array([0, 1, -7, 2**31 - 8, -2**31, 5, 3], np.int32)
+    want = sx.compile(src, backend="numpy", optimize=False)(a, i)  # (the general path: weak scalars)
+    for _ in range(3):
+        for got, ref in zip(prog(a, i), want):
+            same_bits(got, ref)
+    source = prog._engine.signature({"a": a, "i": i}).python_source
+    assert re.search(r"\bs\d+_f\b", source) and re.search(r"\bs\d+_i\b", source), source
+    scope = prog._engine.signature({"a": a, "i": i}).straight_line.__wrapped__.__globals__
+    strong = {type(v) for k, v in scope.items() if re.fullmatch(r"s\d+_\w", k)}
+    assert strong == {np.float32, np.int32}
+    assert 0.1 in [v for k, v in scope.items() if re.fullmatch(r"v\d+", k)]  # inexact in float32: weak
 
 
 def test_fast_path_errors_are_the_general_paths():

@@ -312,13 +312,23 @@ def straight_line(sig: Signature, input_index: dict[str, int]):
         k = index[node]
         if sig.kinds[node].weak or any(sig.kinds[i].weak and i.op != "constant" for i in node.inputs):
             return None
-        call = f"f{k}({', '.join(f'v{index[i]}' for i in node.inputs)}"
+        operands = [f"v{index[i]}" for i in node.inputs]
+        strong = node.op in STRONG_CONSTANT_OPS and _common_dtype(node, sig.kinds)
+        for j, i in enumerate(node.inputs):
+            value = _strong_constant(i, strong) if strong else None
+            if value is not None:
+                operands[j] = f"s{index[i]}_{strong.char}"
+                scope[operands[j]] = value
+        call = f"f{k}({', '.join(operands)}"
         if b is not None and into and b in held:
             # Into the planned buffer; where/clip/relu through their `INTO` forms, as `run` does.
             scope[f"f{k}"] = INTO.get(node.op, OPS[node.op].numpy)
             dest = held[b] if plan.buffers[b].shape == tuple(shape) else \
                 f"{held[b]}.reshape({tuple(shape)!r}, copy=False)"
-            body.append(f"v{k} = {call}, out={dest})")
+            # A ufunc's output given by position: parsing `out=` costs a tenth of a small call.
+            fn = OPS[node.op].numpy
+            by_position = node.op not in INTO and isinstance(fn, np.ufunc) and fn.nin == len(node.inputs)
+            body.append(f"v{k} = {call}, {dest})" if by_position else f"v{k} = {call}, out={dest})")
         else:
             scope[f"f{k}"] = OPS[node.op].function(node.attrs)
             body.append(f"v{k} = {call})")
@@ -345,6 +355,37 @@ def straight_line(sig: Signature, input_index: dict[str, int]):
     source = "\n".join(lines) + "\n"
     exec(compile(source, "<symexpr numpy signature>", "exec"), scope)
     return source, scope["run"]
+
+
+# Ufuncs whose weak Python constant operand the straight-line code passes as the NumPy scalar NumPy
+# makes of it (NEP 50: the array operand's dtype), where that scalar holds the value exactly: the same
+# loop runs on the same values, and a ufunc resolves a weak scalar's dtype for a third of a call of it.
+# (Not `power`, whose Python-scalar exponents NumPy treats on fast paths of their own.)
+STRONG_CONSTANT_OPS = frozenset(("add", "subtract", "multiply", "divide", "minimum", "maximum", "less",
+                                 "less_equal", "greater", "greater_equal", "equal", "not_equal"))
+
+
+def _common_dtype(node: Node, kinds: dict):
+    """The one dtype of a node's strong operands, if they have one and it is a real number's."""
+    dtypes = {kinds[i].dtype for i in node.inputs if not kinds[i].weak}
+    if len(dtypes) != 1:
+        return None
+    (dtype,) = dtypes
+    return dtype if dtype.kind in "iuf" else None
+
+
+def _strong_constant(node: Node, dtype: np.dtype):
+    """A weak constant as a NumPy scalar of `dtype`, where it holds the constant's value exactly."""
+    if node.op != "constant" or not node.is_weak:
+        return None
+    value = node.value
+    if not (type(value) is float and dtype.kind == "f" or type(value) is int and dtype.kind in "iuf"):
+        return None
+    try:
+        strong = dtype.type(value)
+    except OverflowError:
+        return None
+    return strong if type(value)(strong) == value else None  # (NaN is never equal: left weak)
 
 
 def _with_out(run, sig: Signature, graph: Graph):
