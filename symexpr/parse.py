@@ -1,31 +1,26 @@
 """Program text -> dataflow graph, with a source position on every node.
 
 The grammar lives in grammar/symexpr.lark. Lark compiles it (terminals and LALR tables, cached on
-disk); `frontend.Parser` runs those tables with a lean loop, and `_Builder.reduce` makes the graph's
-nodes as the parser reduces, bottom-up, so no parse tree is built. The loop is iterative: the depth
-of the input is limited only by memory (and parentheses by MAX_NESTING).
+disk: parser_tables.py); `frontend.Parser` runs those tables with a lean loop, and `_Builder.reduce`
+makes the graph's nodes as the parser reduces, bottom-up, so no parse tree is built. The loop is
+iterative: the depth of the input is limited only by memory (and parentheses by MAX_NESTING). What a
+syntax error says is syntax_errors.py's.
 """
 from __future__ import annotations
 
 import bisect
-import contextlib
-import functools
 import math
-import os
 import re
 import warnings
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from . import frontend
-from .cache import cache_dir, cache_folder
 from .errors import ParseError, Span
 from .graph import Graph, Node, collector_paused, constant
 from .ops import CASTS, CONSTANTS, FUNCTIONS, OPS, SUPPORTED_DTYPES, VALUE_NAMES, keeps_weak
-
-if TYPE_CHECKING:  # imported in parser(): only building the tables needs Lark
-    import lark
+from .parser_tables import lean_parser
+from .syntax_errors import bad_character, suggest, syntax_error
 
 INT64_MAX = 2**63 - 1
 
@@ -34,105 +29,7 @@ _ALIAS_OPS = {"true_divide": "divide"}
 _COMPARISONS = {"<": "less", "<=": "less_equal", ">": "greater", ">=": "greater_equal",
                 "==": "equal", "!=": "not_equal"}
 
-# Readable names of the grammar's terminals, for "expected ..." messages.
-_TERMINAL_TEXT = {
-    "NAME": "a name", "NUMBER": "a number", "LPAR": "`(`", "RPAR": "`)`", "EQUAL": "`=`",
-    "COMMA": "`,`", "SEMICOLON": "`;`", "_NEWLINE": "a new line", "$END": "the end of the program",
-    "PLUS": "`+`", "MINUS": "`-`", "STAR": "`*`", "SLASH": "`/`", "COMPARE": "a comparison",
-    "TRUE": "`True`", "FALSE": "`False`", "NOT": "`not`", "TILDE": "`~`", "NONE": "`None`", "AT": "`@`",
-    "LSHIFT": "`<<`", "RSHIFT": "`>>`",
-}
-
-
-def _grammar_text() -> str:
-    here = os.path.dirname(os.path.realpath(__file__))
-    for folder in (here, os.path.dirname(here)):
-        candidate = os.path.join(folder, "grammar", "symexpr.lark")
-        if os.path.exists(candidate):
-            with open(candidate, encoding="utf-8") as f:
-                return f.read()
-    raise FileNotFoundError("symexpr's grammar file symexpr.lark is missing from the installation")
-
-
 MAX_NESTING = 500
-
-
-class _Separators:
-    """The post-lexer, as Lark's options know it: Lark keeps the terminals a post-lexer accepts
-    (`always_accept`) although no rule uses them. `tokens` does the work: newlines and `;` become
-    _SEP there, so this passes Lark's own tokens through (`parser().lex` gives the raw ones)."""
-
-    always_accept = ("_NEWLINE", "SEMICOLON")
-
-    def process(self, stream):
-        return stream
-
-
-@functools.cache
-def parser() -> lark.Lark:
-    """The grammar compiled by Lark; its tables are cached on disk (lark's cache, keyed by the
-    grammar's hash and the options): building them takes about 30 ms, loading them 2 ms. Every token
-    is kept (keep_all_tokens), so a node's span runs from its first token to its last, parentheses
-    included."""
-    import lark
-
-    options = dict(parser="lalr", lexer="basic", keep_all_tokens=True, maybe_placeholders=False,
-                   postlex=_Separators())
-    text = _grammar_text()
-    folder = cache_dir("parser")
-    if folder is not None:
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            # Lark's cache key leaves the post-lexer out: name what it changes (the terminals kept).
-            name = f"lark-{lark.__version__}-{'-'.join(_Separators.always_accept).lower()}.cache"
-            return lark.Lark(text, cache=str(folder / name), **options)
-        except Exception:  # noqa: BLE001 - a broken or unwritable cache: build without it
-            pass
-    return lark.Lark(text, **options)
-
-
-# Bumped when frontend.Parser's tables change shape, or their file's: older entries are never read.
-TABLES_FORMAT = 3
-
-
-@functools.cache
-def lean_parser() -> frontend.Parser:
-    """The lean parser. Its tables are cached on disk with the grammar's text they were made from
-    (the file is named by a checksum of it and of the Python version, and read only if the text is
-    the same), in `marshal`'s format (built in: a new process loads them in about half a millisecond,
-    without importing Lark, some 50 ms, or json); a missing or broken entry is built again with Lark."""
-    import marshal
-    import sys
-
-    grammar = f"{TABLES_FORMAT}\0{_Separators.always_accept}\0{_grammar_text()}"
-    folder = cache_folder("parser")
-    # (A byte sum, not a CRC: importing zlib costs half a millisecond, and the text is compared anyway.)
-    checksum = sum(grammar.encode()) & 0xFFFFFFFF
-    name = f"frontend-{checksum:08x}-{len(grammar)}-py{sys.version_info[0]}{sys.version_info[1]}.marshal"
-    path = os.path.join(folder, name) if folder is not None else None
-    if path is not None and os.path.exists(path):
-        try:
-            with open(path, "rb") as f:
-                entry = marshal.loads(f.read())  # (marshal.load reads a file a few bytes at a time)
-            if entry["grammar"] == grammar:
-                return frontend.Parser.from_tables(entry["tables"])
-        except (OSError, ValueError, EOFError, KeyError, TypeError, IndexError, re.error):
-            pass  # broken: built again below
-    lean = frontend.Parser(parser())
-    if path is not None:
-        tmp = f"{path}.{os.getpid()}.tmp"
-        try:
-            os.makedirs(folder, exist_ok=True)
-            import json  # (only here: the tables as plain lists, dicts and strings, whatever types Lark used)
-
-            tables = json.loads(json.dumps(lean.tables()))
-            with open(tmp, "wb") as f:
-                marshal.dump({"grammar": grammar, "tables": tables}, f)
-            os.replace(tmp, path)  # whole or not at all, also with other processes writing it
-        except (OSError, ValueError):  # an unwritable cache only makes the next process slower
-            with contextlib.suppress(OSError):
-                os.remove(tmp)
-    return lean
 
 
 class Lines:
@@ -195,118 +92,6 @@ def tokens(source: str, lines: Lines) -> tuple[list[tuple], list[tuple[int, int]
     if out:
         extents.append((first, out[-1][3]))
     return out, extents
-
-
-def _describe_token(tok) -> str:
-    if tok[0] == "$END":
-        return "the end of the program"
-    if tok[0] == "_NEWLINE" or (tok[0] == "_SEP" and tok[1] != ";"):
-        return "end of the line"
-    return f"`{tok[1]}`"
-
-
-def _paren_depth(source: str, pos: int) -> int:
-    """How many parentheses are open at offset `pos` (comments skipped)."""
-    depth = 0
-    code = "\n".join(line.split("#", 1)[0] for line in source[:pos].split("\n"))
-    for c in code:
-        depth += (c == "(") - (c == ")")
-    return max(depth, 0)
-
-
-_MODULES = ("np", "numpy", "math", "sx", "symexpr", "cmath", "jnp", "torch")
-_NAME_BEFORE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)$")
-_NAME_AFTER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-
-def _bad_character(source: str, lines: Lines, pos: int) -> ParseError:
-    ch = source[pos] if pos < len(source) else ""
-    if ch and not ch.isascii():
-        msg = f"`{ch}` is not allowed: names are ASCII letters, digits and underscores"
-    elif ch == "." and _NAME_BEFORE.search(source[:pos]) and _NAME_AFTER.match(source, pos + 1):
-        # `np.sin(a)`, `a.sum()`: Python's attribute syntax, which the language spells as a call.
-        owner = _NAME_BEFORE.search(source[:pos]).group(1)
-        attr = _NAME_AFTER.match(source, pos + 1).group(0)
-        if owner in _MODULES:
-            known = attr in FUNCTIONS or attr in CONSTANTS
-            msg = (f"`{owner}.{attr}` is written `{attr}` in a program: its functions and constants need no module"
-                   if known else f"`{owner}.{attr}`: a program calls its functions without a module, "
-                   f"and `{attr}` is not one of them{_suggest(attr, FUNCTIONS)}")
-        else:
-            msg = (f"`{owner}.{attr}`: a program has no methods or attributes; write `{attr}({owner}, ...)`"
-                   if attr in FUNCTIONS else f"`{owner}.{attr}`: a program has no methods or attributes")
-    else:
-        msg = f"unexpected character `{ch}`"
-    line, column = lines.position(pos)
-    return ParseError(msg, source=source, span=Span(line, column, pos, pos + 1))
-
-
-def _syntax_error(source: str, lines: Lines, err: frontend.UnexpectedToken) -> ParseError:
-    tok, expected = err.token, err.expected
-    if expected & {"NAME", "NUMBER"}:
-        hint = "; expected a value, a name or `(`"
-    elif expected:
-        ends = expected & {"_SEP", "$END"}
-        # LALR merges states, so `)` and `,` can be "expected" outside any parentheses: say so only inside.
-        inside = _paren_depth(source, tok[2]) > 0
-        closers = [_TERMINAL_TEXT[t] for t in ("RPAR", "COMMA") if t in expected and inside]
-        choices = ["an operator", *closers] + (["the end of the statement"] if ends and not inside else [])
-        hint = "; expected " + (", ".join(choices[:-1]) + " or " + choices[-1] if len(choices) > 1 else choices[0])
-    else:
-        hint = ""
-    if tok[0] == "$END":
-        text_lines = source.rstrip().split("\n")  # as the lexer counts lines (not str.splitlines)
-        line, col = len(text_lines), len(text_lines[-1]) + 1
-        offset = len(source.rstrip())
-        return ParseError(f"unexpected end of the program{hint}", source=source,
-                          span=Span(line, col, offset, offset))
-    if tok[0] == "EQUAL":
-        target = _bad_target(source, lines, tok)
-        if target is not None:
-            return target
-    after = source[tok[3]:].lstrip(" \t")
-    line, column = lines.position(tok[2])
-    if tok[1] in _KEYWORDS and after.startswith("=") and not after.startswith("=="):
-        span = Span(line, column, tok[2], tok[3])
-        return ParseError(f"cannot assign to `{tok[1]}`: it is {_KEYWORDS[tok[1]]}", source=source, span=span)
-    if tok[1] in ("if", "else") and tok[0] == "NAME":
-        span = Span(line, column, tok[2], tok[3])
-        return ParseError("a conditional expression `x if c else y` is written `where(c, x, y)` "
-                          "(element-wise, as np.where)", source=source, span=span)
-    span = Span(line, column, tok[2], max(tok[3], tok[2] + 1))
-    return ParseError(f"unexpected {_describe_token(tok)}{hint}", source=source, span=span)
-
-
-_KEYWORDS = {"True": "a constant", "False": "a constant", "None": "a constant", "and": "a keyword", "or": "a keyword", "not": "a keyword"}
-
-
-def _bad_target(source: str, lines: Lines, tok) -> ParseError | None:
-    """`1 = a`, `True = a`, `f(a) = b`: the statement's left side is not a name. None if it is not that."""
-    line_start = source.rfind("\n", 0, tok[2]) + 1
-    stmt_start = max(line_start, source.rfind(";", 0, tok[2]) + 1)
-    before = source[stmt_start:tok[2]]
-    target = before.strip()
-    if not target or "=" in target:
-        return None
-    start = stmt_start + len(before) - len(before.lstrip())
-    augmented = re.fullmatch(r"([A-Za-z_][A-Za-z0-9_]*)\s*(\*\*|//|<<|>>|[-+*/%@&|^])", target)
-    if augmented:
-        # `y += 1`: Python's augmented assignment, which the language writes out.
-        name, op = augmented.groups()
-        span = Span(lines.position(tok[2])[0], start - line_start + 1, start, tok[3])
-        return ParseError(f"`{name} {op}= ...` is not in the language: write `{name} = {name} {op} ...` "
-                          "(each statement assigns a new value)", source=source, span=span)
-    what = _KEYWORDS.get(target, "only a name can be assigned to, as in `c = a + b`")
-    what = f"it is {what}" if target in _KEYWORDS else what
-    span = Span(lines.position(tok[2])[0], start - line_start + 1, start, start + len(target))
-    return ParseError(f"cannot assign to `{target}`: {what}", source=source, span=span)
-
-
-def _suggest(name: str, choices) -> str:
-    import difflib  # (only for an error)
-
-    close = difflib.get_close_matches(name, list(choices), n=1)
-    return f"; did you mean `{close[0]}`?" if close else ""
 
 
 class _Int64MinMagnitude:
@@ -444,7 +229,7 @@ class _Builder:
             what = "a constant" if fname in CONSTANTS else "not a function"
             if fname in self.env or fname in self.inputs:
                 what = "a variable, not a function"
-            raise self.error(f"`{fname}` is {what}{_suggest(fname, FUNCTIONS)}", self.lines.span(tok[2], tok[3]))
+            raise self.error(f"`{fname}` is {what}{suggest(fname, FUNCTIONS)}", self.lines.span(tok[2], tok[3]))
         positional = [a for a in args if not (isinstance(a, _Static) and a.what == "keyword")]
         keywords = [a for a in args if isinstance(a, _Static) and a.what == "keyword"]
         if keywords and args.index(keywords[0]) < len(positional):
@@ -465,7 +250,7 @@ class _Builder:
                 takes = ", ".join(f"`{k}`" for k, _ in op.keywords)
                 raise self.error(f"{fname}() takes no keyword `{kw.name}`"
                                  + (f" (it takes {takes})" if takes else " (it takes no keywords)")
-                                 + _suggest(kw.name, [k for k, _ in op.keywords]), kspan)
+                                 + suggest(kw.name, [k for k, _ in op.keywords]), kspan)
             if kw.name in given:
                 raise self.error(f"{fname}() got `{kw.name}` twice", kspan)
             given[kw.name] = (kw.value, kw.value.span)
@@ -599,9 +384,9 @@ def _run(source: str, reduce_for) -> None:
             lean_parser().parse(toks, _check_syntax, len(source))
             raise
     except frontend.BadCharacter as err:
-        raise _bad_character(source, lines, err.pos) from None
+        raise bad_character(source, lines, err.pos) from None
     except frontend.UnexpectedToken as err:
-        raise _syntax_error(source, lines, err) from None
+        raise syntax_error(source, lines, err) from None
 
 
 def statements(source: str) -> list[tuple[str, Span, str | None]]:
@@ -692,7 +477,7 @@ def _parse(source: str, outputs) -> Graph:
             if not isinstance(n, str) or n not in b.env:
                 known = ", ".join(sorted(b.env))
                 raise ParseError(f"outputs: `{n}` is never assigned by the program (it assigns {known})"
-                                 + (_suggest(n, b.env) if isinstance(n, str) else ""))
+                                 + (suggest(n, b.env) if isinstance(n, str) else ""))
         if not names:
             raise ParseError("outputs: name at least one output")
         if len(set(names)) != len(names):

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from symexpr import frontend
 from symexpr.errors import ParseError
-from symexpr.parse import Lines, lean_parser, parser, tokens
+from symexpr.parse import Lines, tokens
+from symexpr.parser_tables import lean_parser, parser
 
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -157,14 +158,14 @@ def test_statement_list_is_spliced_into_start():
 def test_the_grammar_keeps_the_separator_terminals(monkeypatch, tmp_path):
     """No rule uses _NEWLINE and `;` (they reach the grammar as _SEP), so Lark keeps them only
     because the post-lexer accepts them: built afresh, saved to the cache and loaded from it."""
-    from symexpr import parse as parse_module
+    from symexpr import parse as parse_module, parser_tables
 
     text = "a = 1\nb = (a +\n 2); c = b"
     for env in ({"SYMEXPR_NO_CACHE": "1"}, {"SYMEXPR_CACHE_DIR": str(tmp_path)}, {"SYMEXPR_CACHE_DIR": str(tmp_path)}):
         monkeypatch.delenv("SYMEXPR_NO_CACHE", raising=False)
         for key, value in env.items():
             monkeypatch.setenv(key, value)
-        built = parse_module.parser.__wrapped__()
+        built = parser_tables.parser.__wrapped__()
         assert {"_NEWLINE", "SEMICOLON"} <= {t.name for t in built.terminals}
         lean = frontend.Parser(built)
         assert [t[0] for t in lean.scan("a\n;")] == ["NAME", "_NEWLINE", "SEMICOLON"]
