@@ -16,6 +16,7 @@ from .infer import check_dtype, is_weak_value
 from .parse import parse
 from .passes import Rewrite, optimize as run_passes
 from .passes.differentiate import expand_gradients
+from .tables import MISSING, column, is_dask, is_path, is_table, load_path
 
 BACKENDS = ("auto", "numpy", "opencl")
 INT64 = (-(2**63), 2**63 - 1)
@@ -54,75 +55,6 @@ class Results(tuple):
         names = object.__getattribute__(self, "__dict__")["\0names"]
         body = ", ".join(f"{n}={tuple.__getitem__(self, k)!r}" for n, k in names.items())
         return f"Results({body})"
-
-
-def _is_table(value) -> bool:
-    """A mapping, or anything with named columns: a DataFrame, a structured array, an .npz."""
-    if isinstance(value, Mapping):
-        return True
-    if isinstance(value, np.ndarray):
-        return value.dtype.names is not None
-    return hasattr(value, "columns") or hasattr(value, "files")
-
-
-def _column(table, name):
-    try:
-        col = table[name]
-    except (KeyError, ValueError, IndexError):
-        return _MISSING
-    if not hasattr(col, "to_numpy"):
-        return col
-    if _is_pd_na(getattr(col.dtype, "na_value", None)) and bool(col.isna().any()):
-        # A pandas nullable column (Int64, boolean, Float32...) with NA: NumPy has no NA. pandas'
-        # own to_numpy rule gives NaN in a float array (Int64 -> float64) and objects where no
-        # float holds it (boolean, string): say which, or refuse.
-        arr = col.to_numpy()
-        count = int(col.isna().sum())
-        if arr.dtype.kind != "f":
-            raise DTypeError(f"column `{name}` ({col.dtype}) has {count} missing value{'s' * (count > 1)} (NA), "
-                             f"which NumPy cannot hold in {col.dtype}: fill the NA first, as in "
-                             f"df[{name!r}].fillna(...)")
-        warnings.warn(f"symexpr: column `{name}` ({col.dtype}) has {count} missing value{'s' * (count > 1)} "
-                      f"(NA): taken as pandas' to_numpy gives it, {arr.dtype} with NaN for NA",
-                      RuntimeWarning, stacklevel=4)
-        return arr
-    return col.to_numpy()
-
-
-def _is_dask(value) -> bool:
-    # A Dask array, without importing dask (symexpr/dask/ runs the program on it).
-    return type(value).__module__.startswith("dask.") and hasattr(value, "__dask_graph__")
-
-
-def _is_pd_na(value) -> bool:
-    # pandas.NA, the missing value of pandas' nullable dtypes, without importing pandas.
-    return type(value).__name__ == "NAType"
-
-
-_MISSING = object()
-_PATH_SUFFIXES = (".npz", ".npy")
-
-
-def _is_path(value) -> bool:
-    return isinstance(value, str) and value.lower().endswith(_PATH_SUFFIXES)
-
-
-def _load_path(path: str, name: str | None = None):
-    """A path given for data: an .npz is a table (a dict of its arrays), an .npy one array."""
-    from pathlib import Path
-
-    suffix = Path(path).suffix.lower()
-    if suffix == ".npz" and name is not None:
-        raise CallError(f"input `{name}` = {path!r}: an .npz file holds a table; pass it as the only "
-                        f"positional argument, prog({path!r}, ...)")
-    try:
-        loaded = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as err:
-        raise CallError(f"cannot read {path}: {err}") from None
-    if suffix == ".npz":
-        with loaded:
-            return {k: loaded[k] for k in loaded.files}
-    return loaded
 
 
 class Program:
@@ -236,11 +168,11 @@ class Program:
         One positional table (a mapping, a DataFrame, a structured array, an .npz or its path) gives
         the inputs it has a column for; keywords give the rest, or override a column."""
         if args and isinstance(args[0], str) and args[0].lower().endswith(".npz"):
-            args = (_load_path(args[0]), *args[1:])
-        args = tuple(_load_path(a, n) if _is_path(a) else a
+            args = (load_path(args[0]), *args[1:])
+        args = tuple(load_path(a, n) if is_path(a) else a
                      for a, n in zip(args, self.inputs)) + args[len(self.inputs):]
-        kwargs = {n: _load_path(v, n) if _is_path(v) else v for n, v in kwargs.items()}
-        if len(args) == 1 and _is_table(args[0]) and not (
+        kwargs = {n: load_path(v, n) if is_path(v) else v for n, v in kwargs.items()}
+        if len(args) == 1 and is_table(args[0]) and not (
                 len(self.inputs) == 1 and isinstance(args[0], np.ndarray) and args[0].dtype.names is None):
             table = args[0]
             self._check_names(kwargs)
@@ -249,8 +181,8 @@ class Program:
                 if name in kwargs:
                     bound[name] = kwargs[name]
                     continue
-                value = _column(table, name)
-                if value is _MISSING:
+                value = column(table, name)
+                if value is MISSING:
                     raise CallError(f"missing input `{name}`: the table given has no such column and no "
                                     f"keyword gives it" + self._where_read(name))
                 bound[name] = value
@@ -396,13 +328,13 @@ class Program:
     def run(self, inputs: Mapping[str, object], out=None):
         """Run on a mapping of inputs; `out=` an array, or a tuple/mapping of arrays, to write results into."""
         if not isinstance(inputs, Mapping):
-            if not _is_table(inputs) and not _is_path(inputs):
+            if not is_table(inputs) and not is_path(inputs):
                 raise CallError(f"run() takes the inputs by name, as a mapping or a table, "
                                 f"not {type(inputs).__name__}")
             inputs = self.bind((inputs,), {})
         if set(inputs) != set(self.inputs) | set(self.params):
             inputs = self.bind((), {k: v for k, v in inputs.items()})
-        if any(_is_dask(v) for v in inputs.values()):
+        if any(is_dask(v) for v in inputs.values()):
             from .dask import run as run_on_dask  # Dask arrays in: Dask arrays out (symexpr/dask/)
             return run_on_dask(self, dict(inputs), out)
         results = self._engine.run(self.convert(dict(inputs)), out)
@@ -447,7 +379,7 @@ class Program:
                     lines += ["", "# specialized", render_graph(sig.graph)]
                 lines += ["", "# memory plan", str(sig.plan)]
             bound = self.bind(args, inputs)
-            if any(_is_dask(v) for v in bound.values()):
+            if any(is_dask(v) for v in bound.values()):
                 from .dask import explain as explain_dask
                 lines += [""] + explain_dask(self, bound)
             kernel_plan = getattr(self._engine, "kernel_plan", None)

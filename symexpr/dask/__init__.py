@@ -28,7 +28,7 @@ activation) is a later stage. Any other kind of op (gradients) is a `SymExprErro
 """
 from __future__ import annotations
 
-from ..program import _is_dask as is_dask_array
+from ..tables import is_dask as is_dask_array
 from .layers import apply, explain, run, stage_programs
 from .tasks import ChunkTask, stage_program
 

@@ -11,7 +11,7 @@ import dask.array as da
 from ..errors import CallError, ShapeError, SymExprError
 from ..graph import Node, statement_text
 from ..infer import is_weak_value, kind_of_value
-from ..program import _is_dask as is_dask_array
+from ..tables import is_dask as is_dask_array
 from ..shapes import reduced_axes
 from .stages import Plan, Stage, _ARG, _DASK_OPS, plan
 from .tasks import ChunkTask, _PartialTask, _aggregate, _combine, _keep, moment_dtype, stage_program
