@@ -19,6 +19,7 @@ from .passes.differentiate import expand_gradients
 from .tables import MISSING, column, is_dask, is_path, is_table, load_path
 
 BACKENDS = ("auto", "numpy", "opencl")
+_ndarray = np.ndarray  # (a global, not an attribute of one: the fast path reads it for every argument)
 INT64 = (-(2**63), 2**63 - 1)
 
 
@@ -273,7 +274,7 @@ class Program:
         if not kwargs and args is not None and len(args) == len(self.inputs):
             key = []
             for a in args:
-                if type(a) is not np.ndarray:
+                if type(a) is not _ndarray:
                     break
                 key.append((a.dtype, a.shape))
             else:
