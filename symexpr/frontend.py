@@ -102,10 +102,7 @@ class Parser:
         self._ignore = frozenset(data["ignore"])
         self._keywords = {k: dict(v) for k, v in data["keywords"].items()}
         self._start, self._end = int(data["start"]), int(data["end"])
-        rules = [_Rule(*r) for r in data["rules"]]
-        self._rows = {int(state): {symbol: (True, arg) if shift else (False, rules[arg])
-                                   for symbol, (shift, arg) in row.items()}
-                      for state, row in data["rows"].items()}
+        self._rows = _Rows(data["rows"], [_Rule(*r) for r in data["rules"]])
         self._chains = {}
         return self
 
@@ -179,6 +176,24 @@ class Parser:
             if shift or not arg.unit or arg.size != 1:
                 return top, shift, arg
             top = rows[below][arg.origin][1]
+
+
+class _Rows(dict):
+    """The rows of tables loaded from data, each made when the parser first reaches its state (a
+    short program reaches a fifth of them: a new process's first compile makes no more)."""
+
+    def __init__(self, data: dict, rules: list):
+        super().__init__()
+        self._data, self._rules = data, rules
+
+    def __missing__(self, state: int) -> dict:
+        rules = self._rules
+        row = self[state] = {symbol: (True, arg) if shift else (False, rules[arg])
+                             for symbol, (shift, arg) in self._data[str(state)].items()}
+        return row
+
+    def items(self):  # every row (for tables()), made now
+        return ((int(state), self[int(state)]) for state in self._data)
 
 
 def _rule(rule) -> _Rule:
