@@ -177,7 +177,6 @@ def _power_fast(ctx, a, e: float) -> str:
 
 def power(ctx, a, b):
     if ctx.result.kind == "c":
-        c_complex.divide(ctx, a, b)  # the helper a negative integer exponent divides with
         return c_complex.render(ctx, "power", a, b)
     if ctx.result.kind == "f":
         # An invalid power (a negative base, a fractional exponent) gives x86's default NaN, as the

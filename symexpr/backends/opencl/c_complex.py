@@ -338,11 +338,10 @@ def _on_double(ctx, name: str, arg: str) -> str:
 
 def render(ctx, op: str, *args: str) -> str:
     """The C expression of complex `op` of `args` (operands already in the result's complex type)."""
-    t = ctx.t()
+    t, p = ctx.t(), _part(ctx)
     if op in FUNCTIONS:
         return _on_double(ctx, FUNCTIONS[op], args[0])
     if op == "sign":
-        p = "double" if t == "double2" else "float"
         return f"{ctx.helper(f'sx_csign_{t}', _sign_source(t, p))}({args[0]})"
     if op in SCALED_LOG:
         factor = (f"{np.float32(SCALED_LOG[op])}f" if t == "float2" else repr(SCALED_LOG[op]))
@@ -356,7 +355,7 @@ def render(ctx, op: str, *args: str) -> str:
                            f"    return {back.format(r='r', t=t)};\n}}")
         return f"{helper}({z})"
     a, b = args
-    p = "double" if t == "double2" else "float"
+    ctx.helper(f"sx_cdiv_{t}", _cdiv_source(t, p))  # what a negative integer exponent divides with
     _need(ctx, "sx_cexp")
     _need(ctx, "sx_clog")
     ctx.helper(f"sx_cmul_annex_g_{t}", _cmul_annex_g(t, p))
@@ -380,17 +379,20 @@ def multiply(ctx, a, b):
 def divide(ctx, a, b):
     """NumPy's complex division: Smith's algorithm, scaling by the larger part of the divisor (a
     zero divisor gives NumPy's infinities and NaNs)."""
-    t, p = ctx.t(), _part(ctx)
-    src = (f"{t} sx_cdiv_{t}({t} a, {t} b) {{\n"
-           f"    const {p} br = fabs(b.x), bi = fabs(b.y);\n"
-           f"    if (br >= bi) {{\n"
-           f"        if (br == 0 && bi == 0) return ({t})(a.x / br, a.y / br);\n"
-           f"        const {p} rat = b.y / b.x, scl = ({p})1 / (b.x + b.y * rat);\n"
-           f"        return ({t})((a.x + a.y * rat) * scl, (a.y - a.x * rat) * scl);\n"
-           f"    }}\n"
-           f"    const {p} rat = b.x / b.y, scl = ({p})1 / (b.y + b.x * rat);\n"
-           f"    return ({t})((a.x * rat + a.y) * scl, (a.y * rat - a.x) * scl);\n}}")
-    return f"{ctx.helper(f'sx_cdiv_{t}', src)}({a}, {b})"
+    t = ctx.t()
+    return f"{ctx.helper(f'sx_cdiv_{t}', _cdiv_source(t, _part(ctx)))}({a}, {b})"
+
+
+def _cdiv_source(t: str, p: str) -> str:
+    return (f"{t} sx_cdiv_{t}({t} a, {t} b) {{\n"
+            f"    const {p} br = fabs(b.x), bi = fabs(b.y);\n"
+            f"    if (br >= bi) {{\n"
+            f"        if (br == 0 && bi == 0) return ({t})(a.x / br, a.y / br);\n"
+            f"        const {p} rat = b.y / b.x, scl = ({p})1 / (b.x + b.y * rat);\n"
+            f"        return ({t})((a.x + a.y * rat) * scl, (a.y - a.x * rat) * scl);\n"
+            f"    }}\n"
+            f"    const {p} rat = b.x / b.y, scl = ({p})1 / (b.y + b.x * rat);\n"
+            f"    return ({t})((a.x * rat + a.y) * scl, (a.y * rat - a.x) * scl);\n}}")
 
 
 def absolute(ctx, a):
