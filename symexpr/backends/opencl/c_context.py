@@ -31,6 +31,7 @@ class Ctx:
     # `pick_nan` as OpenCL's ?: (fast on PoCL); False in very long kernels, where a chain of thousands
     # of them crashed PoCL's compiler (a stack overflow in LLVM; 5,000 chained additions did).
     blend: bool = True
+    float_dtype: np.dtype = np.dtype("float32")  # the graph's float type: a vector bool is a mask of its width
 
     @property
     def vector(self) -> bool:
@@ -43,8 +44,6 @@ class Ctx:
             base = _MASK[self.float_dtype.name] if dtype.kind == "b" else cl_type(dtype)
             return f"{base}{self.width}"
         return cl_type(dtype)
-
-    float_dtype: np.dtype = np.dtype("float32")
 
     def const(self, value, dtype=None) -> str:
         """A literal of `dtype` (the result's by default), broadcast to a vector in vector code."""

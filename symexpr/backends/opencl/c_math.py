@@ -4,11 +4,12 @@ minimum and maximum, clip, relu and sigmoid, each as NumPy computes it.
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from ...ops import power_of_ten
 from .c_arith import absolute, negative
-from .c_context import Ctx
 from .c_types import _FLOAT16, HALF_HELPERS, convert, literal
 
 
@@ -177,7 +178,7 @@ def relu(ctx, x):
 def sigmoid(ctx, x):
     (dx,) = ctx.operand_dtypes
     # As ops.py: e = exp(-|x|) in x's dtype (NumPy's integer abs and negative wrap), then two branches.
-    sub = Ctx(ctx.node, (dx,), dx, ctx.width, ctx.helpers, ctx.float_dtype)
+    sub = replace(ctx, operand_dtypes=(dx,), result=dx)
     neg_abs = negative(sub, absolute(sub, x))
     e = f"exp({convert(neg_abs, dx, ctx.result, ctx)})"
     one = ctx.const(1)
