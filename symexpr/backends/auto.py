@@ -42,15 +42,17 @@ kernels are built, device arrays, `kernel_source`, `explain()`'s kernels): impor
 pyopencl and making a context cost 100 ms or more, which a program whose calls stay small,
 or whose kernels are still building, never pays. Where it cannot be made (no device), the
 NumPy engine runs everything, and a warning says so once.
+
+Here is the choosing; the device engines and how they are made are in auto_devices.py, the
+background builds as the engine sees them (handing kernels to the worker, the calls run meanwhile)
+in auto_background.py, and the cost model's lines in cost_model.py.
 """
 from __future__ import annotations
 
 import math
 import os
-import sys
 from _thread import allocate_lock  # (threading.Lock: see backends/numpy.py)
 import time
-import warnings
 
 import numpy as np
 
@@ -58,77 +60,24 @@ from ..cache import cache_folder
 from ..infer import is_weak_value, kind_of_value
 from ..ops import OPS
 from .cost_model import CostModel, _Point, decisive as _decisive
+from . import auto_background
+from .auto_background import BackgroundBuilds, background_builder, far_slower
+from .auto_devices import LABELS, Device, is_device_array
 from .numpy import NumpyEngine
 
 SMALL = 4096         # elements: at or below, the NumPy engine without measuring
 MAX_DECISIONS = 256  # signatures remembered
-WORKER_MARGIN = 4    # kernels the background worker timed this much slower than the NumPy engine are not tried
 
 
-class _Lazy:
-    """A device engine, made once on first use (None where it cannot be); copies share it."""
-
-    def __init__(self, make):
-        self.make = make
-        self.lock = allocate_lock()
-        self.done = False
-        self.engine = None
-
-    def get(self):
-        if not self.done:
-            with self.lock:
-                if not self.done:
-                    self.engine = self.make()
-                    self.done = True
-        return self.engine
-
-
-def _is_device_array(value) -> bool:
-    # Without importing pyopencl: a device array can only exist once the user imported it.
-    array = sys.modules.get("pyopencl.array")
-    return array is not None and isinstance(value, array.Array)
-
-
-class _Device:
-    """A device engine auto may choose: "opencl" (the device the program was compiled for, or the
-    default one) or "basic" (a low-latency device for small calls, where the process has one). Made
-    on first use, or aside in a thread once a background build says it is worth it; None where it
-    cannot be made."""
-
-    def __init__(self, name: str, make, selector):
-        self.name = name
-        self.lazy = _Lazy(make)
-        self.selector = selector  # how the background worker finds the device when the engine is not made
-        self.maker = None         # the thread making the engine aside, once started
-
-    def made(self) -> bool:
-        return self.lazy.done and self.lazy.engine is not None
-
-    def make_aside(self) -> bool:
-        """Start making the engine in a thread (not in a call: importing pyopencl and making a context take
-        100 ms or more); True once it is made (or found impossible)."""
-        if not self.lazy.done and self.maker is None:
-            import threading  # (a thread only where a device engine is made)
-
-            self.maker = threading.Thread(target=self.lazy.get, daemon=True,
-                                          name=f"symexpr: making the {self.name} engine")
-            self.maker.start()
-        return self.lazy.done
-
-
-_LABELS = {"numpy": "the NumPy engine", "opencl": "the OpenCL engine",
-           "basic": "the OpenCL engine on the low-latency device"}
-
-
-class AutoEngine:
+class AutoEngine(BackgroundBuilds):
     """Picks, per call signature, the NumPy engine or a device engine, whichever is faster: the OpenCL
     engine above `SMALL` elements, and at most `SMALL` the low-latency device's where the process has one."""
 
     def __init__(self, make_opencl, numpy: NumpyEngine, *, options: dict | None = None, device_given: bool = False,
                  make_basic=None):
-        self._devices = {"opencl": _Device("opencl", make_opencl, None)}
+        self._devices = {"opencl": Device("opencl", make_opencl, None)}
         if make_basic is not None:
-            self._devices["basic"] = _Device("basic", make_basic, "basic")
+            self._devices["basic"] = Device("basic", make_basic, "basic")
         self._lazy = self._devices["opencl"].lazy
         self.numpy = numpy
         self.options = dict(options or {})  # the OpenCL engine's: optimize, fast_math
@@ -184,7 +133,7 @@ class AutoEngine:
         return getattr(opencl, attr)
 
     def accepts(self, value) -> bool:
-        return _is_device_array(value)
+        return is_device_array(value)
 
     def run(self, values: dict[str, object], out=None) -> list:
         engine, first, timer = self.choose(values)
@@ -213,33 +162,6 @@ class AutoEngine:
             return runner(args, out)
         return run
 
-    def _runner_while_building(self, values: dict[str, object]):
-        """The NumPy engine's fast runner, timed, until the kernels are built; then the chosen engine's."""
-        names = self.numpy.graph.input_names
-        numpy = self.numpy.fast_runner(values) or (lambda args, out=None: self.numpy.run(dict(zip(names, args)), out))
-        latest = (self.numpy, self._kinds(values))
-        key = self._size_and_key(values)[1]
-        chosen = []
-
-        def run(args, out=None):
-            if chosen:
-                return chosen[0](args, out)
-            job = self.pending.get(key)
-            if job is not None and self._still_waiting(job) and not self._worth_a_look(job):
-                self.latest = latest
-                t0 = time.perf_counter()
-                results = numpy(args, out)
-                job.record(time.perf_counter() - t0)
-                return results
-            values = dict(zip(names, args))
-            results = self.run(values, out)  # chooses the engine (measuring, maybe)
-            if key in self.decisions:
-                runner = self.fast_runner(values)
-                if runner is not None:
-                    chosen.append(runner)
-            return results
-        return run
-
     def _kinds(self, values: dict[str, object]) -> tuple:
         return tuple(kind_of_value(values[n]) for n in self.numpy.graph.input_names)
 
@@ -248,18 +170,6 @@ class AutoEngine:
         low-latency device), measuring if not yet known ("numpy" while its kernels are built in the
         background)."""
         return self.choose(values)[0].name
-
-    def wait(self, values: dict[str, object], timeout: float | None = None) -> bool:
-        """Wait for the background build of these values' signature, if one is on (and for its device
-        engine to be made); False on timeout."""
-        job = self.pending.get(self._size_and_key(values)[1])
-        end = time.monotonic() + (math.inf if timeout is None else timeout)
-        if job is None or not _background().wait(job, end - time.monotonic()):
-            return job is None
-        device = self._devices[job.dev]
-        if self._still_waiting(job) and device.maker is not None:
-            device.maker.join(None if timeout is None else max(end - time.monotonic(), 0))
-        return device.lazy.done or not self._still_waiting(job)
 
     def describe(self, values: dict[str, object]) -> str:
         """Which engine runs these values' signature and why, without measuring (for explain)."""
@@ -271,7 +181,7 @@ class AutoEngine:
             return f"the NumPy engine: {size} elements, at most {SMALL}, cost less than a kernel launch"
         decided = self.decisions.get(key)
         job = self.pending.get(key)
-        label = _LABELS[dev]
+        label = LABELS[dev]
         if decided is None and job is not None:
             return (f"the NumPy engine for now: the kernels of this signature ({size} elements) for {label} are "
                     f"built in a background process (it has run {job.calls} calls meanwhile); the engine is "
@@ -288,11 +198,11 @@ class AutoEngine:
                     f"engine, and {label} is timed against it once its kernels are built")
         if key in self.predicted:
             t_np, t_dev = self.predicted[key]
-            return (f"{_LABELS[decided]}: the cost model predicted {t_np * 1e3:.3g} ms on the NumPy engine and "
+            return (f"{LABELS[decided]}: the cost model predicted {t_np * 1e3:.3g} ms on the NumPy engine and "
                     f"{t_dev * 1e3:.3g} ms on {label} ({size} elements), from the sizes measured before")
         if key in self.reasons:
-            return f"{_LABELS[decided]} ({size} elements): {self.reasons[key]}"
-        return f"{_LABELS[decided]}: it was faster when both were timed on a call ({size} elements)"
+            return f"{LABELS[decided]} ({size} elements): {self.reasons[key]}"
+        return f"{LABELS[decided]}: it was faster when both were timed on a call ({size} elements)"
 
     def _device_for(self, size: int) -> str | None:
         """The device engine that competes with the NumPy engine at this size, if any."""
@@ -301,7 +211,7 @@ class AutoEngine:
         return "basic" if "basic" in self._devices and self.background else None
 
     def _size_and_key(self, values: dict[str, object]):
-        if any(_is_device_array(v) for v in values.values()):
+        if any(is_device_array(v) for v in values.values()):
             return None, "device"
         shapes = [() if is_weak_value(v) else np.shape(v) for v in values.values()]
         try:
@@ -343,7 +253,7 @@ class AutoEngine:
                     job.tried = self.settled
                     result = self._built_result(values, dev)
                     if result is not None:
-                        _background().cancel(job)
+                        background_builder().cancel(job)
                         del self.pending[key]
                         return self._choose_built(values, size, key, dev, result)
                 return self.numpy, None, job
@@ -418,64 +328,6 @@ class AutoEngine:
         # The winner's own result, so that this call gives what every later call of it will.
         return ((self.numpy, r_np) if winner == "numpy" else (device, r_dev)) + (None,)
 
-    def _built_result(self, values: dict, dev: str):
-        """The device engine's result for these values when every kernel it needs is built (in this
-        process, or in the disk cache), else None. The engine is not made for this (a new process
-        then imports pyopencl in no call it makes): the background worker finds what is on disk."""
-        device = self._devices[dev]
-        if not (device.lazy.done or (dev == "opencl" and self.device_given)):
-            return None
-        engine = device.lazy.get()
-        if engine is None:
-            return None
-        from .opencl.runtime import KernelNotBuilt, built_kernels_only
-
-        try:
-            with built_kernels_only():
-                return engine.run(values)
-        except KernelNotBuilt:
-            return None
-
-    def _build(self, values: dict, key: tuple, guess, dev: str):
-        """Hand the signature's kernels to the background worker: the Job, or None where it cannot
-        (no disk cache to hand the binaries over, or no worker; then this call builds, as before)."""
-        from .background import Job, describe_value
-
-        cache = cache_folder("opencl")
-        if cache is None:
-            return None
-        device = self._devices[dev]
-        selector = device.lazy.engine.info.cache_key if device.made() else device.selector
-        if dev == "opencl" and self.device_given and selector is None:
-            return None
-        job = Job(self.numpy.graph, self.options, {n: describe_value(v) for n, v in values.items()},
-                  selector, _plan_settings(), os.path.dirname(cache), predicted=guess, dev=dev)
-        if not _background().submit(job):
-            self._warn_once(_background().broken + "; kernels are built in the call")
-            self.background = False
-            return None
-        self.pending[key] = job
-        return job
-
-    def _worth_a_look(self, job) -> bool:
-        """Whether another signature's kernels arrived since `job`'s calls last looked: they may be this
-        one's too (an element-wise program's kernel serves every size)."""
-        return job.state in ("waiting", "building") and job.tried < self.settled and self._devices[job.dev].lazy.done
-
-    def _still_waiting(self, job) -> bool:
-        """Whether the calls of `job`'s signature stay on the NumPy engine for now: its kernels are being
-        built, or they are built and worth the device engine, which a thread is making."""
-        if job.pid != os.getpid():
-            return False
-        if job.state in ("waiting", "building"):
-            _background().poll()
-            if job.state in ("waiting", "building"):
-                return True
-        device = self._devices[job.dev]
-        if job.state == "done" and not device.lazy.done and not _far_slower(job):
-            return not device.make_aside()
-        return False
-
     def _settle(self, values: dict, size: int, key: tuple, job):
         """The background build of `key` ended: choose its engine now."""
         del self.pending[key]
@@ -487,13 +339,13 @@ class AutoEngine:
             self._decide(key, "numpy", reason=f"its kernel could not be built ({job.error})")
             return self.numpy, None, None
         model = self.models.setdefault(_family(key), CostModel())
-        if _far_slower(job):  # not worth making the device engine for
+        if far_slower(job):  # not worth making the device engine for
             self._decide(key, "numpy", reason=(
-                f"the background build timed its kernels at {job.seconds * 1e3:.3g} ms, more than {WORKER_MARGIN} "
+                f"the background build timed its kernels at {job.seconds * 1e3:.3g} ms, more than {auto_background.WORKER_MARGIN} "
                 f"times the NumPy engine's {job.numpy_seconds * 1e3:.3g} ms"))
             return self.numpy, None, None
         if self._engine(dev) is None:
-            self._decide(key, "numpy", reason=f"{_LABELS[dev]} could not be set up")
+            self._decide(key, "numpy", reason=f"{LABELS[dev]} could not be set up")
             return self.numpy, None, None
         result = self._built_result(values, dev)
         if result is not None:
@@ -509,11 +361,6 @@ class AutoEngine:
             self._decide(key, "numpy", reason="the kernels built in the background did not fit the layout of its arrays")
             return self.numpy, None, None
         return self._measure(values, size, key, model, dev)
-
-    def _warn_once(self, message: str) -> None:
-        if not self.warned:
-            self.warned = True
-            warnings.warn(f"symexpr: {message}", RuntimeWarning, stacklevel=5)
 
     def _decide(self, key: tuple, winner: str, guess: tuple | None = None, reason: str | None = None) -> None:
         """Keep `winner` for the signature; `guess`: the cost model's prediction it was chosen by;
@@ -534,25 +381,6 @@ def low_latency_named() -> bool:
     launches take 1 to 2 µs: auto then times small calls' kernels there against the NumPy engine.
     Read from the environment, without importing pyopencl."""
     return "basic" in os.environ.get("POCL_DEVICES", "").lower().split()
-
-
-def _far_slower(job) -> bool:
-    """Whether a built signature's kernels timed far slower in the worker than the NumPy engine here
-    (`WORKER_MARGIN`; only by far: the worker timed while this process ran its calls on the same cores,
-    so its time is no point of the cost model). A signature the cost model chose the device for is not
-    ruled out so."""
-    return job.predicted is None and job.seconds >= WORKER_MARGIN * job.numpy_seconds
-
-
-def _background():
-    from .background import builder
-    return builder()
-
-
-def _plan_settings() -> dict:
-    """The kernel plan's limits as this process has them (without importing the plan: pyopencl)."""
-    plan = sys.modules.get("symexpr.backends.opencl.plan")
-    return {} if plan is None else {n: getattr(plan, n) for n in ("HOST_ELEMENTS", "HOST_ELEMENTS_ACROSS_ROWS")}
 
 
 def _family(key: tuple) -> tuple:
