@@ -60,7 +60,6 @@ from ..cache import cache_folder
 from ..infer import is_weak_value, kind_of_value
 from ..ops import OPS
 from .cost_model import CostModel, _Point, decisive as _decisive
-from . import auto_background
 from .auto_background import BackgroundBuilds, background_builder, far_slower
 from .auto_devices import LABELS, Device, is_device_array
 from .numpy import NumpyEngine
@@ -262,7 +261,7 @@ class AutoEngine(BackgroundBuilds):
         if device.lazy.done and device.lazy.engine is None:  # no such device: said once when it was found out
             return self.numpy, None, None
         known = device.made() or (dev == "opencl" and self.device_given)
-        model = self.models.setdefault(_family(key), CostModel())
+        model = self._model(key)
         guess = model.predict(size, dev)
         if _decisive(guess):
             winner = "numpy" if guess[0] < guess[1] else dev
@@ -300,7 +299,7 @@ class AutoEngine(BackgroundBuilds):
     def _choose_built(self, values: dict, size: int, key: tuple, dev: str, result):
         """The signature's kernels are built, `result` the device engine's: choose by the cost model
         where it is decisive (many signatures settle at once when a build ends), else measure."""
-        model = self.models.setdefault(_family(key), CostModel())
+        model = self._model(key)
         guess = model.predict(size, dev)
         if _decisive(guess):
             winner = "numpy" if guess[0] < guess[1] else dev
@@ -338,11 +337,10 @@ class AutoEngine(BackgroundBuilds):
                             "runs that signature")
             self._decide(key, "numpy", reason=f"its kernel could not be built ({job.error})")
             return self.numpy, None, None
-        model = self.models.setdefault(_family(key), CostModel())
-        if far_slower(job):  # not worth making the device engine for
-            self._decide(key, "numpy", reason=(
-                f"the background build timed its kernels at {job.seconds * 1e3:.3g} ms, more than {auto_background.WORKER_MARGIN} "
-                f"times the NumPy engine's {job.numpy_seconds * 1e3:.3g} ms"))
+        model = self._model(key)
+        slower = far_slower(job)
+        if slower:  # not worth making the device engine for
+            self._decide(key, "numpy", reason=slower)
             return self.numpy, None, None
         if self._engine(dev) is None:
             self._decide(key, "numpy", reason=f"{LABELS[dev]} could not be set up")
@@ -361,6 +359,10 @@ class AutoEngine(BackgroundBuilds):
             self._decide(key, "numpy", reason="the kernels built in the background did not fit the layout of its arrays")
             return self.numpy, None, None
         return self._measure(values, size, key, model, dev)
+
+    def _model(self, key: tuple) -> CostModel:
+        """The cost model of the signature's family (its dtypes and dimensions), made on first use."""
+        return self.models.setdefault(_family(key), CostModel())
 
     def _decide(self, key: tuple, winner: str, guess: tuple | None = None, reason: str | None = None) -> None:
         """Keep `winner` for the signature; `guess`: the cost model's prediction it was chosen by;

@@ -126,12 +126,15 @@ class BackgroundBuilds:
             warnings.warn(f"symexpr: {message}", RuntimeWarning, stacklevel=5)
 
 
-def far_slower(job) -> bool:
-    """Whether a built signature's kernels timed far slower in the worker than the NumPy engine here
-    (`WORKER_MARGIN`; only by far: the worker timed while this process ran its calls on the same cores,
-    so its time is no point of the cost model). A signature the cost model chose the device for is not
-    ruled out so."""
-    return job.predicted is None and job.seconds >= WORKER_MARGIN * job.numpy_seconds
+def far_slower(job) -> str | None:
+    """Why a built signature's kernels are not tried, where they timed far slower in the worker than the
+    NumPy engine here (`WORKER_MARGIN`; only by far: the worker timed while this process ran its calls on
+    the same cores, so its time is no point of the cost model); else None. A signature the cost model
+    chose the device for is not ruled out so."""
+    if job.predicted is None and job.seconds >= WORKER_MARGIN * job.numpy_seconds:
+        return (f"the background build timed its kernels at {job.seconds * 1e3:.3g} ms, more than {WORKER_MARGIN} "
+                f"times the NumPy engine's {job.numpy_seconds * 1e3:.3g} ms")
+    return None
 
 
 def background_builder():
