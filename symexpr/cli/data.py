@@ -163,8 +163,12 @@ def gather_inputs(specs: list[str], program_from_stdin: bool = False) -> dict[st
     return values
 
 
-def numeric_inputs(prog, inputs: dict) -> dict:
-    """The program's inputs; a CSV column it reads that is not numeric is named in the error."""
+def program_inputs(prog, inputs: dict, missing_hint: str) -> dict:
+    """The program's inputs, out of those given. One not given is named in the error (with
+    `missing_hint` after it), as is a CSV column the program reads that is not numeric."""
+    missing = [n for n in prog.inputs if n not in inputs]
+    if missing:
+        raise UsageError(f"missing input{'s' if len(missing) > 1 else ''} {', '.join(missing)}{missing_hint}")
     for n in prog.inputs:
         if isinstance(inputs[n], NotNumeric):
             raise UsageError(f"{inputs[n].message}, and the program reads it as input `{n}`")

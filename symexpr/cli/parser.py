@@ -9,6 +9,9 @@ from .run import cmd_run
 from .show import cmd_devices, cmd_show
 
 
+BACKENDS = ("auto", "numpy", "opencl")  # --backend
+
+
 def _positive_int(text: str) -> int:
     """An argparse type: a whole number of at least 1 (argparse turns the ValueError into a usage error)."""
     value = int(text)
@@ -28,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     def common(sp):
         sp.add_argument("program", metavar="PROGRAM", help="a program file, `-` for stdin, or the program text")
-        sp.add_argument("--backend", choices=("auto", "numpy", "opencl"), default="auto",
+        sp.add_argument("--backend", choices=BACKENDS, default="auto",
                         help="where to run it (default: auto, the faster of OpenCL and NumPy for each call signature; NumPy if no OpenCL device exists)")
         sp.add_argument("--outputs", metavar="A,B", help="the outputs wanted, comma separated "
                         "(default: every name assigned and never read)")
@@ -83,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
                                       "they agree and print both times.")
     demo.add_argument("--size", type=_positive_int, default=1_000_000, help="elements per input (default 1,000,000)")
     demo.add_argument("--repeat", type=int, default=5, help="timed runs, best kept (default 5)")
-    demo.add_argument("--backend", choices=("auto", "numpy", "opencl"), default="auto",
+    demo.add_argument("--backend", choices=BACKENDS, default="auto",
                       help="the backend to compare with the NumPy engine (default auto)")
     demo.set_defaults(func=cmd_demo)
 

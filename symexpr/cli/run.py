@@ -4,7 +4,7 @@ from __future__ import annotations
 import difflib
 import sys
 
-from .data import (UsageError, compile_program, gather_inputs, numeric_inputs, print_results, results_by_name,
+from .data import (UsageError, compile_program, gather_inputs, print_results, program_inputs, results_by_name,
                    write_results)
 
 
@@ -18,11 +18,8 @@ def cmd_run(args) -> int:
         hint = f"; did you mean `{close[0]}`?" if close else ""
         raise UsageError(f"--in {unknown[0]}=...: the program has no input `{unknown[0]}` "
                          f"(its inputs are {', '.join(prog.inputs) or 'none'}){hint}")
-    missing = [n for n in prog.inputs if n not in inputs]
-    if missing:
-        raise UsageError(f"missing input{'s' if len(missing) > 1 else ''} {', '.join(missing)}: "
-                         f"give each with --in NAME=FILE or --in NAME=NUMBER (the inputs are {', '.join(prog.inputs)})")
-    results = prog.run(numeric_inputs(prog, inputs))
+    results = prog.run(program_inputs(prog, inputs, ": give each with --in NAME=FILE or --in NAME=NUMBER "
+                                              f"(the inputs are {', '.join(prog.inputs)})"))
     named = results_by_name(prog, results)
     if args.out:
         write_results(args.out, named)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .data import UsageError, compile_program, gather_inputs, numeric_inputs
+from .data import UsageError, compile_program, gather_inputs, program_inputs
 
 
 def example_inputs(prog, dtype: str, size: int) -> dict[str, np.ndarray]:
@@ -30,10 +30,7 @@ def cmd_show(args) -> int:
     prog = compile_program(args)
     inputs = gather_inputs(args.inputs, program_from_stdin=args.program == "-") if args.inputs else None
     if inputs is not None:
-        missing = [n for n in prog.inputs if n not in inputs]
-        if missing:
-            raise UsageError(f"missing input{'s' if len(missing) > 1 else ''} {', '.join(missing)} for the signature")
-        inputs = numeric_inputs(prog, inputs)
+        inputs = program_inputs(prog, inputs, " for the signature")
     if args.what == "kernel":
         if inputs is not None and prog.backend != "numpy":
             prog.run(inputs)  # specialize for these inputs' dtypes and layout
