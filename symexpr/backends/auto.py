@@ -59,9 +59,9 @@ import numpy as np
 from ..cache import cache_folder
 from ..infer import is_weak_value, kind_of_value
 from ..ops import OPS
-from .cost_model import CostModel, _Point, decisive as _decisive
 from .auto_background import BackgroundBuilds, background_builder, far_slower
 from .auto_devices import LABELS, Device, is_device_array
+from .cost_model import CostModel, _Point, decisive as _decisive
 from .numpy import NumpyEngine
 
 SMALL = 4096         # elements: at or below, the NumPy engine without measuring
@@ -70,7 +70,8 @@ MAX_DECISIONS = 256  # signatures remembered
 
 class AutoEngine(BackgroundBuilds):
     """Picks, per call signature, the NumPy engine or a device engine, whichever is faster: the OpenCL
-    engine above `SMALL` elements, and at most `SMALL` the low-latency device's where the process has one."""
+    engine above `SMALL` elements, and at most `SMALL` the low-latency device's where the process has one.
+    (Its side of the background builds, and `wait`, are BackgroundBuilds', in auto_background.py.)"""
 
     def __init__(self, make_opencl, numpy: NumpyEngine, *, options: dict | None = None, device_given: bool = False,
                  make_basic=None):
