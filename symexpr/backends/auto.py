@@ -43,14 +43,16 @@ pyopencl and making a context cost 100 ms or more, which a program whose calls s
 or whose kernels are still building, never pays. Where it cannot be made (no device), the
 NumPy engine runs everything, and a warning says so once.
 
-Here is the choosing; the device engines and how they are made are in auto_devices.py, the
-background builds as the engine sees them (handing kernels to the worker, the calls run meanwhile)
-in auto_background.py, and the cost model's lines in cost_model.py.
+Here is the choosing, and the device engines made on first use. Loaded when first needed (not
+with `import symexpr`): the background builds as the engine sees them (handing kernels to the
+worker, the calls run meanwhile) in auto_background.py, and explain()'s account of a choice in
+auto_explain.py. The cost model's lines are in cost_model.py.
 """
 from __future__ import annotations
 
 import math
 import os
+import sys
 from _thread import allocate_lock  # (threading.Lock: see backends/numpy.py)
 import time
 
@@ -59,8 +61,6 @@ import numpy as np
 from ..cache import cache_folder
 from ..infer import is_weak_value, kind_of_value
 from ..ops import OPS
-from .auto_background import BackgroundBuilds, background_builder, far_slower
-from .auto_devices import LABELS, Device, is_device_array
 from .cost_model import CostModel, _Point, decisive as _decisive
 from .numpy import NumpyEngine
 
@@ -68,10 +68,65 @@ SMALL = 4096         # elements: at or below, the NumPy engine without measuring
 MAX_DECISIONS = 256  # signatures remembered
 
 
-class AutoEngine(BackgroundBuilds):
+class Lazy:
+    """A device engine, made once on first use (None where it cannot be); copies share it."""
+
+    def __init__(self, make):
+        self.make = make
+        self.lock = allocate_lock()
+        self.done = False
+        self.engine = None
+
+    def get(self):
+        if not self.done:
+            with self.lock:
+                if not self.done:
+                    self.engine = self.make()
+                    self.done = True
+        return self.engine
+
+
+def is_device_array(value) -> bool:
+    # Without importing pyopencl: a device array can only exist once the user imported it.
+    array = sys.modules.get("pyopencl.array")
+    return array is not None and isinstance(value, array.Array)
+
+
+class Device:
+    """A device engine auto may choose: "opencl" (the device the program was compiled for, or the
+    default one) or "basic" (a low-latency device for small calls, where the process has one). Made
+    on first use, or aside in a thread once a background build says it is worth it; None where it
+    cannot be made."""
+
+    def __init__(self, name: str, make, selector):
+        self.name = name
+        self.lazy = Lazy(make)
+        self.selector = selector  # how the background worker finds the device when the engine is not made
+        self.maker = None         # the thread making the engine aside, once started
+
+    def made(self) -> bool:
+        return self.lazy.done and self.lazy.engine is not None
+
+    def make_aside(self) -> bool:
+        """Start making the engine in a thread (not in a call: importing pyopencl and making a context take
+        100 ms or more); True once it is made (or found impossible)."""
+        if not self.lazy.done and self.maker is None:
+            import threading  # (a thread only where a device engine is made)
+
+            self.maker = threading.Thread(target=self.lazy.get, daemon=True,
+                                          name=f"symexpr: making the {self.name} engine")
+            self.maker.start()
+        return self.lazy.done
+
+
+# How explain() names each engine.
+LABELS = {"numpy": "the NumPy engine", "opencl": "the OpenCL engine",
+           "basic": "the OpenCL engine on the low-latency device"}
+
+
+class AutoEngine:
     """Picks, per call signature, the NumPy engine or a device engine, whichever is faster: the OpenCL
-    engine above `SMALL` elements, and at most `SMALL` the low-latency device's where the process has one.
-    (Its side of the background builds, and `wait`, are BackgroundBuilds', in auto_background.py.)"""
+    engine above `SMALL` elements, and at most `SMALL` the low-latency device's where the process has one."""
 
     def __init__(self, make_opencl, numpy: NumpyEngine, *, options: dict | None = None, device_given: bool = False,
                  make_basic=None):
@@ -151,7 +206,7 @@ class AutoEngine(BackgroundBuilds):
         engine, _, _ = self.choose(values)
         job = self.pending.get(self._size_and_key(values)[1])
         if job is not None:
-            return self._runner_while_building(values)
+            return _builds().runner_while_building(self, values)
         runner = engine.fast_runner(values)
         if runner is None:
             return None
@@ -173,36 +228,14 @@ class AutoEngine(BackgroundBuilds):
 
     def describe(self, values: dict[str, object]) -> str:
         """Which engine runs these values' signature and why, without measuring (for explain)."""
-        size, key = self._size_and_key(values)
-        if size is None:
-            return "the OpenCL engine: the inputs are device arrays" if key == "device" else "(shapes do not broadcast)"
-        dev = self._device_for(size)
-        if dev is None:
-            return f"the NumPy engine: {size} elements, at most {SMALL}, cost less than a kernel launch"
-        decided = self.decisions.get(key)
-        job = self.pending.get(key)
-        label = LABELS[dev]
-        if decided is None and job is not None:
-            return (f"the NumPy engine for now: the kernels of this signature ({size} elements) for {label} are "
-                    f"built in a background process (it has run {job.calls} calls meanwhile); the engine is "
-                    "chosen when they are ready")
-        if decided is None:
-            model = self.models.get(_family(key))
-            guess = model.predict(size, dev) if model is not None else None
-            if guess is not None:
-                return (f"not chosen yet: the cost model predicts {guess[0] * 1e3:.3g} ms on the NumPy engine and "
-                        f"{guess[1] * 1e3:.3g} ms on {label} at {size} elements; the first call takes "
-                        + ("the faster" if _decisive(guess) else
-                           "the one predicted faster (close: its time then refines the prediction)"))
-            return (f"not chosen yet: the first call of this signature ({size} elements) runs on the NumPy "
-                    f"engine, and {label} is timed against it once its kernels are built")
-        if key in self.predicted:
-            t_np, t_dev = self.predicted[key]
-            return (f"{LABELS[decided]}: the cost model predicted {t_np * 1e3:.3g} ms on the NumPy engine and "
-                    f"{t_dev * 1e3:.3g} ms on {label} ({size} elements), from the sizes measured before")
-        if key in self.reasons:
-            return f"{LABELS[decided]} ({size} elements): {self.reasons[key]}"
-        return f"{LABELS[decided]}: it was faster when both were timed on a call ({size} elements)"
+        from .auto_explain import describe
+        return describe(self, values)
+
+    def wait(self, values: dict[str, object], timeout: float | None = None) -> bool:
+        """Wait for the background build of these values' signature, if one is on (and for its device
+        engine to be made); False on timeout."""
+        job = self.pending.get(self._size_and_key(values)[1])
+        return job is None or _builds().wait(self, job, timeout)
 
     def _device_for(self, size: int) -> str | None:
         """The device engine that competes with the NumPy engine at this size, if any."""
@@ -248,12 +281,12 @@ class AutoEngine(BackgroundBuilds):
             del self.pending[key]
             job = None
         if job is not None:
-            if self._still_waiting(job):
-                if self._worth_a_look(job):
+            if _builds().still_waiting(self, job):
+                if _builds().worth_a_look(self, job):
                     job.tried = self.settled
-                    result = self._built_result(values, dev)
+                    result = _builds().built_result(self, values, dev)
                     if result is not None:
-                        background_builder().cancel(job)
+                        _builds().background_builder().cancel(job)
                         del self.pending[key]
                         return self._choose_built(values, size, key, dev, result)
                 return self.numpy, None, job
@@ -267,10 +300,10 @@ class AutoEngine(BackgroundBuilds):
         if _decisive(guess):
             winner = "numpy" if guess[0] < guess[1] else dev
             if winner != "numpy" and self.background:
-                result = self._built_result(values, dev)
+                result = _builds().built_result(self, values, dev)
                 if result is not None:
                     return self._choose_built(values, size, key, dev, result)
-                job = self._build(values, key, guess, dev)
+                job = _builds().submit(self, values, key, guess, dev)
                 if job is not None:
                     return self.numpy, None, job
             self._decide(key, winner, guess)
@@ -282,15 +315,15 @@ class AutoEngine(BackgroundBuilds):
                 self._decide(key, "numpy", guess)
                 return self.numpy, None, _Point(model, "numpy", size)
             t0 = time.perf_counter()
-            result = self._built_result(values, dev)
+            result = _builds().built_result(self, values, dev)
             if result is not None:
                 model.add_one(dev, size, time.perf_counter() - t0)
                 self._decide(key, dev, guess)
                 return self._engine(dev), result, None
         if self.background:
-            if self._built_result(values, dev) is not None:
+            if _builds().built_result(self, values, dev) is not None:
                 return self._measure(values, size, key, model, dev, warm=True)
-            job = self._build(values, key, None, dev)  # (the kernels are not built: nothing is measured)
+            job = _builds().submit(self, values, key, None, dev)  # (the kernels are not built: nothing is measured)
             if job is not None:
                 return self.numpy, None, job
         if dev != "opencl" or self.opencl is None:  # (the low-latency device builds in the background only)
@@ -334,24 +367,24 @@ class AutoEngine(BackgroundBuilds):
         self.settled += 1
         dev = job.dev
         if job.state == "failed":
-            self._warn_once(f"a kernel could not be built in the background ({job.error}); the NumPy engine "
-                            "runs that signature")
+            _builds().warn_once(self, f"a kernel could not be built in the background ({job.error}); the NumPy "
+                                "engine runs that signature")
             self._decide(key, "numpy", reason=f"its kernel could not be built ({job.error})")
             return self.numpy, None, None
         model = self._model(key)
-        slower = far_slower(job)
+        slower = _builds().far_slower(job)
         if slower:  # not worth making the device engine for
             self._decide(key, "numpy", reason=slower)
             return self.numpy, None, None
         if self._engine(dev) is None:
             self._decide(key, "numpy", reason=f"{LABELS[dev]} could not be set up")
             return self.numpy, None, None
-        result = self._built_result(values, dev)
+        result = _builds().built_result(self, values, dev)
         if result is not None:
             return self._choose_built(values, size, key, dev, result)
         # Built, yet not what this call needs (another layout of the arrays): once more, then in the call.
         if job.attempts < 2:
-            again = self._build(values, key, job.predicted, dev)
+            again = _builds().submit(self, values, key, job.predicted, dev)
             if again is not None:
                 again.attempts = job.attempts + 1
                 again.numpy_seconds = job.numpy_seconds
@@ -384,6 +417,12 @@ def low_latency_named() -> bool:
     launches take 1 to 2 µs: auto then times small calls' kernels there against the NumPy engine.
     Read from the environment, without importing pyopencl."""
     return "basic" in os.environ.get("POCL_DEVICES", "").lower().split()
+
+
+def _builds():
+    """auto_background.py, the background builds' side, imported when a signature first needs a kernel."""
+    from . import auto_background
+    return auto_background
 
 
 def _family(key: tuple) -> tuple:
