@@ -68,7 +68,7 @@ SMALL = 4096         # elements: at or below, the NumPy engine without measuring
 MAX_DECISIONS = 256  # signatures remembered
 
 
-class Lazy:
+class _Lazy:
     """A device engine, made once on first use (None where it cannot be); copies share it."""
 
     def __init__(self, make):
@@ -86,13 +86,13 @@ class Lazy:
         return self.engine
 
 
-def is_device_array(value) -> bool:
+def _is_device_array(value) -> bool:
     # Without importing pyopencl: a device array can only exist once the user imported it.
     array = sys.modules.get("pyopencl.array")
     return array is not None and isinstance(value, array.Array)
 
 
-class Device:
+class _Device:
     """A device engine auto may choose: "opencl" (the device the program was compiled for, or the
     default one) or "basic" (a low-latency device for small calls, where the process has one). Made
     on first use, or aside in a thread once a background build says it is worth it; None where it
@@ -100,7 +100,7 @@ class Device:
 
     def __init__(self, name: str, make, selector):
         self.name = name
-        self.lazy = Lazy(make)
+        self.lazy = _Lazy(make)
         self.selector = selector  # how the background worker finds the device when the engine is not made
         self.maker = None         # the thread making the engine aside, once started
 
@@ -119,8 +119,7 @@ class Device:
         return self.lazy.done
 
 
-# How explain() names each engine.
-LABELS = {"numpy": "the NumPy engine", "opencl": "the OpenCL engine",
+_LABELS = {"numpy": "the NumPy engine", "opencl": "the OpenCL engine",
            "basic": "the OpenCL engine on the low-latency device"}
 
 
@@ -130,9 +129,9 @@ class AutoEngine:
 
     def __init__(self, make_opencl, numpy: NumpyEngine, *, options: dict | None = None, device_given: bool = False,
                  make_basic=None):
-        self._devices = {"opencl": Device("opencl", make_opencl, None)}
+        self._devices = {"opencl": _Device("opencl", make_opencl, None)}
         if make_basic is not None:
-            self._devices["basic"] = Device("basic", make_basic, "basic")
+            self._devices["basic"] = _Device("basic", make_basic, "basic")
         self._lazy = self._devices["opencl"].lazy
         self.numpy = numpy
         self.options = dict(options or {})  # the OpenCL engine's: optimize, fast_math
@@ -188,7 +187,7 @@ class AutoEngine:
         return getattr(opencl, attr)
 
     def accepts(self, value) -> bool:
-        return is_device_array(value)
+        return _is_device_array(value)
 
     def run(self, values: dict[str, object], out=None) -> list:
         engine, first, timer = self.choose(values)
@@ -244,7 +243,7 @@ class AutoEngine:
         return "basic" if "basic" in self._devices and self.background else None
 
     def _size_and_key(self, values: dict[str, object]):
-        if any(is_device_array(v) for v in values.values()):
+        if any(_is_device_array(v) for v in values.values()):
             return None, "device"
         shapes = [() if is_weak_value(v) else np.shape(v) for v in values.values()]
         try:
@@ -377,7 +376,7 @@ class AutoEngine:
             self._decide(key, "numpy", reason=slower)
             return self.numpy, None, None
         if self._engine(dev) is None:
-            self._decide(key, "numpy", reason=f"{LABELS[dev]} could not be set up")
+            self._decide(key, "numpy", reason=f"{_LABELS[dev]} could not be set up")
             return self.numpy, None, None
         result = _builds().built_result(self, values, dev)
         if result is not None:

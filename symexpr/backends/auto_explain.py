@@ -2,7 +2,7 @@
 without measuring. Loaded when explain() first asks."""
 from __future__ import annotations
 
-from .auto import LABELS, SMALL, _decisive, _family
+from .auto import _LABELS, SMALL, _decisive, _family
 
 
 def describe(engine, values: dict[str, object]) -> str:
@@ -15,7 +15,7 @@ def describe(engine, values: dict[str, object]) -> str:
         return f"the NumPy engine: {size} elements, at most {SMALL}, cost less than a kernel launch"
     decided = engine.decisions.get(key)
     job = engine.pending.get(key)
-    label = LABELS[dev]
+    label = _LABELS[dev]
     if decided is None and job is not None:
         return (f"the NumPy engine for now: the kernels of this signature ({size} elements) for {label} are "
                 f"built in a background process (it has run {job.calls} calls meanwhile); the engine is "
@@ -32,8 +32,8 @@ def describe(engine, values: dict[str, object]) -> str:
                 f"engine, and {label} is timed against it once its kernels are built")
     if key in engine.predicted:
         t_np, t_dev = engine.predicted[key]
-        return (f"{LABELS[decided]}: the cost model predicted {t_np * 1e3:.3g} ms on the NumPy engine and "
+        return (f"{_LABELS[decided]}: the cost model predicted {t_np * 1e3:.3g} ms on the NumPy engine and "
                 f"{t_dev * 1e3:.3g} ms on {label} ({size} elements), from the sizes measured before")
     if key in engine.reasons:
-        return f"{LABELS[decided]} ({size} elements): {engine.reasons[key]}"
-    return f"{LABELS[decided]}: it was faster when both were timed on a call ({size} elements)"
+        return f"{_LABELS[decided]} ({size} elements): {engine.reasons[key]}"
+    return f"{_LABELS[decided]}: it was faster when both were timed on a call ({size} elements)"
