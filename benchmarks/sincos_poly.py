@@ -4,7 +4,7 @@
 
 PoCL 3.0-rc2's float `sin`/`cos` (SLEEF underneath) ran `sin(a) + cos(b)` at 1e7 no faster than
 NumPy's own. This times, kernel alone (buffers made once, chunked as symexpr launches), PoCL's
-`sin`/`cos` on float8 against the polynomial symexpr's kernels use (`c_ops.py`: Cody-Waite range
+`sin`/`cos` on float8 against the polynomial symexpr's kernels use (`c_math.py`: Cody-Waite range
 reduction with pi/2 in four parts, cephes' minimax coefficients on [-pi/4, pi/4]; a vector with a
 lane beyond SINCOS_BOUND, NaN or inf takes the built-in), and measures both against NumPy's
 float32 `sin`/`cos` in ulps, on uniform samples over several ranges, the floats nearest multiples
@@ -21,13 +21,13 @@ from pathlib import Path
 import numpy as np
 import pyopencl as cl
 
-from symexpr.backends.opencl.c_ops import _SINCOS_POLY, SINCOS_BOUND
+from symexpr.backends.opencl.c_math import SINCOS_BOUND, SINCOS_POLY
 
 HERE = Path(__file__).resolve().parent
 BOUND = SINCOS_BOUND  # |x| up to which the polynomial is used: its reduction is exact to 4096 (k < 2^12)
 
-# symexpr's kernels' polynomial itself (c_ops.py), and the same choice as its helpers make.
-SOURCE = "#pragma OPENCL FP_CONTRACT OFF\n" + _SINCOS_POLY.replace("W", "8") + """
+# symexpr's kernels' polynomial itself (c_math.py), and the same choice as its helpers make.
+SOURCE = "#pragma OPENCL FP_CONTRACT OFF\n" + SINCOS_POLY.replace("W", "8") + """
 #define BOUND %(bound)ff
 #define poly_sincos sx_sincos_poly_float8
 __kernel void builtin_sin(__global const float *x, __global float *y, long n, long chunk) {

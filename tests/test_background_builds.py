@@ -106,9 +106,9 @@ def test_the_fast_path_moves_to_the_engine_chosen(fresh):
 
 
 def test_kernels_the_worker_timed_far_slower_are_not_tried_and_explain_says_why(fresh, monkeypatch):
-    from symexpr.backends import auto
+    from symexpr.backends import auto_background
 
-    monkeypatch.setattr(auto, "WORKER_MARGIN", 0)  # any kernel is "far slower" than the NumPy engine
+    monkeypatch.setattr(auto_background, "WORKER_MARGIN", 0)  # any kernel is "far slower" than the NumPy engine
     prog = sx.compile(SRC)
     a, b = data()
     expect = reference(SRC, a, b)
@@ -310,13 +310,13 @@ def test_small_calls_on_the_low_latency_device_where_the_process_has_one(tmp_pat
     # results they then give); large calls keep the multi-threaded default device.
     code = textwrap.dedent("""
         import numpy as np, symexpr as sx
-        from symexpr.backends import auto
+        from symexpr.backends import auto, auto_background
         timed = auto._best
         def favour_the_device(engine, values, repeats):
             seconds, result = timed(engine, values, repeats)
             return (0.0 if engine.name != "numpy" else seconds), result
         auto._best = favour_the_device
-        auto.WORKER_MARGIN = float("inf")  # (a busy machine may time the worker's launches far slower)
+        auto_background.WORKER_MARGIN = float("inf")  # (a busy machine may time the worker's launches far slower)
         src = "s = a + b\\nt = a - b\\nq = where(s * t > 0, s * t, -s) + b * 0.5"
         prog = sx.compile(src)
         ref = sx.compile(src, backend="numpy")

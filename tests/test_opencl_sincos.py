@@ -1,12 +1,12 @@
 """float32 sin and cos in the OpenCL kernels' vector loops: a polynomial within SINCOS_BOUND
-(backends/opencl/c_ops.py), the built-in beyond it. Against NumPy within the README's ulp bound
+(backends/opencl/c_math.py), the built-in beyond it. Against NumPy within the README's ulp bound
 (helpers.OPENCL_ULPS), on large samples where the reduction is hardest, at the bound, beyond it,
 and with NaN, inf, -0.0 and tiny values, alone in a vector and mixed with ordinary lanes."""
 import numpy as np
 import pytest
 
 import symexpr as sx
-from symexpr.backends.opencl.c_ops import SINCOS_BOUND
+from symexpr.backends.opencl.c_math import SINCOS_BOUND
 
 from helpers import OPENCL_ULPS, assert_same
 

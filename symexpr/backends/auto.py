@@ -42,6 +42,11 @@ kernels are built, device arrays, `kernel_source`, `explain()`'s kernels): impor
 pyopencl and making a context cost 100 ms or more, which a program whose calls stay small,
 or whose kernels are still building, never pays. Where it cannot be made (no device), the
 NumPy engine runs everything, and a warning says so once.
+
+Here is the choosing, and the device engines made on first use. Loaded when first needed (not
+with `import symexpr`): the background builds as the engine sees them (handing kernels to the
+worker, the calls run meanwhile) in auto_background.py, and explain()'s account of a choice in
+auto_explain.py. The cost model's lines are in cost_model.py.
 """
 from __future__ import annotations
 
@@ -50,7 +55,6 @@ import os
 import sys
 from _thread import allocate_lock  # (threading.Lock: see backends/numpy.py)
 import time
-import warnings
 
 import numpy as np
 
@@ -62,7 +66,6 @@ from .numpy import NumpyEngine
 
 SMALL = 4096         # elements: at or below, the NumPy engine without measuring
 MAX_DECISIONS = 256  # signatures remembered
-WORKER_MARGIN = 4    # kernels the background worker timed this much slower than the NumPy engine are not tried
 
 
 class _Lazy:
@@ -202,7 +205,7 @@ class AutoEngine:
         engine, _, _ = self.choose(values)
         job = self.pending.get(self._size_and_key(values)[1])
         if job is not None:
-            return self._runner_while_building(values)
+            return _builds().runner_while_building(self, values)
         runner = engine.fast_runner(values)
         if runner is None:
             return None
@@ -211,33 +214,6 @@ class AutoEngine:
         def run(args, out=None):
             self.latest = latest
             return runner(args, out)
-        return run
-
-    def _runner_while_building(self, values: dict[str, object]):
-        """The NumPy engine's fast runner, timed, until the kernels are built; then the chosen engine's."""
-        names = self.numpy.graph.input_names
-        numpy = self.numpy.fast_runner(values) or (lambda args, out=None: self.numpy.run(dict(zip(names, args)), out))
-        latest = (self.numpy, self._kinds(values))
-        key = self._size_and_key(values)[1]
-        chosen = []
-
-        def run(args, out=None):
-            if chosen:
-                return chosen[0](args, out)
-            job = self.pending.get(key)
-            if job is not None and self._still_waiting(job) and not self._worth_a_look(job):
-                self.latest = latest
-                t0 = time.perf_counter()
-                results = numpy(args, out)
-                job.record(time.perf_counter() - t0)
-                return results
-            values = dict(zip(names, args))
-            results = self.run(values, out)  # chooses the engine (measuring, maybe)
-            if key in self.decisions:
-                runner = self.fast_runner(values)
-                if runner is not None:
-                    chosen.append(runner)
-            return results
         return run
 
     def _kinds(self, values: dict[str, object]) -> tuple:
@@ -249,50 +225,16 @@ class AutoEngine:
         background)."""
         return self.choose(values)[0].name
 
+    def describe(self, values: dict[str, object]) -> str:
+        """Which engine runs these values' signature and why, without measuring (for explain)."""
+        from .auto_explain import describe
+        return describe(self, values)
+
     def wait(self, values: dict[str, object], timeout: float | None = None) -> bool:
         """Wait for the background build of these values' signature, if one is on (and for its device
         engine to be made); False on timeout."""
         job = self.pending.get(self._size_and_key(values)[1])
-        end = time.monotonic() + (math.inf if timeout is None else timeout)
-        if job is None or not _background().wait(job, end - time.monotonic()):
-            return job is None
-        device = self._devices[job.dev]
-        if self._still_waiting(job) and device.maker is not None:
-            device.maker.join(None if timeout is None else max(end - time.monotonic(), 0))
-        return device.lazy.done or not self._still_waiting(job)
-
-    def describe(self, values: dict[str, object]) -> str:
-        """Which engine runs these values' signature and why, without measuring (for explain)."""
-        size, key = self._size_and_key(values)
-        if size is None:
-            return "the OpenCL engine: the inputs are device arrays" if key == "device" else "(shapes do not broadcast)"
-        dev = self._device_for(size)
-        if dev is None:
-            return f"the NumPy engine: {size} elements, at most {SMALL}, cost less than a kernel launch"
-        decided = self.decisions.get(key)
-        job = self.pending.get(key)
-        label = _LABELS[dev]
-        if decided is None and job is not None:
-            return (f"the NumPy engine for now: the kernels of this signature ({size} elements) for {label} are "
-                    f"built in a background process (it has run {job.calls} calls meanwhile); the engine is "
-                    "chosen when they are ready")
-        if decided is None:
-            model = self.models.get(_family(key))
-            guess = model.predict(size, dev) if model is not None else None
-            if guess is not None:
-                return (f"not chosen yet: the cost model predicts {guess[0] * 1e3:.3g} ms on the NumPy engine and "
-                        f"{guess[1] * 1e3:.3g} ms on {label} at {size} elements; the first call takes "
-                        + ("the faster" if _decisive(guess) else
-                           "the one predicted faster (close: its time then refines the prediction)"))
-            return (f"not chosen yet: the first call of this signature ({size} elements) runs on the NumPy "
-                    f"engine, and {label} is timed against it once its kernels are built")
-        if key in self.predicted:
-            t_np, t_dev = self.predicted[key]
-            return (f"{_LABELS[decided]}: the cost model predicted {t_np * 1e3:.3g} ms on the NumPy engine and "
-                    f"{t_dev * 1e3:.3g} ms on {label} ({size} elements), from the sizes measured before")
-        if key in self.reasons:
-            return f"{_LABELS[decided]} ({size} elements): {self.reasons[key]}"
-        return f"{_LABELS[decided]}: it was faster when both were timed on a call ({size} elements)"
+        return job is None or _builds().wait(self, job, timeout)
 
     def _device_for(self, size: int) -> str | None:
         """The device engine that competes with the NumPy engine at this size, if any."""
@@ -338,12 +280,12 @@ class AutoEngine:
             del self.pending[key]
             job = None
         if job is not None:
-            if self._still_waiting(job):
-                if self._worth_a_look(job):
+            if _builds().still_waiting(self, job):
+                if _builds().worth_a_look(self, job):
                     job.tried = self.settled
-                    result = self._built_result(values, dev)
+                    result = _builds().built_result(self, values, dev)
                     if result is not None:
-                        _background().cancel(job)
+                        _builds().background_builder().cancel(job)
                         del self.pending[key]
                         return self._choose_built(values, size, key, dev, result)
                 return self.numpy, None, job
@@ -352,15 +294,15 @@ class AutoEngine:
         if device.lazy.done and device.lazy.engine is None:  # no such device: said once when it was found out
             return self.numpy, None, None
         known = device.made() or (dev == "opencl" and self.device_given)
-        model = self.models.setdefault(_family(key), CostModel())
+        model = self._model(key)
         guess = model.predict(size, dev)
         if _decisive(guess):
             winner = "numpy" if guess[0] < guess[1] else dev
             if winner != "numpy" and self.background:
-                result = self._built_result(values, dev)
+                result = _builds().built_result(self, values, dev)
                 if result is not None:
                     return self._choose_built(values, size, key, dev, result)
-                job = self._build(values, key, guess, dev)
+                job = _builds().submit(self, values, key, guess, dev)
                 if job is not None:
                     return self.numpy, None, job
             self._decide(key, winner, guess)
@@ -372,15 +314,15 @@ class AutoEngine:
                 self._decide(key, "numpy", guess)
                 return self.numpy, None, _Point(model, "numpy", size)
             t0 = time.perf_counter()
-            result = self._built_result(values, dev)
+            result = _builds().built_result(self, values, dev)
             if result is not None:
                 model.add_one(dev, size, time.perf_counter() - t0)
                 self._decide(key, dev, guess)
                 return self._engine(dev), result, None
         if self.background:
-            if self._built_result(values, dev) is not None:
+            if _builds().built_result(self, values, dev) is not None:
                 return self._measure(values, size, key, model, dev, warm=True)
-            job = self._build(values, key, None, dev)  # (the kernels are not built: nothing is measured)
+            job = _builds().submit(self, values, key, None, dev)  # (the kernels are not built: nothing is measured)
             if job is not None:
                 return self.numpy, None, job
         if dev != "opencl" or self.opencl is None:  # (the low-latency device builds in the background only)
@@ -390,7 +332,7 @@ class AutoEngine:
     def _choose_built(self, values: dict, size: int, key: tuple, dev: str, result):
         """The signature's kernels are built, `result` the device engine's: choose by the cost model
         where it is decisive (many signatures settle at once when a build ends), else measure."""
-        model = self.models.setdefault(_family(key), CostModel())
+        model = self._model(key)
         guess = model.predict(size, dev)
         if _decisive(guess):
             winner = "numpy" if guess[0] < guess[1] else dev
@@ -418,89 +360,30 @@ class AutoEngine:
         # The winner's own result, so that this call gives what every later call of it will.
         return ((self.numpy, r_np) if winner == "numpy" else (device, r_dev)) + (None,)
 
-    def _built_result(self, values: dict, dev: str):
-        """The device engine's result for these values when every kernel it needs is built (in this
-        process, or in the disk cache), else None. The engine is not made for this (a new process
-        then imports pyopencl in no call it makes): the background worker finds what is on disk."""
-        device = self._devices[dev]
-        if not (device.lazy.done or (dev == "opencl" and self.device_given)):
-            return None
-        engine = device.lazy.get()
-        if engine is None:
-            return None
-        from .opencl.runtime import KernelNotBuilt, built_kernels_only
-
-        try:
-            with built_kernels_only():
-                return engine.run(values)
-        except KernelNotBuilt:
-            return None
-
-    def _build(self, values: dict, key: tuple, guess, dev: str):
-        """Hand the signature's kernels to the background worker: the Job, or None where it cannot
-        (no disk cache to hand the binaries over, or no worker; then this call builds, as before)."""
-        from .background import Job, describe_value
-
-        cache = cache_folder("opencl")
-        if cache is None:
-            return None
-        device = self._devices[dev]
-        selector = device.lazy.engine.info.cache_key if device.made() else device.selector
-        if dev == "opencl" and self.device_given and selector is None:
-            return None
-        job = Job(self.numpy.graph, self.options, {n: describe_value(v) for n, v in values.items()},
-                  selector, _plan_settings(), os.path.dirname(cache), predicted=guess, dev=dev)
-        if not _background().submit(job):
-            self._warn_once(_background().broken + "; kernels are built in the call")
-            self.background = False
-            return None
-        self.pending[key] = job
-        return job
-
-    def _worth_a_look(self, job) -> bool:
-        """Whether another signature's kernels arrived since `job`'s calls last looked: they may be this
-        one's too (an element-wise program's kernel serves every size)."""
-        return job.state in ("waiting", "building") and job.tried < self.settled and self._devices[job.dev].lazy.done
-
-    def _still_waiting(self, job) -> bool:
-        """Whether the calls of `job`'s signature stay on the NumPy engine for now: its kernels are being
-        built, or they are built and worth the device engine, which a thread is making."""
-        if job.pid != os.getpid():
-            return False
-        if job.state in ("waiting", "building"):
-            _background().poll()
-            if job.state in ("waiting", "building"):
-                return True
-        device = self._devices[job.dev]
-        if job.state == "done" and not device.lazy.done and not _far_slower(job):
-            return not device.make_aside()
-        return False
-
     def _settle(self, values: dict, size: int, key: tuple, job):
         """The background build of `key` ended: choose its engine now."""
         del self.pending[key]
         self.settled += 1
         dev = job.dev
         if job.state == "failed":
-            self._warn_once(f"a kernel could not be built in the background ({job.error}); the NumPy engine "
-                            "runs that signature")
+            _builds().warn_once(self, f"a kernel could not be built in the background ({job.error}); the NumPy "
+                                "engine runs that signature")
             self._decide(key, "numpy", reason=f"its kernel could not be built ({job.error})")
             return self.numpy, None, None
-        model = self.models.setdefault(_family(key), CostModel())
-        if _far_slower(job):  # not worth making the device engine for
-            self._decide(key, "numpy", reason=(
-                f"the background build timed its kernels at {job.seconds * 1e3:.3g} ms, more than {WORKER_MARGIN} "
-                f"times the NumPy engine's {job.numpy_seconds * 1e3:.3g} ms"))
+        model = self._model(key)
+        slower = _builds().far_slower(job)
+        if slower:  # not worth making the device engine for
+            self._decide(key, "numpy", reason=slower)
             return self.numpy, None, None
         if self._engine(dev) is None:
             self._decide(key, "numpy", reason=f"{_LABELS[dev]} could not be set up")
             return self.numpy, None, None
-        result = self._built_result(values, dev)
+        result = _builds().built_result(self, values, dev)
         if result is not None:
             return self._choose_built(values, size, key, dev, result)
         # Built, yet not what this call needs (another layout of the arrays): once more, then in the call.
         if job.attempts < 2:
-            again = self._build(values, key, job.predicted, dev)
+            again = _builds().submit(self, values, key, job.predicted, dev)
             if again is not None:
                 again.attempts = job.attempts + 1
                 again.numpy_seconds = job.numpy_seconds
@@ -510,10 +393,9 @@ class AutoEngine:
             return self.numpy, None, None
         return self._measure(values, size, key, model, dev)
 
-    def _warn_once(self, message: str) -> None:
-        if not self.warned:
-            self.warned = True
-            warnings.warn(f"symexpr: {message}", RuntimeWarning, stacklevel=5)
+    def _model(self, key: tuple) -> CostModel:
+        """The cost model of the signature's family (its dtypes and dimensions), made on first use."""
+        return self.models.setdefault(_family(key), CostModel())
 
     def _decide(self, key: tuple, winner: str, guess: tuple | None = None, reason: str | None = None) -> None:
         """Keep `winner` for the signature; `guess`: the cost model's prediction it was chosen by;
@@ -536,23 +418,10 @@ def low_latency_named() -> bool:
     return "basic" in os.environ.get("POCL_DEVICES", "").lower().split()
 
 
-def _far_slower(job) -> bool:
-    """Whether a built signature's kernels timed far slower in the worker than the NumPy engine here
-    (`WORKER_MARGIN`; only by far: the worker timed while this process ran its calls on the same cores,
-    so its time is no point of the cost model). A signature the cost model chose the device for is not
-    ruled out so."""
-    return job.predicted is None and job.seconds >= WORKER_MARGIN * job.numpy_seconds
-
-
-def _background():
-    from .background import builder
-    return builder()
-
-
-def _plan_settings() -> dict:
-    """The kernel plan's limits as this process has them (without importing the plan: pyopencl)."""
-    plan = sys.modules.get("symexpr.backends.opencl.plan")
-    return {} if plan is None else {n: getattr(plan, n) for n in ("HOST_ELEMENTS", "HOST_ELEMENTS_ACROSS_ROWS")}
+def _builds():
+    """auto_background.py, the background builds' side, imported when a signature first needs a kernel."""
+    from . import auto_background
+    return auto_background
 
 
 def _family(key: tuple) -> tuple:

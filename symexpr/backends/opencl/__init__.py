@@ -3,6 +3,10 @@
 The modules are the stages of code generation, then the runtime:
 
     c_types.py      OpenCL C types, exact literals, NumPy's conversions
+    c_context.py    what a per-op rendering knows (Ctx): dtypes, scalar or vector code
+    c_arith.py      arithmetic, bitwise operations and shifts, as NumPy computes them
+    c_math.py       the math functions: sin/cos polynomial, rounding, sign, extrema, clip, sigmoid
+    c_complex.py    complex numbers: arithmetic and elementary functions
     c_ops.py        the per-op table: each element-wise op's OpenCL C (CL_OPS)
     values.py       what every kind of kernel shares: one line per operation, arguments, preamble
     elementwise.py  element-wise kernels (a whole element-wise program in one kernel)

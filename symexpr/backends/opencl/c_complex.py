@@ -1,5 +1,6 @@
-"""Complex elementary functions in OpenCL C: exp, log, log10, log2, sqrt, sin, cos, tan, sinh, cosh, tanh,
-sign and **.
+"""Complex numbers in OpenCL C: the elementary functions exp, log, log10, log2, sqrt, sin, cos, tan,
+sinh, cosh, tanh, sign and **, and (at the end) the arithmetic * / and abs with NumPy's loops'
+formulas, and real, imag, conjugate and angle.
 
 NumPy computes them with the C library's complex functions (glibc's cexp, clog, csqrt, ...), which
 follow C99's Annex G for infinities, NaN and signed zeros; the helpers here give the same special
@@ -22,6 +23,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
+from .c_types import COMPLEX_PART, cl_type, convert
 
 # Each helper: (C source, the helpers it calls). The sources are for double2; complex64 values are
 # converted to double2 and back around them (`_on_double`).
@@ -335,11 +338,10 @@ def _on_double(ctx, name: str, arg: str) -> str:
 
 def render(ctx, op: str, *args: str) -> str:
     """The C expression of complex `op` of `args` (operands already in the result's complex type)."""
-    t = ctx.t()
+    t, p = ctx.t(), _part(ctx)
     if op in FUNCTIONS:
         return _on_double(ctx, FUNCTIONS[op], args[0])
     if op == "sign":
-        p = "double" if t == "double2" else "float"
         return f"{ctx.helper(f'sx_csign_{t}', _sign_source(t, p))}({args[0]})"
     if op in SCALED_LOG:
         factor = (f"{np.float32(SCALED_LOG[op])}f" if t == "float2" else repr(SCALED_LOG[op]))
@@ -353,8 +355,76 @@ def render(ctx, op: str, *args: str) -> str:
                            f"    return {back.format(r='r', t=t)};\n}}")
         return f"{helper}({z})"
     a, b = args
-    p = "double" if t == "double2" else "float"
+    ctx.helper(f"sx_cdiv_{t}", _cdiv_source(t, p))  # what a negative integer exponent divides with
     _need(ctx, "sx_cexp")
     _need(ctx, "sx_clog")
     ctx.helper(f"sx_cmul_annex_g_{t}", _cmul_annex_g(t, p))
     return f"{ctx.helper(f'sx_cpow_{t}', _cpow_source(t, p, _GENERAL_POWER[t]))}({a}, {b})"
+
+
+# -- arithmetic: (re, im) pairs, float2/double2, with NumPy's loops' formulas ----------------------
+def _part(ctx) -> str:
+    return cl_type(COMPLEX_PART[ctx.result.name])
+
+
+def multiply(ctx, a, b):
+    """NumPy's complex multiply loop: re = ar*br - ai*bi and im = ar*bi + ai*br, each with one fused
+    multiply-add (its SIMD loop's, on CPUs with FMA)."""
+    t = ctx.t()
+    src = (f"{t} sx_cmul_{t}({t} a, {t} b) {{\n"
+           f"    return ({t})(fma(a.x, b.x, -(a.y * b.y)), fma(a.x, b.y, a.y * b.x));\n}}")
+    return f"{ctx.helper(f'sx_cmul_{t}', src)}({a}, {b})"
+
+
+def divide(ctx, a, b):
+    """NumPy's complex division: Smith's algorithm, scaling by the larger part of the divisor (a
+    zero divisor gives NumPy's infinities and NaNs)."""
+    t = ctx.t()
+    return f"{ctx.helper(f'sx_cdiv_{t}', _cdiv_source(t, _part(ctx)))}({a}, {b})"
+
+
+def _cdiv_source(t: str, p: str) -> str:
+    return (f"{t} sx_cdiv_{t}({t} a, {t} b) {{\n"
+            f"    const {p} br = fabs(b.x), bi = fabs(b.y);\n"
+            f"    if (br >= bi) {{\n"
+            f"        if (br == 0 && bi == 0) return ({t})(a.x / br, a.y / br);\n"
+            f"        const {p} rat = b.y / b.x, scl = ({p})1 / (b.x + b.y * rat);\n"
+            f"        return ({t})((a.x + a.y * rat) * scl, (a.y - a.x * rat) * scl);\n"
+            f"    }}\n"
+            f"    const {p} rat = b.x / b.y, scl = ({p})1 / (b.y + b.x * rat);\n"
+            f"    return ({t})((a.x * rat + a.y) * scl, (a.y * rat - a.x) * scl);\n}}")
+
+
+def absolute(ctx, a):
+    """NumPy's complex absolute value: an infinite part gives inf, else a NaN part NaN, else
+    larger * sqrt(1 + (smaller / larger)**2), with one fused multiply-add."""
+    t = cl_type(ctx.operand_dtypes[0])
+    p = ctx.t()
+    src = (f"{p} sx_cabs_{t}({t} z) {{\n"
+           f"    const {p} r = fabs(z.x), i = fabs(z.y);\n"
+           f"    if (isinf(r) || isinf(i)) return ({p})INFINITY;\n"
+           f"    if (isnan(r) || isnan(i)) return ({p})NAN;\n"
+           f"    const {p} larger = fmax(r, i), smaller = fmin(r, i);\n"
+           f"    if (larger == 0) return ({p})0;\n"
+           f"    const {p} ratio = smaller / larger;\n"
+           f"    return sqrt(fma(ratio, ratio, ({p})1)) * larger;\n}}")
+    return f"{ctx.helper(f'sx_cabs_{t}', src)}({a})"
+
+
+def real(ctx, a):
+    return f"{a}.x" if ctx.operand_dtypes[0].kind == "c" else a
+
+
+def imag(ctx, a):
+    return f"{a}.y" if ctx.operand_dtypes[0].kind == "c" else ctx.const(0)
+
+
+def conjugate(ctx, a):
+    return f"(({ctx.t()})({a}.x, -{a}.y))" if ctx.result.kind == "c" else a
+
+
+def angle(ctx, a):
+    d = ctx.operand_dtypes[0]
+    if d.kind == "c":
+        return f"atan2({a}.y, {a}.x)"
+    return f"atan2({ctx.const(0)}, {convert(a, d, ctx.result, ctx)})"  # 0 or pi (and -0.0, -pi)

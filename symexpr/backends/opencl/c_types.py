@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from .c_ops import Ctx
+    from .c_context import Ctx
 
 # -- types ------------------------------------------------------------------------------------
 

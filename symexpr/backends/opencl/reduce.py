@@ -24,7 +24,7 @@ import numpy as np
 from ...graph import Graph, Node
 from ...infer import Kind
 from .plan import PRIMITIVE_REDUCTIONS, KernelPlan, Step, cone
-from .c_ops import Ctx
+from .c_context import Ctx
 from .c_types import _MASK, COMPLEX_PART, cl_type, convert, literal
 from .values import Arg, render_preamble, render_values, var_names, vector_width
 

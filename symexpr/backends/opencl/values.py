@@ -13,8 +13,8 @@ import numpy as np
 from ...graph import Graph, Node
 from ...infer import Kind
 from ...ops import CASTS
-from .c_ops import CL_OPS, Ctx
-from .c_ops import operand_dtypes
+from .c_context import Ctx
+from .c_ops import CL_OPS, operand_dtypes
 from .c_types import _FLOAT16, _MASK, COMPARISONS, HALF_HELPERS, cl_type, convert, literal
 
 if TYPE_CHECKING:

@@ -1,0 +1,31 @@
+"""`symexpr run`: a program on inputs from files or the command line, its results written or printed."""
+from __future__ import annotations
+
+import difflib
+import sys
+
+from .data import (UsageError, compile_program, gather_inputs, print_results, program_inputs, results_by_name,
+                   write_results)
+
+
+def cmd_run(args) -> int:
+    prog = compile_program(args)
+    inputs = gather_inputs(args.inputs, program_from_stdin=args.program == "-")
+    named = [spec.partition("=")[0].strip() for spec in args.inputs if "=" in spec]
+    unknown = [n for n in named if n not in prog.parsed.input_names]
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], prog.parsed.input_names, n=1)
+        hint = f"; did you mean `{close[0]}`?" if close else ""
+        raise UsageError(f"--in {unknown[0]}=...: the program has no input `{unknown[0]}` "
+                         f"(its inputs are {', '.join(prog.inputs) or 'none'}){hint}")
+    results = prog.run(program_inputs(prog, inputs, ": give each with --in NAME=FILE or --in NAME=NUMBER "
+                                              f"(the inputs are {', '.join(prog.inputs)})"))
+    named = results_by_name(prog, results)
+    if args.out:
+        write_results(args.out, named)
+        if args.verbose:
+            print(f"wrote {', '.join(named)} to {'standard output' if args.out == '-' else args.out}",
+                  file=sys.stderr)
+    else:
+        print_results(named)
+    return 0
