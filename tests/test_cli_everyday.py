@@ -135,3 +135,9 @@ def test_stdin_cannot_hold_both_the_program_and_the_table():
     assert_clean_error(proc, "standard input already holds the program")
     proc = symexpr("run", "c = x * 2", "--in", "-", "--backend", "numpy", stdin="")
     assert_clean_error(proc, "standard input: the CSV file is empty")
+
+
+def test_a_table_piped_in_without_in_dash_is_not_read_and_the_error_says_how():
+    # Standard input is read only when --in - asks: a pipe left open must not hang the command.
+    proc = symexpr("run", "c = x * y", "--backend", "numpy", stdin=CSV)
+    assert_clean_error(proc, "missing inputs x, y", "a CSV table on standard input is read with --in -")

@@ -18,8 +18,11 @@ def cmd_run(args) -> int:
         hint = f"; did you mean `{close[0]}`?" if close else ""
         raise UsageError(f"--in {unknown[0]}=...: the program has no input `{unknown[0]}` "
                          f"(its inputs are {', '.join(prog.inputs) or 'none'}){hint}")
-    results = prog.run(program_inputs(prog, inputs, ": give each with --in NAME=FILE or --in NAME=NUMBER "
-                                              f"(the inputs are {', '.join(prog.inputs)})"))
+    hint = f": give each with --in NAME=FILE or --in NAME=NUMBER (the inputs are {', '.join(prog.inputs)})"
+    if not args.inputs and args.program != "-" and not sys.stdin.isatty():
+        # (Standard input is read only when asked: a pipe left open would otherwise hang the command.)
+        hint += "; a CSV table on standard input is read with --in -"
+    results = prog.run(program_inputs(prog, inputs, hint))
     named = results_by_name(prog, results)
     if args.out:
         write_results(args.out, named)
