@@ -20,9 +20,14 @@ from .errors import ParseError, Span
 from .graph import Graph, Node, collector_paused, constant
 from .ops import CASTS, CONSTANTS, FUNCTIONS, OPS, SUPPORTED_DTYPES, VALUE_NAMES, keeps_weak
 from .parser_tables import lean_parser
-from .syntax_errors import bad_character, suggest, syntax_error
 
 INT64_MAX = 2**63 - 1
+
+
+def _suggest(name: str, choices) -> str:
+    from .syntax_errors import suggest  # (errors only: syntax_errors.py loads when one is made)
+
+    return suggest(name, choices)
 
 # Tree aliases whose op name differs from the alias.
 _ALIAS_OPS = {"true_divide": "divide"}
@@ -229,7 +234,7 @@ class _Builder:
             what = "a constant" if fname in CONSTANTS else "not a function"
             if fname in self.env or fname in self.inputs:
                 what = "a variable, not a function"
-            raise self.error(f"`{fname}` is {what}{suggest(fname, FUNCTIONS)}", self.lines.span(tok[2], tok[3]))
+            raise self.error(f"`{fname}` is {what}{_suggest(fname, FUNCTIONS)}", self.lines.span(tok[2], tok[3]))
         positional = [a for a in args if not (isinstance(a, _Static) and a.what == "keyword")]
         keywords = [a for a in args if isinstance(a, _Static) and a.what == "keyword"]
         if keywords and args.index(keywords[0]) < len(positional):
@@ -250,7 +255,7 @@ class _Builder:
                 takes = ", ".join(f"`{k}`" for k, _ in op.keywords)
                 raise self.error(f"{fname}() takes no keyword `{kw.name}`"
                                  + (f" (it takes {takes})" if takes else " (it takes no keywords)")
-                                 + suggest(kw.name, [k for k, _ in op.keywords]), kspan)
+                                 + _suggest(kw.name, [k for k, _ in op.keywords]), kspan)
             if kw.name in given:
                 raise self.error(f"{fname}() got `{kw.name}` twice", kspan)
             given[kw.name] = (kw.value, kw.value.span)
@@ -384,8 +389,12 @@ def _run(source: str, reduce_for) -> None:
             lean_parser().parse(toks, _check_syntax, len(source))
             raise
     except frontend.BadCharacter as err:
+        from .syntax_errors import bad_character  # (an error's path only: loaded when first needed)
+
         raise bad_character(source, lines, err.pos) from None
     except frontend.UnexpectedToken as err:
+        from .syntax_errors import syntax_error
+
         raise syntax_error(source, lines, err) from None
 
 
@@ -477,7 +486,7 @@ def _parse(source: str, outputs) -> Graph:
             if not isinstance(n, str) or n not in b.env:
                 known = ", ".join(sorted(b.env))
                 raise ParseError(f"outputs: `{n}` is never assigned by the program (it assigns {known})"
-                                 + (suggest(n, b.env) if isinstance(n, str) else ""))
+                                 + (_suggest(n, b.env) if isinstance(n, str) else ""))
         if not names:
             raise ParseError("outputs: name at least one output")
         if len(set(names)) != len(names):

@@ -15,7 +15,6 @@ from .graph import Graph, relabel, render_graph
 from .infer import check_dtype, is_weak_value
 from .parse import parse
 from .passes import Rewrite, optimize as run_passes
-from .passes.differentiate import expand_gradients
 from .tables import MISSING, column, is_dask, is_path, is_table, load_path
 
 BACKENDS = ("auto", "numpy", "opencl")
@@ -71,7 +70,11 @@ class Program:
         line_numbers: the line each line of `source` is labelled with (a traced Python function's)."""
         if backend not in BACKENDS:
             raise SymExprError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
-        parsed = expand_gradients(parse(source, outputs))
+        parsed = parse(source, outputs)
+        if any(n.op == "grad" for n in parsed.nodes):  # (the backward pass's module loads only for one)
+            from .passes.differentiate import expand_gradients
+
+            parsed = expand_gradients(parsed)
         if input_order is not None or line_numbers is not None:
             parsed = relabel(parsed, input_order, line_numbers)
         graph, rewrites = run_passes(parsed, fast_math=fast_math) if optimize else (parsed, [])

@@ -32,8 +32,8 @@ def test_a_new_process_compiling_and_calling_a_small_program_loads_only_what_it_
                        "p(**{x: np.linspace(-1, 1, 1000, dtype=np.float32) for x in 'abcd'})")
     # Not OpenCL, not the grammar's compiler (the parser's tables are cached), not tracing nor
     # gradients; and none of the standard modules that cost a millisecond or more each.
-    unwanted = {"pyopencl", "lark", "symexpr.tracing", "symexpr.gradients", "threading", "dataclasses",
-                "zlib", "hashlib", "pathlib", "difflib"}
+    unwanted = {"pyopencl", "lark", "symexpr.tracing", "symexpr.gradients", "symexpr.syntax_errors",
+                "symexpr.passes.differentiate", "threading", "dataclasses", "zlib", "hashlib", "pathlib", "difflib"}
     assert not loaded & unwanted, sorted(loaded & unwanted)
     assert "symexpr.backends.numpy" in loaded  # (the call ran: the check above can fail)
 
