@@ -43,7 +43,22 @@ class FrozenError(AttributeError):
 
 # Plain classes rather than dataclasses: making the two dataclasses, and importing `dataclasses`,
 # was a quarter of `import symexpr` (about 6 ms) in every new process.
-class Node:
+class _Immutable:
+    """Fields in __slots__, set once by __init__ (object.__setattr__); pickled and copied by them."""
+
+    __slots__ = ()
+
+    def __setattr__(self, attr, value):
+        raise FrozenError(f"a {type(self).__name__} is immutable (its {attr!r} too): make a new one"
+                          + (" with node.replace()" if isinstance(self, Node) else ""))
+
+    __delattr__ = __setattr__
+
+    def __reduce__(self):
+        return type(self), tuple(getattr(self, field) for field in self.__slots__)
+
+
+class Node(_Immutable):
     """One value of the program. Immutable; compares and hashes by identity.
 
     op:        an op name from `ops.OPS`, or "input" / "constant".
@@ -70,14 +85,6 @@ class Node:
         _set(self, "name", name)
         _set(self, "span", span)
         _set(self, "statement", statement)
-
-    def __setattr__(self, attr, value):
-        raise FrozenError(f"a Node is immutable (its {attr!r} too): make a new one with node.replace()")
-
-    __delattr__ = __setattr__
-
-    def __reduce__(self):
-        return Node, (self.op, self.inputs, self.attrs, self.name, self.span, self.statement)
 
     def replace(self, **changes) -> "Node":
         """A new node with these fields changed (op, inputs, attrs, name, span, statement)."""
@@ -120,7 +127,7 @@ def constant(value, *, span=None, statement=None) -> Node:
     return Node("constant", (), (value,), None, span, statement)
 
 
-class Graph:
+class Graph(_Immutable):
     """A program as a dataflow graph. Immutable; compares by identity.
 
     nodes:   every node, in topological order (a node after all of its inputs).
@@ -141,14 +148,6 @@ class Graph:
         _set(self, "inputs", inputs)
         _set(self, "outputs", outputs)
         _set(self, "source", source)
-
-    def __setattr__(self, attr, value):
-        raise FrozenError(f"a Graph is immutable (its {attr!r} too): make a new one")
-
-    __delattr__ = __setattr__
-
-    def __reduce__(self):
-        return Graph, (self.nodes, self.inputs, self.outputs, self.source)
 
     def __repr__(self) -> str:
         return (f"Graph({len(self.nodes)} nodes, inputs {list(self.input_names)}, "
