@@ -58,6 +58,12 @@ def test_lazy_names_are_the_ones_documented():
     with pytest.raises(AttributeError, match="has no attribute 'sine'"):
         sx.sine  # noqa: B018
     assert set(sx.__all__) <= set(names)
+    from symexpr import maximum  # (from-import goes through the module's __getattr__ too)
+
+    assert maximum is FUNCTION_WRAPPERS["maximum"]
+    star: dict = {}
+    exec("from symexpr import *", star)
+    assert star["hybridize"] is hybridize and star["grad"] is sx.grad and "sin" not in star  # __all__ only
 
 
 def test_nodes_and_graphs_are_immutable_and_copy_and_pickle():
