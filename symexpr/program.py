@@ -5,6 +5,7 @@ arguments to the inputs, checks them, and hands them to the backend.
 """
 from __future__ import annotations
 
+import operator
 import warnings
 from collections.abc import Mapping
 
@@ -107,6 +108,9 @@ class Program:
         # Inputs bound to saved arrays (symexpr.load of a file saved with params=): not the caller's.
         self.params: dict[str, np.ndarray] = params
         self.inputs: tuple[str, ...] = tuple(n for n in self.graph.input_names if n not in params)
+        # The inputs out of a call's keywords, in order (itemgetter: a third of the time of a loop).
+        self._by_name = (operator.itemgetter(*self.inputs) if len(self.inputs) > 1 else
+                         (lambda kwargs, name=self.inputs[0]: (kwargs[name],)) if self.inputs else None)
         self.outputs: tuple[str, ...] = self.graph.output_names
         self._all_inputs = frozenset(self.parsed.input_names)
         self._engine = self._make_engine(self._options["backend"], device)
@@ -269,7 +273,7 @@ class Program:
         by_name = kwargs
         if kwargs and not args and len(kwargs) == len(self.inputs):
             try:
-                args = tuple([kwargs[n] for n in self.inputs])
+                args = self._by_name(kwargs)
             except KeyError:
                 args = None
             else:
