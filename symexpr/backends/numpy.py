@@ -381,11 +381,15 @@ def _strong_constant(node: Node, dtype: np.dtype):
     value = node.value
     if not (type(value) is float and dtype.kind == "f" or type(value) is int and dtype.kind in "iuf"):
         return None
-    try:
-        strong = dtype.type(value)
-    except OverflowError:
-        return None
-    return strong if type(value)(strong) == value else None  # (NaN is never equal: left weak)
+    # A value beyond the dtype's range casts to inf (NumPy warns; int(inf) raises) or refuses (ints):
+    # not exact either way, so left weak, without a warning the program's own NumPy call would not give.
+    with np.errstate(over="ignore", invalid="ignore"):
+        try:
+            strong = dtype.type(value)
+            exact = type(value)(strong) == value  # (NaN is never equal: left weak)
+        except OverflowError:
+            return None
+    return strong if exact else None
 
 
 def _with_out(run, sig: Signature, graph: Graph):
