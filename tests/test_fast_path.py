@@ -75,6 +75,30 @@ def test_fast_path_raises_no_warnings():
     same_bits(first, second)
 
 
+def test_every_ufunc_written_into_a_planned_buffer_warns_nothing():
+    # The straight line passes a planned buffer by position; NumPy 2.4 deprecates a third positional
+    # argument of maximum and minimum (it may become an operand), so those keep `out=`.
+    from symexpr.backends.numpy import INTO
+    from symexpr.ops import OPS
+    from symexpr.parse import FUNCTIONS
+
+    binary = sorted(name for name, op in OPS.items() if isinstance(op.numpy, np.ufunc) and op.numpy.nin == 2
+                    and op.numpy.nout == 1 and name not in INTO and name in FUNCTIONS and op.kind == "elementwise")
+    assert {"maximum", "minimum", "arctan2", "hypot"} <= set(binary)
+    # t{k} dies at y{k}, so y{k} is written into t{k}'s buffer
+    src = "\n".join(f"t{k} = a * {k + 2}\ny{k} = {name}(t{k}, a)" for k, name in enumerate(binary))
+    prog = sx.compile(src, backend="numpy")
+    a = np.linspace(-3, 3, 7)
+    want = sx.compile(src, backend="numpy", optimize=False)(a)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for _ in range(3):
+            for got, ref in zip(prog(a), want):
+                same_bits(got, ref)
+    source = prog._engine.signature({"a": a}).python_source
+    assert len(re.findall(r"\(v\d+, v\d+, (?:out=)?b\d+\)", source)) == len(binary), source  # into buffers
+
+
 def test_buffer_reused_at_another_shape_from_a_fortran_ordered_result():
     # x is (4, 3) and dies; y, (3, 4) of the same bytes, reuses its buffer through a reshape, which
     # a Fortran-ordered x cannot give without a copy: the fast path must notice and hand over.
