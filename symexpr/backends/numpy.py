@@ -327,7 +327,8 @@ def straight_line(sig: Signature, input_index: dict[str, int]):
                 f"{held[b]}.reshape({tuple(shape)!r}, copy=False)"
             # A ufunc's output given by position: parsing `out=` costs a tenth of a small call.
             fn = OPS[node.op].numpy
-            by_position = node.op not in INTO and isinstance(fn, np.ufunc) and fn.nin == len(node.inputs)
+            by_position = node.op not in INTO and isinstance(fn, np.ufunc) and fn.nin == len(node.inputs) \
+                and fn not in _OUT_BY_KEYWORD
             body.append(f"v{k} = {call}, {dest})" if by_position else f"v{k} = {call}, out={dest})")
         else:
             scope[f"f{k}"] = OPS[node.op].function(node.attrs)
@@ -355,6 +356,11 @@ def straight_line(sig: Signature, input_index: dict[str, int]):
     source = "\n".join(lines) + "\n"
     exec(compile(source, "<symexpr numpy signature>", "exec"), scope)
     return source, scope["run"]
+
+
+# Ufuncs that take their output only as `out=`: NumPy 2.4 deprecates a third positional argument of
+# maximum and minimum (a DeprecationWarning on every call, and in time an error or a third operand).
+_OUT_BY_KEYWORD = (np.maximum, np.minimum)
 
 
 # Ufuncs whose weak Python constant operand the straight-line code passes as the NumPy scalar NumPy
