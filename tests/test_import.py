@@ -73,6 +73,10 @@ def test_nodes_and_graphs_are_immutable_and_copy_and_pickle():
         node.op = "subtract"
     with pytest.raises(AttributeError):
         g.source = ""
+    for frozen, field in ((node, "op"), (g, "nodes")):  # nor deleted (as a frozen dataclass refused it)
+        with pytest.raises(FrozenError, match="immutable"):
+            delattr(frozen, field)
+        assert getattr(frozen, field)
     renamed = node.replace(name="d")
     assert (renamed.name, renamed.op, renamed.inputs, node.name) == ("d", node.op, node.inputs, "c")
     with pytest.raises(TypeError, match="no field 'colour'"):
