@@ -364,6 +364,27 @@ def test_auto_without_a_device_runs_the_numpy_engine_and_says_so_once(monkeypatc
         "symexpr: no OpenCL device (no OpenCL platform (a test)); using the NumPy engine"]
 
 
+def test_auto_without_a_device_explains_every_signatures_choice(monkeypatch):
+    # Once the device is known not to be there, a new signature runs on the NumPy engine for good, and
+    # explain() says why, rather than that the device will be timed once its kernels are built.
+    from symexpr import program
+
+    def no_device(self, device):
+        raise sx.BackendError("no OpenCL platform (a test)")
+
+    monkeypatch.setattr(program.Program, "_opencl_engine", no_device)
+    monkeypatch.setattr(program, "_warned", True)
+    prog = sx.compile("c = a * 2 + 1")
+    for dtype in ("float32", "float64"):  # the first finds the device missing; the second comes after
+        a = np.arange(4 * SMALL, dtype=dtype)
+        for _ in range(2):
+            same_bits(prog(a), a * 2 + 1)
+        assert prog._engine.wait({"a": a}, timeout=120)
+        same_bits(prog(a), a * 2 + 1)
+        engine = next(line for line in prog.explain(a=a).splitlines() if line.startswith("engine:"))
+        assert engine == f"engine: the NumPy engine ({4 * SMALL} elements): the OpenCL engine could not be set up", dtype
+
+
 def test_cost_model_fits_a_fixed_cost_and_a_cost_per_element():
     from symexpr.backends.cost_model import CostModel
 
