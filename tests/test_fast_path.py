@@ -364,7 +364,8 @@ def test_auto_without_a_device_runs_the_numpy_engine_and_says_so_once(monkeypatc
         "symexpr: no OpenCL device (no OpenCL platform (a test)); using the NumPy engine"]
 
 
-def test_auto_without_a_device_explains_every_signatures_choice(monkeypatch):
+@pytest.mark.parametrize("background", ["1", "0"])
+def test_auto_without_a_device_explains_every_signatures_choice(monkeypatch, background):
     # Once the device is known not to be there, a new signature runs on the NumPy engine for good, and
     # explain() says why, rather than that the device will be timed once its kernels are built.
     from symexpr import program
@@ -374,6 +375,7 @@ def test_auto_without_a_device_explains_every_signatures_choice(monkeypatch):
 
     monkeypatch.setattr(program.Program, "_opencl_engine", no_device)
     monkeypatch.setattr(program, "_warned", True)
+    monkeypatch.setenv("SYMEXPR_BACKGROUND_BUILDS", background)
     prog = sx.compile("c = a * 2 + 1")
     for dtype in ("float32", "float64"):  # the first finds the device missing; the second comes after
         a = np.arange(4 * SMALL, dtype=dtype)
