@@ -161,3 +161,6 @@ def test_run_with_standard_input_closed_or_empty():
     proc = run("c = x * 2", stdin=subprocess.DEVNULL)
     assert_clean_error(proc, "missing input x")
     assert "--in -" not in proc.stderr, proc.stderr
+    # and where the command is told to read it: the same plain message, no traceback
+    assert_clean_error(run("-", stdin="closed"), "standard input is closed")
+    assert_clean_error(run("c = x * 2", "--in", "-", stdin="closed"), "standard input is closed")
