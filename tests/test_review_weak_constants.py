@@ -5,6 +5,7 @@ array's dtype where that holds it exactly (backends/numpy.py `_strong_constant`)
 (`NumpyEngine.run`, the first call) and `optimize=False` leave it a Python scalar. All three must give
 NumPy's own answer (NEP 50), bit for bit, and warn or raise exactly where NumPy's would not: never.
 """
+import re
 import warnings
 
 import numpy as np
@@ -112,3 +113,24 @@ def test_random_weak_constants_beside_floats_are_numpys(dtype, value):
        st.integers(-2**63 + 1, 2**63 - 1))
 def test_random_weak_ints_beside_ints_are_numpys(dtype, value):
     check(dtype, str(value), value, {k: OPS[k] for k in ("add", "rsub", "rdiv", "min", "gt", "ne")})
+
+
+def test_one_constant_shared_by_statements_of_five_dtypes():
+    # `100` and `2.5` are one node each (de-duplicated), passed as int8, float16, uint64, float32 and
+    # float64 scalars by the statements that read them: each its own NumPy scalar, and NumPy's bits.
+    src = ("p = i8 + 100\nq = f16 * 100\nr = u64 - 100\ns = f32 < 100\nt = i8 * 2.5\nu = f16 + 2.5\n"
+           "v = maximum(f64, 100) + 2.5")
+    values = dict(i8=np.array([1, -128, 127], np.int8), f16=np.array([1, 655, -0.0], np.float16),
+                  u64=np.array([100, 2**64 - 1, 0], np.uint64), f32=np.array([99.99, 100, np.nan], np.float32),
+                  f64=np.array([1e300, -np.inf, 100.5]))
+    v = values
+    with np.errstate(all="ignore"):
+        want = [v["i8"] + 100, v["f16"] * 100, v["u64"] - 100, v["f32"] < 100, v["i8"] * 2.5, v["f16"] + 2.5,
+                np.maximum(v["f64"], 100) + 2.5]
+    prog = sx.compile(src, backend="numpy")
+    for _ in range(3):
+        for got, ref in zip(prog(**values), want):
+            same_bits(got, ref)
+    source = prog._engine.signature(values).python_source
+    chars = {np.dtype(t).char for t in ("int8", "float16", "uint64", "float32", "float64")}
+    assert chars <= {m[-1] for m in re.findall(r"\bs\d+_\w\b", source)}, source
