@@ -64,7 +64,27 @@ def _apply(opname: str, args: list, out=None, attrs: tuple = ()):
     result = op.function(attrs)(*args)
     if keeps_weak(opname) and op.kind == "elementwise" and all(is_weak_value(a) for a in args):
         result = _WEAK_TYPES[np.asarray(result).dtype.kind](np.asarray(result)[()])
+        if opname in _EXACT_INT and type(result) is int and all(type(a) is int for a in args):
+            _check_int64(opname, args, result)
     return result
+
+
+# Operators on integer literals: Python's arithmetic, computed in int64 (as a kernel can); one whose
+# exact value is beyond int64 is refused rather than wrapped (`a + 2**64` would otherwise be `a`).
+_EXACT_INT = {"add": lambda x, y: x + y, "subtract": lambda x, y: x - y, "multiply": lambda x, y: x * y,
+              "power": pow, "negative": lambda x: -x, "absolute": abs}
+_SPELLED = {"add": "{} + {}", "subtract": "{} - {}", "multiply": "{} * {}", "power": "{} ** {}",
+            "negative": "-({})", "absolute": "abs({})"}
+
+
+def _check_int64(opname: str, args: list, result: int) -> None:
+    if opname == "power" and abs(args[0]) > 1 and args[1] > 64:
+        exact = None  # beyond int64 for sure (and not worth computing: 2 ** 10**9)
+    else:
+        exact = _EXACT_INT[opname](*args)
+    if exact != result:
+        raise OverflowError(f"{_SPELLED[opname].format(*args)} is beyond int64, in which integer literals are "
+                            "computed: write a float (as 2.0 ** 64) for a float result")
 
 
 def evaluate_on_host(nodes, env: dict, source: str) -> None:
