@@ -178,6 +178,10 @@ class Parser:
             top = rows[below][arg.origin][1]
 
 
+class BrokenTables(Exception):
+    """Tables loaded from data whose row for a state the parser reached does not hold together."""
+
+
 class _Rows(dict):
     """The rows of tables loaded from data, each made when the parser first reaches its state (a
     short program reaches a fifth of them: a new process's first compile makes no more)."""
@@ -188,8 +192,12 @@ class _Rows(dict):
 
     def __missing__(self, state: int) -> dict:
         rules = self._rules
-        row = self[state] = {symbol: (True, arg) if shift else (False, rules[arg])
-                             for symbol, (shift, arg) in self._data[str(state)].items()}
+        try:
+            row = {symbol: (True, arg) if shift else (False, rules[arg])
+                   for symbol, (shift, arg) in self._data[str(state)].items()}
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError):
+            raise BrokenTables(f"the parser tables' state {state!r} is damaged") from None
+        self[state] = row
         return row
 
     def items(self):  # every row (for tables()), made now

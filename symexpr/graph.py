@@ -52,7 +52,8 @@ class _Immutable:
         raise FrozenError(f"a {type(self).__name__} is immutable (its {attr!r} too): make a new one"
                           + (" with node.replace()" if isinstance(self, Node) else ""))
 
-    __delattr__ = __setattr__
+    def __delattr__(self, attr):
+        self.__setattr__(attr, None)  # refused, as an assignment is: FrozenError
 
     def __reduce__(self):
         return type(self), tuple(getattr(self, field) for field in self.__slots__)

@@ -19,7 +19,7 @@ from . import frontend
 from .errors import ParseError, Span
 from .graph import Graph, Node, collector_paused, constant
 from .ops import CASTS, CONSTANTS, FUNCTIONS, OPS, SUPPORTED_DTYPES, VALUE_NAMES, keeps_weak
-from .parser_tables import lean_parser
+from .parser_tables import forget_broken_tables, lean_parser
 
 INT64_MAX = 2**63 - 1
 
@@ -469,7 +469,12 @@ def _parse(source: str, outputs) -> Graph:
         built.append(_Builder(source, lines, extents))
         return built[0].reduce
 
-    _run(source, reducer)
+    try:
+        _run(source, reducer)
+    except frontend.BrokenTables:  # a damaged cache entry, found while parsing: built again, parsed again
+        forget_broken_tables()
+        built.clear()
+        _run(source, reducer)
     b = built[0]
     if not b.count:
         raise ParseError("the program is empty: write at least one statement such as `c = a + b`",

@@ -67,13 +67,8 @@ def parser() -> lark.Lark:
 TABLES_FORMAT = 3
 
 
-@functools.cache
-def lean_parser() -> frontend.Parser:
-    """The lean parser. Its tables are cached on disk with the grammar's text they were made from
-    (the file is named by a checksum of it and of the Python version, and read only if the text is
-    the same), in `marshal`'s format (built in: a new process loads them in about half a millisecond,
-    without importing Lark, some 50 ms, or json); a missing or broken entry is built again with Lark."""
-    import marshal
+def _tables_entry() -> tuple[str, str | None, str | None]:
+    """The grammar as the tables' entry records it, the cache folder, and the entry's path."""
     import sys
 
     grammar = f"{TABLES_FORMAT}\0{_Separators.always_accept}\0{_grammar_text()}"
@@ -81,7 +76,28 @@ def lean_parser() -> frontend.Parser:
     # (A byte sum, not a CRC: importing zlib costs half a millisecond, and the text is compared anyway.)
     checksum = sum(grammar.encode()) & 0xFFFFFFFF
     name = f"frontend-{checksum:08x}-{len(grammar)}-py{sys.version_info[0]}{sys.version_info[1]}.marshal"
-    path = os.path.join(folder, name) if folder is not None else None
+    return grammar, folder, os.path.join(folder, name) if folder is not None else None
+
+
+def forget_broken_tables() -> None:
+    """After `frontend.BrokenTables` (a cached entry whose rows, made as the parser reaches them, turn
+    out damaged): the entry removed, so the next `lean_parser()` builds the tables again with Lark."""
+    lean_parser.cache_clear()
+    path = _tables_entry()[2]
+    if path is not None:
+        with contextlib.suppress(OSError):
+            os.remove(path)
+
+
+@functools.cache
+def lean_parser() -> frontend.Parser:
+    """The lean parser. Its tables are cached on disk with the grammar's text they were made from
+    (the file is named by a checksum of it and of the Python version, and read only if the text is
+    the same), in `marshal`'s format (built in: a new process loads them in about half a millisecond,
+    without importing Lark, some 50 ms, or json); a missing or broken entry is built again with Lark."""
+    import marshal
+
+    grammar, folder, path = _tables_entry()
     if path is not None and os.path.exists(path):
         try:
             with open(path, "rb") as f:

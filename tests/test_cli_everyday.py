@@ -141,3 +141,26 @@ def test_a_table_piped_in_without_in_dash_is_not_read_and_the_error_says_how():
     # Standard input is read only when --in - asks: a pipe left open must not hang the command.
     proc = symexpr("run", "c = x * y", "--backend", "numpy", stdin=CSV)
     assert_clean_error(proc, "missing inputs x, y", "a CSV table on standard input is read with --in -")
+
+
+def test_run_with_standard_input_closed_or_empty():
+    # A command run with no standard input at all (closed, as `<&-` or some daemons leave it) computes
+    # as usual; the hint about --in - is for a table actually piped in, not for /dev/null.
+    import os
+    import subprocess
+    import sys
+
+    def run(*args, stdin):
+        return subprocess.run([sys.executable, "-m", "symexpr", "run", *args, "--backend", "numpy"],
+                              stdin=None if stdin == "closed" else stdin, capture_output=True, text=True, timeout=300,
+                              preexec_fn=(lambda: os.close(0)) if stdin == "closed" else None)
+
+    proc = run("c = 1 + 2", stdin="closed")
+    assert proc.returncode == 0 and proc.stdout.startswith("c = 3"), proc.stderr
+    assert_clean_error(run("c = x * 2", stdin="closed"), "missing input x")
+    proc = run("c = x * 2", stdin=subprocess.DEVNULL)
+    assert_clean_error(proc, "missing input x")
+    assert "--in -" not in proc.stderr, proc.stderr
+    # and where the command is told to read it: the same plain message, no traceback
+    assert_clean_error(run("-", stdin="closed"), "standard input is closed")
+    assert_clean_error(run("c = x * 2", "--in", "-", stdin="closed"), "standard input is closed")

@@ -75,6 +75,30 @@ def test_fast_path_raises_no_warnings():
     same_bits(first, second)
 
 
+def test_every_ufunc_written_into_a_planned_buffer_warns_nothing():
+    # The straight line passes a planned buffer by position; NumPy 2.4 deprecates a third positional
+    # argument of maximum and minimum (it may become an operand), so those keep `out=`.
+    from symexpr.backends.numpy import INTO
+    from symexpr.ops import OPS
+    from symexpr.parse import FUNCTIONS
+
+    binary = sorted(name for name, op in OPS.items() if isinstance(op.numpy, np.ufunc) and op.numpy.nin == 2
+                    and op.numpy.nout == 1 and name not in INTO and name in FUNCTIONS and op.kind == "elementwise")
+    assert {"maximum", "minimum", "arctan2", "hypot"} <= set(binary)
+    # t{k} dies at y{k}, so y{k} is written into t{k}'s buffer
+    src = "\n".join(f"t{k} = a * {k + 2}\ny{k} = {name}(t{k}, a)" for k, name in enumerate(binary))
+    prog = sx.compile(src, backend="numpy")
+    a = np.linspace(-3, 3, 7)
+    want = sx.compile(src, backend="numpy", optimize=False)(a)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for _ in range(3):
+            for got, ref in zip(prog(a), want):
+                same_bits(got, ref)
+    source = prog._engine.signature({"a": a}).python_source
+    assert len(re.findall(r"\(v\d+, v\d+, (?:out=)?b\d+\)", source)) == len(binary), source  # into buffers
+
+
 def test_buffer_reused_at_another_shape_from_a_fortran_ordered_result():
     # x is (4, 3) and dies; y, (3, 4) of the same bytes, reuses its buffer through a reshape, which
     # a Fortran-ordered x cannot give without a copy: the fast path must notice and hand over.
@@ -338,6 +362,29 @@ def test_auto_without_a_device_runs_the_numpy_engine_and_says_so_once(monkeypatc
         assert prog.backend == "numpy" and prog.kernel_source is None
     assert [str(w.message) for w in seen if "no OpenCL device" in str(w.message)] == [
         "symexpr: no OpenCL device (no OpenCL platform (a test)); using the NumPy engine"]
+
+
+@pytest.mark.parametrize("background", ["1", "0"])
+def test_auto_without_a_device_explains_every_signatures_choice(monkeypatch, background):
+    # Once the device is known not to be there, a new signature runs on the NumPy engine for good, and
+    # explain() says why, rather than that the device will be timed once its kernels are built.
+    from symexpr import program
+
+    def no_device(self, device):
+        raise sx.BackendError("no OpenCL platform (a test)")
+
+    monkeypatch.setattr(program.Program, "_opencl_engine", no_device)
+    monkeypatch.setattr(program, "_warned", True)
+    monkeypatch.setenv("SYMEXPR_BACKGROUND_BUILDS", background)
+    prog = sx.compile("c = a * 2 + 1")
+    for dtype in ("float32", "float64"):  # the first finds the device missing; the second comes after
+        a = np.arange(4 * SMALL, dtype=dtype)
+        for _ in range(2):
+            same_bits(prog(a), a * 2 + 1)
+        assert prog._engine.wait({"a": a}, timeout=120)
+        same_bits(prog(a), a * 2 + 1)
+        engine = next(line for line in prog.explain(a=a).splitlines() if line.startswith("engine:"))
+        assert engine == f"engine: the NumPy engine ({4 * SMALL} elements): the OpenCL engine could not be set up", dtype
 
 
 def test_cost_model_fits_a_fixed_cost_and_a_cost_per_element():

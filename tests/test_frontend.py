@@ -216,3 +216,38 @@ def test_a_new_process_parses_without_importing_lark(tmp_path):
     entry.write_bytes(marshal.dumps({"grammar": "another grammar", "tables": marshal.loads(entry.read_bytes())["tables"]}))
     fourth = run()
     assert fourth.returncode == 0 and fourth.stdout.strip() == "True", fourth.stderr
+
+
+def test_a_cached_entry_with_damaged_rows_is_built_again(tmp_path, monkeypatch):
+    # Rows are made from the loaded tables when the parser first reaches them, so a damaged row shows
+    # only while parsing: the entry is then built again with Lark, and the program still compiles.
+    import marshal
+
+    from symexpr import parse as parse_module, parser_tables
+
+    monkeypatch.setenv("SYMEXPR_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("SYMEXPR_NO_CACHE", raising=False)
+    parser_tables.lean_parser.cache_clear()
+    try:
+        parser_tables.lean_parser()
+        (entry,) = (tmp_path / "parser").glob("frontend-*.marshal")
+        good = marshal.loads(entry.read_bytes())
+        for damage in ("rule", "state", "shape"):
+            data = marshal.loads(entry.read_bytes() if damage == "rule" else marshal.dumps(good))
+            for row in data["tables"]["rows"].values():
+                for symbol, action in row.items():
+                    if damage == "rule" and not action[0]:
+                        action[1] = 10**6  # a reduction by a rule that is not there
+                    elif damage == "state" and action[0]:
+                        action[1] = 10**6  # a shift to a state that is not there
+                    elif damage == "shape":
+                        row[symbol] = None
+            entry.write_bytes(marshal.dumps(data))
+            parser_tables.lean_parser.cache_clear()
+            graph = parse_module.parse("c = a * (b + 1)\nd = where(c > 0, c, 0)")
+            assert [n for n, _ in graph.outputs] == ["d"], damage
+            with pytest.raises(ParseError, match="unexpected"):
+                parse_module.parse("c = a +* b")
+            assert marshal.loads(entry.read_bytes())["tables"] == good["tables"], damage  # written again
+    finally:
+        parser_tables.lean_parser.cache_clear()

@@ -73,6 +73,10 @@ def test_nodes_and_graphs_are_immutable_and_copy_and_pickle():
         node.op = "subtract"
     with pytest.raises(AttributeError):
         g.source = ""
+    for frozen, field in ((node, "op"), (g, "nodes")):  # nor deleted (as a frozen dataclass refused it)
+        with pytest.raises(FrozenError, match="immutable"):
+            delattr(frozen, field)
+        assert getattr(frozen, field)
     renamed = node.replace(name="d")
     assert (renamed.name, renamed.op, renamed.inputs, node.name) == ("d", node.op, node.inputs, "c")
     with pytest.raises(TypeError, match="no field 'colour'"):
@@ -86,3 +90,13 @@ def test_nodes_and_graphs_are_immutable_and_copy_and_pickle():
     assert x == x and x != sx.Node("input", (), ("x",))  # by identity: a set of nodes is one of identities
     assert repr(g).startswith("Graph(") and "inputs ['a', 'b']" in repr(g)
     assert x.input_name == "x"
+
+
+def test_the_language_functions_pickle_by_their_public_name():
+    # sx.sin is pickled as a reference to `symexpr.sin` (what multiprocessing and concurrent.futures send
+    # to their workers), read back through the module's __getattr__: the same function.
+    for name in ("sin", "where", "float32", "maximum", "round"):
+        function = getattr(sx, name)
+        assert pickle.loads(pickle.dumps(function)) is function
+        assert copy.deepcopy(function) is function
+    assert pickle.loads(pickle.dumps(sx.grad)) is sx.grad

@@ -171,6 +171,23 @@ def test_negative_literals_and_int64_bounds(backend):
         sx.compile("c = -9223372036854775808 ** 1", backend=backend)  # -(2**63 ** 1)
 
 
+@pytest.mark.parametrize("optimize", [True, False])
+def test_literal_arithmetic_beyond_int64_is_an_error_not_a_wrapped_value(backend, optimize):
+    # An operator on integer literals is Python's arithmetic; symexpr computes it in int64, so a result
+    # beyond int64 (2**64, which NumPy would take as the float 1.8e19 beside a float array) is refused,
+    # never wrapped (it gave `a + 2**64 == a`, and 0 for 2**200).
+    a = np.array([1.0, -2.0])
+    for src in ["c = a + 2**64", "c = a * 2**200", "c = a * (2**62 + 2**62)", "c = 2**62 * 4",
+                "c = a - (-9223372036854775807 - 2)", "c = a * -(-9223372036854775807 - 1)", "c = a * 3**41"]:
+        with pytest.raises(sx.SymExprError, match="int64"):
+            prog = sx.compile(src, backend=backend, optimize=optimize)
+            prog(**{"a": a for _ in prog.inputs})
+    # Up to the bounds, exact: as NumPy computes the same Python ints
+    for src, want in [("c = a * (2**62 + (2**62 - 1))", a * (2**63 - 1)), ("c = a * (-2)**63", a * (-2)**63),
+                      ("c = a + 3**39 * -1", a + -3**39), ("c = a * (1 ** 1000 + 0 ** 99)", a * 1)]:
+        assert_same(sx.compile(src, backend=backend, optimize=optimize)(a=a), want, context=src)
+
+
 # -- precedence and associativity ---------------------------------------------------------
 
 PRECEDENCE = [

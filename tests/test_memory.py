@@ -242,3 +242,23 @@ def test_where_into_a_buffer_is_a_select_of_bits():
             for y in (np.zeros((1, 9), dt), dt(1)):
                 out = np.empty((16, 9), dt)
                 assert _where_into(c, x, y, out).tobytes() == np.where(c, x, y).astype(dt).tobytes()
+
+
+def test_plan_of_a_long_chain_reads_each_lifetime_a_bounded_number_of_times(monkeypatch):
+    # A chain computed in place holds every value in one buffer; whether that buffer is free was asked
+    # of all its values at every step (quadratic: a 10,000-statement program's first call took 25 s).
+    from symexpr.passes import memory_plan
+
+    reads = [0]
+
+    class Counted(dict):
+        def __getitem__(self, node):
+            reads[0] += 1
+            return dict.__getitem__(self, node)
+
+    monkeypatch.setattr(memory_plan, "liveness", lambda graph: Counted(liveness(graph)))
+    n = 1500
+    x = np.zeros(4)
+    graph, plan = plan_for("x0 = a + 1\n" + "\n".join(f"x{k} = x{k - 1} * 0.5 + a" for k in range(1, n)), a=x)
+    assert len(plan.buffers) == 1 and len(plan.in_place) == 2 * n - 2  # all but the first in place
+    assert reads[0] < 20 * len(graph.nodes), reads[0]

@@ -292,6 +292,7 @@ class AutoEngine:
             return self._settle(values, size, key, job)
         device = self._devices[dev]
         if device.lazy.done and device.lazy.engine is None:  # no such device: said once when it was found out
+            self._decide(key, "numpy", reason=f"{_LABELS[dev]} could not be set up")
             return self.numpy, None, None
         known = device.made() or (dev == "opencl" and self.device_given)
         model = self._model(key)

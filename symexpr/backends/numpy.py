@@ -64,7 +64,27 @@ def _apply(opname: str, args: list, out=None, attrs: tuple = ()):
     result = op.function(attrs)(*args)
     if keeps_weak(opname) and op.kind == "elementwise" and all(is_weak_value(a) for a in args):
         result = _WEAK_TYPES[np.asarray(result).dtype.kind](np.asarray(result)[()])
+        if opname in _EXACT_INT and type(result) is int and all(type(a) is int for a in args):
+            _check_int64(opname, args, result)
     return result
+
+
+# Operators on integer literals: Python's arithmetic, computed in int64 (as a kernel can); one whose
+# exact value is beyond int64 is refused rather than wrapped (`a + 2**64` would otherwise be `a`).
+_EXACT_INT = {"add": lambda x, y: x + y, "subtract": lambda x, y: x - y, "multiply": lambda x, y: x * y,
+              "power": pow, "negative": lambda x: -x, "absolute": abs}
+_SPELLED = {"add": "{} + {}", "subtract": "{} - {}", "multiply": "{} * {}", "power": "{} ** {}",
+            "negative": "-({})", "absolute": "abs({})"}
+
+
+def _check_int64(opname: str, args: list, result: int) -> None:
+    if opname == "power" and abs(args[0]) > 1 and args[1] > 64:
+        exact = None  # beyond int64 for sure (and not worth computing: 2 ** 10**9)
+    else:
+        exact = _EXACT_INT[opname](*args)
+    if exact != result:
+        raise OverflowError(f"{_SPELLED[opname].format(*args)} is beyond int64, in which integer literals are "
+                            "computed: write a float (as 2.0 ** 64) for a float result")
 
 
 def evaluate_on_host(nodes, env: dict, source: str) -> None:
@@ -327,7 +347,8 @@ def straight_line(sig: Signature, input_index: dict[str, int]):
                 f"{held[b]}.reshape({tuple(shape)!r}, copy=False)"
             # A ufunc's output given by position: parsing `out=` costs a tenth of a small call.
             fn = OPS[node.op].numpy
-            by_position = node.op not in INTO and isinstance(fn, np.ufunc) and fn.nin == len(node.inputs)
+            by_position = node.op not in INTO and isinstance(fn, np.ufunc) and fn.nin == len(node.inputs) \
+                and fn not in _OUT_BY_KEYWORD
             body.append(f"v{k} = {call}, {dest})" if by_position else f"v{k} = {call}, out={dest})")
         else:
             scope[f"f{k}"] = OPS[node.op].function(node.attrs)
@@ -357,6 +378,11 @@ def straight_line(sig: Signature, input_index: dict[str, int]):
     return source, scope["run"]
 
 
+# Ufuncs that take their output only as `out=`: NumPy 2.4 deprecates a third positional argument of
+# maximum and minimum (a DeprecationWarning on every call, and in time an error or a third operand).
+_OUT_BY_KEYWORD = (np.maximum, np.minimum)
+
+
 # Ufuncs whose weak Python constant operand the straight-line code passes as the NumPy scalar NumPy
 # makes of it (NEP 50: the array operand's dtype), where that scalar holds the value exactly: the same
 # loop runs on the same values, and a ufunc resolves a weak scalar's dtype for a third of a call of it.
@@ -381,11 +407,15 @@ def _strong_constant(node: Node, dtype: np.dtype):
     value = node.value
     if not (type(value) is float and dtype.kind == "f" or type(value) is int and dtype.kind in "iuf"):
         return None
-    try:
-        strong = dtype.type(value)
-    except OverflowError:
-        return None
-    return strong if type(value)(strong) == value else None  # (NaN is never equal: left weak)
+    # A value beyond the dtype's range casts to inf (NumPy warns; int(inf) raises) or refuses (ints):
+    # not exact either way, so left weak, without a warning the program's own NumPy call would not give.
+    with np.errstate(over="ignore", invalid="ignore"):
+        try:
+            strong = dtype.type(value)
+            exact = type(value)(strong) == value  # (NaN is never equal: left weak)
+        except OverflowError:
+            return None
+    return strong if exact else None
 
 
 def _with_out(run, sig: Signature, graph: Graph):

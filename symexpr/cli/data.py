@@ -17,10 +17,17 @@ class UsageError(Exception):
 
 
 # -- reading programs and data ---------------------------------------------------------------
+def standard_input():
+    """sys.stdin, where the command was given one (not closed, as `<&-` and some daemons leave it)."""
+    if sys.stdin is None or sys.stdin.closed:
+        raise UsageError("standard input is closed: give the program or the table as a file")
+    return sys.stdin
+
+
 def read_program(text: str) -> str:
     """PROGRAM is `-` (stdin), a file, or the program text itself."""
     if text == "-":
-        return sys.stdin.read()
+        return standard_input().read()
     path = Path(text)
     if "=" not in text and "\n" not in text and ";" not in text:
         # No assignment: this can only be a file name.
@@ -68,7 +75,7 @@ def read_csv(path) -> dict[str, np.ndarray | NotNumeric]:
     `path` is a file, or STDIN for standard input."""
     if path == STDIN:
         path = "standard input"
-        rows = list(csv.reader(sys.stdin))
+        rows = list(csv.reader(standard_input()))
     else:
         with open(path, newline="") as f:
             rows = list(csv.reader(f))

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import difflib
+import os
+import stat
 import sys
 
 from .data import (UsageError, compile_program, gather_inputs, print_results, program_inputs, results_by_name,
@@ -19,7 +21,7 @@ def cmd_run(args) -> int:
         raise UsageError(f"--in {unknown[0]}=...: the program has no input `{unknown[0]}` "
                          f"(its inputs are {', '.join(prog.inputs) or 'none'}){hint}")
     hint = f": give each with --in NAME=FILE or --in NAME=NUMBER (the inputs are {', '.join(prog.inputs)})"
-    if not args.inputs and args.program != "-" and not sys.stdin.isatty():
+    if not args.inputs and args.program != "-" and _piped_in():
         # (Standard input is read only when asked: a pipe left open would otherwise hang the command.)
         hint += "; a CSV table on standard input is read with --in -"
     results = prog.run(program_inputs(prog, inputs, hint))
@@ -32,3 +34,16 @@ def cmd_run(args) -> int:
     else:
         print_results(named)
     return 0
+
+
+def _piped_in() -> bool:
+    """Whether standard input is a pipe or a file (a table, perhaps), without reading from it: not a
+    terminal, not /dev/null, and not closed (as some daemons and `<&-` leave it)."""
+    stdin = sys.stdin
+    if stdin is None or stdin.closed:
+        return False
+    try:
+        mode = os.fstat(stdin.fileno()).st_mode
+    except (OSError, ValueError):  # a stream with no file descriptor (one given in-process)
+        return not stdin.isatty()
+    return stat.S_ISFIFO(mode) or stat.S_ISREG(mode)

@@ -117,12 +117,17 @@ def plan_memory(graph: Graph, kinds: dict[Node, Kind], shapes: dict[Node, tuple]
     in_place: dict[Node, Node] = {}
     sizes: list[tuple[np.dtype, tuple, int]] = []    # buffer id -> (dtype, shape, nbytes)
     holders: list[list[Node]] = []                   # buffer id -> the nodes it holds, in order
+    until: list[int] = []                            # buffer id -> the last step any of them is read at
     pool: dict[tuple, list[int]] = {}                # (dtype, nbytes) -> dead buffer ids
     unplanned = 0
 
     def dead(b: int, k: int) -> bool:
         """Buffer b is free after step k: every value it holds (a view's base and its views) is dead."""
-        return all(lifetimes[h].last <= k for h in holders[b])
+        return until[b] <= k
+
+    def hold(b: int, node: Node) -> None:
+        holders[b].append(node)
+        until[b] = max(until[b], lifetimes[node].last)
 
     for k, node in enumerate(graph.nodes):
         if node.op in ("input", "constant") or kinds[node].weak or shapes[node] == ():
@@ -133,7 +138,7 @@ def plan_memory(graph: Graph, kinds: dict[Node, Kind], shapes: dict[Node, tuple]
             b = buffer_of.get(node.inputs[0])
             if b is not None:
                 buffer_of[node] = b
-                holders[b].append(node)
+                hold(b, node)
             continue
         dtype, shape = kinds[node].dtype, tuple(shapes[node])
         nbytes = math.prod(shape) * dtype.itemsize
@@ -152,8 +157,9 @@ def plan_memory(graph: Graph, kinds: dict[Node, Kind], shapes: dict[Node, tuple]
             buf = len(sizes)
             sizes.append((dtype, shape, nbytes))
             holders.append([])
+            until.append(-1)
         buffer_of[node] = buf
-        holders[buf].append(node)
+        hold(buf, node)
         # Operands that die here give their buffers back, unless this step took it over.
         for b in dict.fromkeys(buffer_of.get(operand) for operand in node.inputs):
             if b is not None and b != buf and dead(b, k):
@@ -166,7 +172,7 @@ def plan_memory(graph: Graph, kinds: dict[Node, Kind], shapes: dict[Node, tuple]
     free_after: dict[int, list[int]] = {}
     for b, (dtype, shape, nbytes) in enumerate(sizes):
         first = lifetimes[holders[b][0]].first
-        last = max(lifetimes[n].last for n in holders[b])
+        last = until[b]
         buffers.append(Buffer(b, dtype, shape, nbytes, first, last))
         free_after.setdefault(last, []).append(b)
     # Peak: sweep the buffers' [first, last] intervals.

@@ -141,6 +141,8 @@ def _make_function(fname: str, op):
         return op.numpy(*args)
 
     function.__name__ = function.__qualname__ = fname
+    if fname != "grad":  # pickled by reference as `symexpr.sin` (sx.grad is the gradient of a function)
+        function.__module__ = "symexpr"
     function.__doc__ = (f"{fname}({', '.join('xyz'[:op.arity])}): the symexpr function `{fname}`, "
                         f"NumPy's {op.name} on arrays; recorded as a statement on symbols while tracing."
                         + (f" {op.doc}" if op.doc else ""))
