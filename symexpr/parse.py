@@ -29,6 +29,7 @@ def _suggest(name: str, choices) -> str:
 
     return suggest(name, choices)
 
+
 # Tree aliases whose op name differs from the alias.
 _ALIAS_OPS = {"true_divide": "divide"}
 _COMPARISONS = {"<": "less", "<=": "less_equal", ">": "greater", ">=": "greater_equal",
