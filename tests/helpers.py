@@ -8,6 +8,7 @@ transcendental function; everything else must be exact on every backend.
 from __future__ import annotations
 
 import functools
+import threading
 import warnings
 
 import numpy as np
@@ -146,3 +147,21 @@ def pairs(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Every (x, y) combination, as two flat arrays of equal length."""
     xx, yy = np.meshgrid(x, y, indexing="ij")
     return xx.ravel(), yy.ravel()
+
+
+def errors_in_threads(work, count: int) -> list[BaseException]:
+    """Run work(0) ... work(count - 1) in `count` threads at once; what they raised, in no order."""
+    errors: list[BaseException] = []
+
+    def guarded(k):
+        try:
+            work(k)
+        except Exception as err:  # noqa: BLE001 - returned to the test, which asserts on it
+            errors.append(err)
+
+    threads = [threading.Thread(target=guarded, args=(k,)) for k in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return errors

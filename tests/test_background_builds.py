@@ -17,6 +17,7 @@ import pytest
 import symexpr as sx
 from symexpr.backends import background
 from symexpr.backends.auto import SMALL, AutoEngine
+from helpers import errors_in_threads
 
 pytestmark = pytest.mark.skipif(not sx.devices(), reason="no OpenCL device: auto is the NumPy engine")
 
@@ -182,22 +183,14 @@ def test_calls_from_many_threads_while_building(fresh, monkeypatch):
     prog = sx.compile(SRC)
     a, b = data()
     expect = reference(SRC, a, b)
-    errors = []
 
     def work(k):
-        try:
-            for i in range(12):
-                if k == 0 and i == 4:
-                    (fresh / "open").touch()
-                close(prog(a, b), expect)
-        except Exception as err:  # noqa: BLE001
-            errors.append(err)
+        for i in range(12):
+            if k == 0 and i == 4:
+                (fresh / "open").touch()
+            close(prog(a, b), expect)
 
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    errors = errors_in_threads(work, 4)
     assert not errors, errors
     assert background.builder().count == 1  # one build for the one signature
     assert prog._engine.wait({"a": a, "b": b}, 300)

@@ -9,6 +9,7 @@ from symexpr.infer import infer_kinds, infer_shapes, kind_of_value
 from symexpr.parse import parse
 from symexpr.passes.liveness import Lifetime, liveness
 from symexpr.passes.memory_plan import MemoryPlan, plan_memory
+from helpers import errors_in_threads
 
 N = 1 << 20                       # 8 MB of float64
 MB8 = 8 * N
@@ -206,8 +207,6 @@ def test_memory_plan_for_optimize_false_is_still_data():
 
 def test_threads_calling_one_program_do_not_share_buffers():
     """Buffers belong to a call: eight threads over many shapes (signatures made and evicted) agree with NumPy."""
-    import threading
-
     prog = sx.compile("t = a * 2\nu = where(t > 0, t, b)\nc = u + 1", backend="numpy")
     prog._engine.max_signatures = 4  # evictions while other threads look signatures up
     wrong = []
@@ -220,11 +219,8 @@ def test_threads_calling_one_program_do_not_share_buffers():
             if not np.array_equal(prog(a=a, b=b), np.where(a * 2 > 0, a * 2, b) + 1):
                 wrong.append(seed)
 
-    threads = [threading.Thread(target=work, args=(seed,)) for seed in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    errors = errors_in_threads(work, 8)
+    assert not errors, errors
     assert wrong == []
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import gc
 import itertools
-import threading
 import tracemalloc
 
 import numpy as np
@@ -19,6 +18,7 @@ import pytest
 import symexpr as sx
 from symexpr.errors import BackendError, DTypeError, EvaluationError, SymExprError
 from symexpr.ops import CASTS, OPS
+from helpers import errors_in_threads
 
 # The element-wise ops: reductions and matrix products have tests of their own (test_reductions.py).
 ELEMENTWISE = sorted(name for name, op in OPS.items() if op.kind == "elementwise")
@@ -494,24 +494,16 @@ def test_every_opencl_keyword_and_builtin_works_as_a_variable_name():
 def test_eight_threads_share_one_program():
     prog = sx.compile("c = a * k + sqrt(a); d = c - k", outputs=["c", "d"], backend="opencl")
     prog(a=np.ones(4), k=1.0)  # built before the threads start, as most programs are
-    errors = []
 
     def work(t):
         rng = np.random.default_rng(t)
-        try:
-            for _ in range(40):
-                a = rng.random(int(rng.integers(1, 5000)))
-                k = float(t)
-                r = prog(a=a, k=k)
-                assert np.array_equal(r.c, a * k + np.sqrt(a)) and np.array_equal(r.d, r.c - k)
-        except Exception as e:  # noqa: BLE001 - reported below
-            errors.append(e)
+        for _ in range(40):
+            a = rng.random(int(rng.integers(1, 5000)))
+            k = float(t)
+            r = prog(a=a, k=k)
+            assert np.array_equal(r.c, a * k + np.sqrt(a)) and np.array_equal(r.d, r.c - k)
 
-    threads = [threading.Thread(target=work, args=(t,)) for t in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    errors = errors_in_threads(work, 8)
     assert not errors, errors[0]
 
 

@@ -1,11 +1,11 @@
 """The result pool (backends/pool.py): large results reuse memory their predecessors let go of."""
-import threading
 
 import numpy as np
 import pytest
 
 import symexpr as sx
 from symexpr.backends import pool
+from helpers import errors_in_threads
 
 N = pool.MIN_BYTES // 4 + 1000  # float32 results large enough to come from the pool
 
@@ -65,23 +65,13 @@ def test_live_results_of_the_fused_kernel_never_share_memory():
 
 
 def test_pool_under_threads():
-    errors = []
-
     def work(k):
-        try:
-            for _ in range(20):
-                x = pool.empty((N,), np.float32)
-                x[...] = k
-                assert float(x[0]) == k and float(x[-1]) == k
-        except Exception as err:  # noqa: BLE001 - reported below
-            errors.append(err)
+        for _ in range(20):
+            x = pool.empty((N,), np.float32)
+            x[...] = k
+            assert float(x[0]) == k and float(x[-1]) == k
 
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
+    assert not errors_in_threads(work, 4)
     assert pool.held_bytes() <= pool.LIMIT
 
 
