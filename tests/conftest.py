@@ -30,3 +30,17 @@ def pytest_addoption(parser):
 def backend(request):
     """The backend a test compiles its programs for."""
     return request.param
+
+
+@pytest.fixture
+def own_builder(monkeypatch, tmp_path):
+    """Background builds on, with a disk cache and a builder of the test's own (no kernel is found built,
+    nothing is written to the user's cache); the worker stopped after. Yields the test's folder."""
+    from symexpr.backends import background
+
+    monkeypatch.setenv("SYMEXPR_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("SYMEXPR_BACKGROUND_BUILDS", "1")
+    monkeypatch.setattr(background, "_builder", None)
+    yield tmp_path
+    if background._builder is not None:
+        background._stop(background._builder.proc, kill=True)

@@ -1,8 +1,8 @@
 """backend="auto" builds kernels in a background process: no call waits for a build.
 
 Every test here runs with a disk cache of its own (so that no kernel is found built) and a builder
-of its own, whose worker command may be wrapped: held at a gate until the test opens it, made to
-fail, or made to fail its builds.
+of its own (conftest.py's `own_builder`), whose worker command may be wrapped: held at a gate until
+the test opens it, made to fail, or made to fail its builds.
 """
 import os
 import subprocess
@@ -23,17 +23,6 @@ pytestmark = pytest.mark.skipif(not sx.devices(), reason="no OpenCL device: auto
 
 SRC = "c = sin(a) * b + a\nd = c * c - b"
 N = 64 * SMALL
-
-
-@pytest.fixture
-def fresh(monkeypatch, tmp_path):
-    """A cache and a builder of the test's own, background builds on; the worker stopped after."""
-    monkeypatch.setenv("SYMEXPR_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("SYMEXPR_BACKGROUND_BUILDS", "1")
-    monkeypatch.setattr(background, "_builder", None)
-    yield tmp_path
-    if background._builder is not None:
-        background._stop(background._builder.proc, kill=True)
 
 
 def wrap_worker(monkeypatch, before: str) -> None:
@@ -70,8 +59,8 @@ def close(x, y):
     np.testing.assert_allclose(x, y, rtol=2e-5, atol=1e-5)
 
 
-def test_a_call_returns_before_a_slow_build_ends_then_moves_to_the_engine_chosen(fresh, monkeypatch):
-    gate(monkeypatch, fresh / "open")
+def test_a_call_returns_before_a_slow_build_ends_then_moves_to_the_engine_chosen(own_builder, monkeypatch):
+    gate(monkeypatch, own_builder / "open")
     prog = sx.compile(SRC)
     a, b = data()
     first = prog(a, b)
@@ -84,7 +73,7 @@ def test_a_call_returns_before_a_slow_build_ends_then_moves_to_the_engine_chosen
     for _ in range(3):  # later calls too run while the build is held
         np.testing.assert_array_equal(prog(a, b), first)
     assert job.state == "building" and job.calls >= 4
-    (fresh / "open").touch()
+    (own_builder / "open").touch()
     settle(prog, a, b)
     assert job.state == "done" and job.seconds > 0, job.error
     close(prog(a, b), first)
@@ -95,7 +84,7 @@ def test_a_call_returns_before_a_slow_build_ends_then_moves_to_the_engine_chosen
         assert prog._engine.opencl._specs  # loaded from the disk cache, not built again
 
 
-def test_the_fast_path_moves_to_the_engine_chosen(fresh):
+def test_the_fast_path_moves_to_the_engine_chosen(own_builder):
     prog = sx.compile(SRC)
     a, b = data()
     expect = reference(SRC, a, b)
@@ -106,7 +95,7 @@ def test_the_fast_path_moves_to_the_engine_chosen(fresh):
     assert prog._engine.decisions and not prog._engine.pending
 
 
-def test_kernels_the_worker_timed_far_slower_are_not_tried_and_explain_says_why(fresh, monkeypatch):
+def test_kernels_the_worker_timed_far_slower_are_not_tried_and_explain_says_why(own_builder, monkeypatch):
     from symexpr.backends import auto_background
 
     monkeypatch.setattr(auto_background, "WORKER_MARGIN", 0)  # any kernel is "far slower" than the NumPy engine
@@ -120,7 +109,7 @@ def test_kernels_the_worker_timed_far_slower_are_not_tried_and_explain_says_why(
     assert "the background build timed its kernels at" in prog.explain(a=a, b=b)
 
 
-def test_a_worker_that_dies_leaves_the_numpy_engine_in_charge_and_says_so_once(fresh, monkeypatch):
+def test_a_worker_that_dies_leaves_the_numpy_engine_in_charge_and_says_so_once(own_builder, monkeypatch):
     wrap_worker(monkeypatch, "raise SystemExit(3)")
     prog = sx.compile(SRC)
     a, b = data()
@@ -137,7 +126,7 @@ def test_a_worker_that_dies_leaves_the_numpy_engine_in_charge_and_says_so_once(f
     assert set(prog._engine.decisions.values()) == {"numpy"}
 
 
-def test_a_build_that_fails_in_the_worker_is_reported_with_its_error(fresh, monkeypatch):
+def test_a_build_that_fails_in_the_worker_is_reported_with_its_error(own_builder, monkeypatch):
     wrap_worker(monkeypatch, """
         from symexpr.backends.opencl import runtime
         from symexpr.errors import BackendError
@@ -158,7 +147,7 @@ def test_a_build_that_fails_in_the_worker_is_reported_with_its_error(fresh, monk
     assert background.builder().broken is None  # the worker itself is fine: later builds go to it
 
 
-def test_strided_inputs_scalars_and_reductions_are_built_as_the_call_needs_them(fresh):
+def test_strided_inputs_scalars_and_reductions_are_built_as_the_call_needs_them(own_builder):
     src = "m = mean(a * s + b, axis=1)\nz = sum(a * b, axis=0) + s"
     prog = sx.compile(src)
     base = np.linspace(0, 1, 2 * 256 * 300, dtype=np.float64).reshape(256, 600)
@@ -178,8 +167,8 @@ def test_strided_inputs_scalars_and_reductions_are_built_as_the_call_needs_them(
     assert background.builder().count == 1
 
 
-def test_calls_from_many_threads_while_building(fresh, monkeypatch):
-    gate(monkeypatch, fresh / "open")
+def test_calls_from_many_threads_while_building(own_builder, monkeypatch):
+    gate(monkeypatch, own_builder / "open")
     prog = sx.compile(SRC)
     a, b = data()
     expect = reference(SRC, a, b)
@@ -187,7 +176,7 @@ def test_calls_from_many_threads_while_building(fresh, monkeypatch):
     def work(k):
         for i in range(12):
             if k == 0 and i == 4:
-                (fresh / "open").touch()
+                (own_builder / "open").touch()
             close(prog(a, b), expect)
 
     errors = errors_in_threads(work, 4)
@@ -198,7 +187,7 @@ def test_calls_from_many_threads_while_building(fresh, monkeypatch):
     assert len(prog._engine.decisions) == 1
 
 
-def test_without_a_disk_cache_the_call_builds_as_before(fresh, monkeypatch):
+def test_without_a_disk_cache_the_call_builds_as_before(own_builder, monkeypatch):
     monkeypatch.setenv("SYMEXPR_NO_CACHE", "1")
     prog = sx.compile(SRC)
     a, b = data()
@@ -207,7 +196,7 @@ def test_without_a_disk_cache_the_call_builds_as_before(fresh, monkeypatch):
     assert background._builder is None  # no worker was started
 
 
-def test_small_calls_start_no_worker(fresh):
+def test_small_calls_start_no_worker(own_builder):
     prog = sx.compile(SRC)
     a, b = data(SMALL)
     prog(a, b)
@@ -232,11 +221,11 @@ def test_a_new_process_runs_its_first_large_call_without_pyopencl(tmp_path):
     assert out.stdout.strip() == "ok"  # and it exited, its worker with it
 
 
-def test_warm_up_waits_for_the_build_and_chooses(fresh, monkeypatch):
-    gate(monkeypatch, fresh / "open")
+def test_warm_up_waits_for_the_build_and_chooses(own_builder, monkeypatch):
+    gate(monkeypatch, own_builder / "open")
     prog = sx.compile(SRC)
     a, b = data()
-    threading.Timer(0.5, (fresh / "open").touch).start()
+    threading.Timer(0.5, (own_builder / "open").touch).start()
     chosen = prog.warm_up(a, b)
     key = prog._engine._size_and_key({"a": a, "b": b})[1]
     assert chosen == prog._engine.decisions[key] and not prog._engine.pending
@@ -244,7 +233,7 @@ def test_warm_up_waits_for_the_build_and_chooses(fresh, monkeypatch):
     close(prog(a, b), reference(SRC, a, b))
 
 
-def test_a_signature_whose_kernels_another_build_made_does_not_wait_for_its_own(fresh, monkeypatch):
+def test_a_signature_whose_kernels_another_build_made_does_not_wait_for_its_own(own_builder, monkeypatch):
     # The worker builds the first job, then sleeps on any other: the second signature (another size of
     # an element-wise program, the same kernel) is settled from the first one's kernels.
     monkeypatch.setattr(background, "COMMAND", [sys.executable, "-c", textwrap.dedent("""
@@ -335,7 +324,7 @@ def test_small_calls_on_the_low_latency_device_where_the_process_has_one(tmp_pat
     assert out.stdout.strip() == "ok"
 
 
-def test_an_executable_that_is_not_python_builds_in_the_call_and_says_so(fresh, monkeypatch):
+def test_an_executable_that_is_not_python_builds_in_the_call_and_says_so(own_builder, monkeypatch):
     # An application embedding Python (uWSGI, a frozen app): `sys.executable -m ...` would not run the worker.
     monkeypatch.setattr(sys, "executable", "/usr/bin/uwsgi")
     monkeypatch.setattr(background, "COMMAND", ["/usr/bin/uwsgi", "-m", "symexpr.backends.background"])

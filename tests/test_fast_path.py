@@ -365,7 +365,7 @@ def test_auto_without_a_device_runs_the_numpy_engine_and_says_so_once(monkeypatc
 
 
 @pytest.mark.parametrize("background", ["1", "0"])
-def test_auto_without_a_device_explains_every_signatures_choice(monkeypatch, background):
+def test_auto_without_a_device_explains_every_signatures_choice(monkeypatch, own_builder, background):
     # Once the device is known not to be there, a new signature runs on the NumPy engine for good, and
     # explain() says why, rather than that the device will be timed once its kernels are built.
     from symexpr import program
