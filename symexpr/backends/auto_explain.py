@@ -2,7 +2,8 @@
 without measuring. Loaded when explain() first asks."""
 from __future__ import annotations
 
-from .auto import _LABELS, SMALL, _decisive, _family
+from .auto import _LABELS, SMALL, _family
+from .cost_model import decisive
 
 
 def describe(engine, values: dict[str, object]) -> str:
@@ -26,7 +27,7 @@ def describe(engine, values: dict[str, object]) -> str:
         if guess is not None:
             return (f"not chosen yet: the cost model predicts {guess[0] * 1e3:.3g} ms on the NumPy engine and "
                     f"{guess[1] * 1e3:.3g} ms on {label} at {size} elements; the first call takes "
-                    + ("the faster" if _decisive(guess) else
+                    + ("the faster" if decisive(guess) else
                        "the one predicted faster (close: its time then refines the prediction)"))
         return (f"not chosen yet: the first call of this signature ({size} elements) runs on the NumPy "
                 f"engine, and {label} is timed against it once its kernels are built")
