@@ -116,8 +116,8 @@ def plan_memory(graph: Graph, kinds: dict[Node, Kind], shapes: dict[Node, tuple]
     buffer_of: dict[Node, int] = {}
     in_place: dict[Node, Node] = {}
     sizes: list[tuple[np.dtype, tuple, int]] = []    # buffer id -> (dtype, shape, nbytes)
-    holders: list[list[Node]] = []                   # buffer id -> the nodes it holds, in order
-    until: list[int] = []                            # buffer id -> the last step any of them is read at
+    since: list[int] = []                            # buffer id -> the step its first value is made at
+    until: list[int] = []                            # buffer id -> the last step any value it holds is read at
     pool: dict[tuple, list[int]] = {}                # (dtype, nbytes) -> dead buffer ids
     unplanned = 0
 
@@ -126,7 +126,6 @@ def plan_memory(graph: Graph, kinds: dict[Node, Kind], shapes: dict[Node, tuple]
         return until[b] <= k
 
     def hold(b: int, node: Node) -> None:
-        holders[b].append(node)
         until[b] = max(until[b], lifetimes[node].last)
 
     for k, node in enumerate(graph.nodes):
@@ -156,7 +155,7 @@ def plan_memory(graph: Graph, kinds: dict[Node, Kind], shapes: dict[Node, tuple]
         if buf is None:
             buf = len(sizes)
             sizes.append((dtype, shape, nbytes))
-            holders.append([])
+            since.append(lifetimes[node].first)
             until.append(-1)
         buffer_of[node] = buf
         hold(buf, node)
@@ -171,10 +170,8 @@ def plan_memory(graph: Graph, kinds: dict[Node, Kind], shapes: dict[Node, tuple]
     buffers = []
     free_after: dict[int, list[int]] = {}
     for b, (dtype, shape, nbytes) in enumerate(sizes):
-        first = lifetimes[holders[b][0]].first
-        last = until[b]
-        buffers.append(Buffer(b, dtype, shape, nbytes, first, last))
-        free_after.setdefault(last, []).append(b)
+        buffers.append(Buffer(b, dtype, shape, nbytes, since[b], until[b]))
+        free_after.setdefault(until[b], []).append(b)
     # Peak: sweep the buffers' [first, last] intervals.
     delta = [0] * (len(graph.nodes) + 2)
     for b in buffers:
