@@ -26,7 +26,8 @@ from ...infer import Kind, infer_kinds, infer_shapes, is_weak_value
 from ...ops import OPS
 from ...passes import specialize
 from .. import pool
-from ..numpy import NumpyEngine, evaluate_on_host, out_targets
+from ..numpy import NumpyEngine, evaluate_on_host
+from ..out_arrays import out_targets
 from .c_ops import operand_dtypes
 from .elementwise import (Layout, Signature, contiguous_signature, host_nodes, kernel_arguments, needs_error_flag,
                           render_kernel)

@@ -10,7 +10,7 @@ import pyopencl.array as cl_array
 
 from ...errors import BackendError, DTypeError, ShapeError
 from ...infer import is_weak_value
-from ..numpy import check_out
+from ..out_arrays import check_out
 from .elementwise import Layout
 from .runtime import MF
 

@@ -11,7 +11,7 @@ import pyopencl as cl
 
 from ...errors import BackendError
 from .. import pool
-from ..numpy import out_targets
+from ..out_arrays import out_targets
 from .memory import _crowded, _scalar_of
 from .runtime import MF
 

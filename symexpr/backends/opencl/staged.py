@@ -28,7 +28,8 @@ from ...passes.dead_code import eliminate_dead_code
 from ...passes.lower import lower_composites, sink_expand_dims
 from .. import pool
 from .plan import covered, cone, plan_kernels
-from ..numpy import as_result, deliver, evaluate_on_host
+from ..numpy import as_result, evaluate_on_host
+from ..out_arrays import deliver
 from .runtime import build_program, refuse_without_fp64, store_binary
 from .reduce import REDUCE_KERNEL_NAME, reduce_vector_width, render_reduce_kernel, uses_lanes
 
